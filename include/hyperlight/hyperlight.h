@@ -1,0 +1,296 @@
+/*
+ * hyperlight.h - the host API: run guest code in micro-VM sandboxes.
+ *
+ * Life of a sandbox:
+ *
+ *     hl_sandbox *sb;
+ *     hl_sandbox_new(NULL, &sb);                   // NULL: default configuration
+ *     hl_sandbox_load_file(sb, "simpleguest");     // a static guest ELF
+ *     hl_sandbox_register(sb, "HostAdd", ...);     // host functions, optional
+ *     hl_sandbox_init(sb);                         // runs the guest's main()
+ *     hl_value r;
+ *     hl_value a = hl_string("hi", 2);
+ *     hl_call(sb, "Echo", &a, 1, &r);              // r.u.str.ptr == "hi"
+ *     hl_sandbox_free(sb);
+ *
+ * Errors: every int-returning function returns 0 or a negative HL_E_* code.
+ * hl_strerror() names the code; hl_errmsg() gives the sandbox's details of
+ * the last failure (which function, which parameter, which guest address).
+ * A call has three kinds of failure, kept apart by their codes: the
+ * application misused the API (HL_E_INVAL, HL_E_STATE, HL_E_NO_FUNCTION,
+ * HL_E_ARG_*), the host failed (HL_E_NOMEM, HL_E_HYPERVISOR, ...), or the
+ * guest failed (HL_E_GUEST_*). After a guest failure other than
+ * HL_E_GUEST_ERROR the sandbox is poisoned until hl_sandbox_reset().
+ *
+ * Ownership: "borrowed" means the library reads the pointer only during the
+ * call; "owned by the sandbox" means the memory stays valid until the event
+ * named and must not be freed by the application.
+ *
+ * Threading: a sandbox may be used by one thread at a time (any thread);
+ * different sandboxes may be used from different threads at once. The
+ * library keeps no global mutable state.
+ *
+ * The library never exits, aborts or installs signal handlers.
+ */
+#ifndef HYPERLIGHT_HYPERLIGHT_H
+#define HYPERLIGHT_HYPERLIGHT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperlight/abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HL_API __attribute__((visibility("default")))
+#else
+#define HL_API
+#endif
+
+/* ---- Errors --------------------------------------------------------------- */
+enum hl_error {
+	HL_OK = 0,
+	/* The application misused the API. */
+	HL_E_INVAL = -1,       /* a NULL or out-of-range argument */
+	HL_E_STATE = -2,       /* wrong point in the lifecycle (call before init, ...) */
+	HL_E_NO_FUNCTION = -3, /* no guest function of that name */
+	HL_E_ARG_COUNT = -4,   /* wrong number of arguments */
+	HL_E_ARG_TYPE = -5,    /* an argument of the wrong type */
+	HL_E_EXISTS = -6,      /* a host function of that name is registered already */
+	HL_E_CONFIG = -7,      /* a configuration value too small or too large */
+	HL_E_TOO_LARGE = -8,   /* the arguments do not fit the input buffer */
+	/* The host failed. */
+	HL_E_NOMEM = -20,      /* out of host memory */
+	HL_E_IO = -21,         /* reading the guest file failed */
+	HL_E_HYPERVISOR = -22, /* /dev/kvm missing or a KVM call failed */
+	/* The guest binary is unusable. */
+	HL_E_ELF = -30,     /* malformed or unsupported ELF */
+	HL_E_VERSION = -31, /* ABI version note missing or different */
+	/* The guest failed. */
+	HL_E_GUEST_ERROR = -40,    /* the guest function returned an error (not poisoned) */
+	HL_E_HOST_FUNCTION = -41,  /* a host function failed and the guest did not handle it */
+	HL_E_GUEST_ABORT = -42,    /* the guest aborted or exited (poisoned) */
+	HL_E_GUEST_FAULT = -43,    /* CPU exception, access outside memory, triple fault (poisoned) */
+	HL_E_GUEST_PROTOCOL = -44, /* unknown port or malformed data from the guest (poisoned) */
+	HL_E_POISONED = -45,       /* an earlier failure left the sandbox unusable: reset it */
+};
+
+/* A static string naming `code` ("HL_E_ARG_TYPE: argument of the wrong type"). */
+HL_API const char *hl_strerror(int code);
+
+/* ---- Values ----------------------------------------------------------------- */
+typedef struct hl_value {
+	hl_type type;
+	union {
+		int32_t i32;
+		uint32_t u32;
+		int64_t i64;
+		uint64_t u64;
+		float f32;
+		double f64;
+		bool b;
+		struct {
+			const char *ptr; /* NUL-terminated in results */
+			size_t len;      /* bytes, without the NUL */
+		} str;
+		struct {
+			const uint8_t *ptr;
+			size_t len;
+		} bytes;
+	} u;
+} hl_value;
+
+static inline hl_value hl_i32(int32_t v) { hl_value x; x.type = HL_TYPE_I32; x.u.i32 = v; return x; }
+static inline hl_value hl_u32(uint32_t v) { hl_value x; x.type = HL_TYPE_U32; x.u.u32 = v; return x; }
+static inline hl_value hl_i64(int64_t v) { hl_value x; x.type = HL_TYPE_I64; x.u.i64 = v; return x; }
+static inline hl_value hl_u64(uint64_t v) { hl_value x; x.type = HL_TYPE_U64; x.u.u64 = v; return x; }
+static inline hl_value hl_f32(float v) { hl_value x; x.type = HL_TYPE_F32; x.u.f32 = v; return x; }
+static inline hl_value hl_f64(double v) { hl_value x; x.type = HL_TYPE_F64; x.u.f64 = v; return x; }
+static inline hl_value hl_bool(bool v) { hl_value x; x.type = HL_TYPE_BOOL; x.u.b = v; return x; }
+static inline hl_value hl_string(const char *s, size_t n) { hl_value x; x.type = HL_TYPE_STRING; x.u.str.ptr = s; x.u.str.len = n; return x; }
+static inline hl_value hl_bytes(const void *p, size_t n) { hl_value x; x.type = HL_TYPE_BYTES; x.u.bytes.ptr = (const uint8_t *)p; x.u.bytes.len = n; return x; }
+
+/* "i32", "string", ... or "?" for an unknown type. Static string. */
+HL_API const char *hl_type_name(hl_type t);
+
+/* ---- Configuration -------------------------------------------------------- */
+typedef struct hl_config {
+	size_t size;          /* sizeof(hl_config), set by hl_config_init */
+	uint64_t heap_size;   /* default 128 KiB; 16 KiB .. 768 MiB */
+	uint64_t stack_size;  /* default 64 KiB; 16 KiB .. 64 MiB */
+	uint64_t input_size;  /* default 16 KiB; 4 KiB .. 64 MiB */
+	uint64_t output_size; /* default 16 KiB; 4 KiB .. 64 MiB */
+	uint32_t max_log_level; /* guest log records above this level are not sent; default HL_LOG_WARN */
+	uint32_t flags;         /* HL_CONFIG_* */
+} hl_config;
+
+#define HL_CONFIG_DEBUG 1u /* print the memory layout and registers to stderr at entry and failure */
+
+/* Fills *cfg with the defaults. */
+HL_API void hl_config_init(hl_config *cfg);
+
+/* ---- Sandboxes ------------------------------------------------------------ */
+typedef struct hl_sandbox hl_sandbox;
+
+/*
+ * Creates an empty sandbox with a copy of *cfg (NULL: defaults). The
+ * configuration is checked when a guest is loaded.
+ * Returns 0 and sets *out, or HL_E_INVAL (out is NULL, cfg->size wrong) or
+ * HL_E_NOMEM. The sandbox is owned by the caller: free it with
+ * hl_sandbox_free() whatever happens afterwards.
+ */
+HL_API int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out);
+
+/* Frees the sandbox, its VM and every string the sandbox owns. NULL: no-op. */
+HL_API void hl_sandbox_free(hl_sandbox *sb);
+
+/*
+ * Loads a guest: checks the configuration and the ELF image, builds the VM
+ * and its memory. `path` / `image` are borrowed. Once per sandbox.
+ * Errors: HL_E_CONFIG, HL_E_IO, HL_E_ELF, HL_E_VERSION, HL_E_HYPERVISOR,
+ * HL_E_NOMEM, HL_E_STATE (already loaded). On error nothing is left behind:
+ * the sandbox is as it was and may load again.
+ */
+HL_API int hl_sandbox_load_file(hl_sandbox *sb, const char *path);
+HL_API int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len);
+
+/* The per-invocation context of a host function; valid during the callback. */
+typedef struct hl_host_call hl_host_call;
+
+/*
+ * A host function. `args` (nargs of them, types as registered; strings and
+ * bytes owned by the sandbox, valid until the callback returns). Set *ret
+ * (type as registered; a string or bytes result is borrowed: it must stay
+ * valid until the callback returns, the library copies it) and return 0,
+ * or return hl_host_call_fail(...).
+ */
+typedef int (*hl_host_fn)(hl_host_call *hc, const hl_value *args, size_t nargs,
+                          hl_value *ret, void *user);
+
+/* Fails the host call with a formatted message, which the guest receives.
+ * Returns HL_E_HOST_FUNCTION for the callback to return. */
+HL_API int hl_host_call_fail(hl_host_call *hc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The sandbox the host call came from (for hl_errmsg and user data lookup). */
+HL_API hl_sandbox *hl_host_call_sandbox(hl_host_call *hc);
+
+/*
+ * Registers a host function that the guest may call by `name`. Before
+ * hl_sandbox_init(). `name` and `params` are copied; `user` is passed to
+ * every invocation and stays owned by the caller.
+ * Errors: HL_E_INVAL (bad name, NULL fn, bad types, too many parameters),
+ * HL_E_EXISTS, HL_E_STATE (after init), HL_E_NOMEM.
+ */
+HL_API int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret,
+                               const hl_type *params, size_t nparams,
+                               hl_host_fn fn, void *user);
+
+/* Receives what the guest writes to stdout (fd 1) and stderr (fd 2). `data`
+ * is owned by the sandbox and valid during the callback. */
+typedef void (*hl_print_fn)(int fd, const char *data, size_t len, void *user);
+/* Replaces the print callback (default: write to the host's fd 1 or 2);
+ * NULL restores the default. Any time, but not during a call. */
+HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
+
+/* Receives guest log records; strings valid during the callback. */
+typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line,
+                          const char *msg, void *user);
+/* Replaces the log callback (default: "LEVEL file:line: msg" to stderr). */
+HL_API int hl_sandbox_set_log(hl_sandbox *sb, hl_log_fn fn, void *user);
+
+/*
+ * Runs the guest's main() until it calls hl_dispatch(), records its
+ * function table, and saves the state that hl_sandbox_reset() returns to.
+ * Errors: HL_E_STATE (not loaded, or already initialised), any HL_E_GUEST_*
+ * if main() fails, HL_E_HYPERVISOR.
+ */
+HL_API int hl_sandbox_init(hl_sandbox *sb);
+
+/*
+ * Calls the guest function `name` with `args` (borrowed) and stores its
+ * result in *result (may be NULL). A string or bytes result is owned by the
+ * sandbox and valid until the next call, reset or free of this sandbox.
+ * The arguments are checked against the guest's signature before the guest
+ * runs: HL_E_NO_FUNCTION, HL_E_ARG_COUNT, HL_E_ARG_TYPE, HL_E_TOO_LARGE.
+ * Guest failures: HL_E_GUEST_ERROR, HL_E_HOST_FUNCTION, HL_E_GUEST_ABORT,
+ * HL_E_GUEST_FAULT, HL_E_GUEST_PROTOCOL; then HL_E_POISONED until reset.
+ * Not from inside a host function of the same sandbox (HL_E_STATE).
+ */
+HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args,
+                   size_t nargs, hl_value *result);
+
+/* Returns the sandbox to its state right after hl_sandbox_init(): memory,
+ * registers, poisoning cleared. Errors: HL_E_STATE (not initialised),
+ * HL_E_HYPERVISOR. */
+HL_API int hl_sandbox_reset(hl_sandbox *sb);
+
+/* True if a guest failure left the sandbox unusable until reset. */
+HL_API bool hl_sandbox_poisoned(const hl_sandbox *sb);
+
+/* The details of the sandbox's last failure; owned by the sandbox, valid
+ * until its next API call. "" when the last operation succeeded. */
+HL_API const char *hl_errmsg(const hl_sandbox *sb);
+
+/* ---- Guest failures in detail ---------------------------------------------- */
+enum hl_fault_kind {
+	HL_FAULT_NONE = 0,
+	HL_FAULT_EXCEPTION = 1, /* a CPU exception: vector, error_code, rip, addr (CR2) */
+	HL_FAULT_MMIO = 2,      /* access outside guest memory: addr */
+	HL_FAULT_SHUTDOWN = 3,  /* triple fault */
+	HL_FAULT_UNKNOWN_PORT = 4, /* port in `vector` */
+	HL_FAULT_ABORT = 5,     /* guest abort: code in error_code */
+	HL_FAULT_PROTOCOL = 6,  /* malformed record */
+	HL_FAULT_HALT = 7,      /* the guest halted the CPU */
+	HL_FAULT_HYPERVISOR = 8, /* an exit the host cannot handle */
+};
+typedef struct hl_fault {
+	enum hl_fault_kind kind;
+	uint32_t vector;     /* exception vector, or port */
+	uint64_t error_code; /* exception error code, or abort code */
+	uint64_t rip;
+	uint64_t addr; /* CR2 for page faults, GPA for MMIO */
+	uint64_t rsp;
+} hl_fault;
+
+/* Copies the last guest failure into *out (kind HL_FAULT_NONE if none). */
+HL_API int hl_sandbox_last_fault(const hl_sandbox *sb, hl_fault *out);
+
+/* The error code the guest gave with its last HL_E_GUEST_ERROR or abort. */
+HL_API int hl_sandbox_guest_code(const hl_sandbox *sb);
+
+/* ---- The guest's functions ---------------------------------------------------- */
+typedef struct hl_function_info {
+	const char *name; /* owned by the sandbox, valid until free */
+	hl_type ret;
+	size_t nparams;
+	const hl_type *params; /* owned by the sandbox, valid until free */
+} hl_function_info;
+
+/* The number of functions the guest registered (0 before init). */
+HL_API size_t hl_function_count(const hl_sandbox *sb);
+/* Describes function `index`. Errors: HL_E_INVAL (index out of range). */
+HL_API int hl_function_get(const hl_sandbox *sb, size_t index, hl_function_info *out);
+
+/* ---- Memory layout --------------------------------------------------------- */
+typedef struct hl_layout {
+	uint64_t mem_base, mem_size;
+	uint64_t image_base, image_size, entry;
+	uint64_t boot_info, page_tables, page_tables_size;
+	uint64_t input, input_size, output, output_size;
+	uint64_t heap, heap_size, stack, stack_size, ist, ist_size;
+} hl_layout;
+/* Describes the guest memory layout after load. Errors: HL_E_STATE. */
+HL_API int hl_sandbox_layout(const hl_sandbox *sb, hl_layout *out);
+
+/* The library version string, "1.0.0". */
+HL_API const char *hl_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HYPERLIGHT_HYPERLIGHT_H */

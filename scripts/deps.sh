@@ -1,0 +1,19 @@
+#!/bin/bash
+# deps.sh - installs the Debian 12 packages the build and tests need (only the missing ones).
+set -euo pipefail
+pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutils)
+# Without /dev/kvm the integration tests run inside a QEMU VM with nested KVM.
+if [ ! -e /dev/kvm ]; then
+	pkgs+=(qemu-system-x86 busybox-static linux-image-amd64)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,92 @@
+/*
+ * backend.h - the small interface between the core and a hypervisor.
+ *
+ * The core (sandbox.c, call.c, layout.c) never names KVM: it creates a VM
+ * with one vCPU, maps one region of memory, sets the boot registers, runs
+ * the vCPU and reads the exit, and saves/restores the complete vCPU state.
+ * A backend implements these ops with private data behind `struct hl_vm`.
+ * The build chooses the backend (src/host/kvm/ on Linux); another
+ * hypervisor adds a directory and a line in CMakeLists.txt.
+ */
+#ifndef HL_BACKEND_H
+#define HL_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hl_vm; /* private to the backend */
+struct hl_vcpu_state; /* private to the backend: a saved vCPU state */
+
+/* A short error message buffer that backends fill. */
+struct hl_errbuf {
+	char msg[256];
+};
+
+enum hl_exit_kind {
+	HL_EXIT_OUT,      /* port output: port, value, size */
+	HL_EXIT_IN,       /* port input (the guest expects a value): port, size */
+	HL_EXIT_MMIO,     /* access to a guest-physical address with no memory: gpa, write */
+	HL_EXIT_SHUTDOWN, /* triple fault */
+	HL_EXIT_HLT,      /* the guest halted */
+	HL_EXIT_FAIL,     /* the hypervisor could not run the vCPU: raw, detail */
+};
+
+struct hl_exit {
+	enum hl_exit_kind kind;
+	uint16_t port;
+	uint8_t size;
+	bool write;
+	uint32_t value;
+	uint64_t gpa;
+	uint64_t raw;    /* the backend's own exit reason */
+	uint64_t detail; /* backend-specific detail (hardware reason) */
+};
+
+/* The registers the core sets at entry and reads for diagnostics. */
+struct hl_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+	uint64_t cr0, cr2, cr3, cr4, efer;
+	uint64_t fs_base, gs_base;
+};
+
+/* What the guest sees at its first instruction (long mode, see layout.c). */
+struct hl_boot_regs {
+	uint64_t rip, rsp, rdi;
+	uint64_t cr3;
+};
+
+struct hl_backend_ops {
+	const char *name;
+	/* Opens the hypervisor and creates a VM with one vCPU. */
+	int (*create)(struct hl_vm **out, struct hl_errbuf *err);
+	/* Maps host memory [host, host+size) at guest-physical gpa (once). */
+	int (*map_memory)(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t size,
+	                  struct hl_errbuf *err);
+	/* Puts the vCPU in 64-bit long mode at the given registers. */
+	int (*set_boot_regs)(struct hl_vm *vm, const struct hl_boot_regs *br,
+	                     struct hl_errbuf *err);
+	/* Runs the vCPU until the next exit. The hot path: no other syscall. */
+	int (*run)(struct hl_vm *vm, struct hl_exit *exit, struct hl_errbuf *err);
+	/* Reads the registers (slow path: diagnostics only). */
+	int (*get_regs)(struct hl_vm *vm, struct hl_regs *regs, struct hl_errbuf *err);
+	/* Saves every guest-visible vCPU state (registers, FPU/SSE/AVX, MSRs,
+	 * debug registers, pending events) into a new object, or restores one.
+	 * Both first complete any exit in progress, so a restored vCPU never
+	 * finishes an instruction of the state it replaced. */
+	int (*save_state)(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_errbuf *err);
+	int (*restore_state)(struct hl_vm *vm, const struct hl_vcpu_state *st,
+	                     struct hl_errbuf *err);
+	void (*free_state)(struct hl_vcpu_state *st);
+	/* TSC frequency of the vCPU in kHz, 0 if unknown. */
+	uint64_t (*tsc_khz)(struct hl_vm *vm);
+	/* Closes the VM (NULL: no-op). */
+	void (*destroy)(struct hl_vm *vm);
+};
+
+/* The backend this build uses. */
+extern const struct hl_backend_ops hl__backend;
+
+#endif /* HL_BACKEND_H */

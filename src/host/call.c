@@ -1,0 +1,640 @@
+/*
+ * call.c - calls into the guest and everything the guest sends back.
+ *
+ * A call writes the arguments into the input buffer and runs the vCPU, which
+ * is parked on the OUT that ended the previous call: one KVM_RUN resumes it
+ * and the next OUT to HL_PORT_DONE ends the call. Host calls, prints and log
+ * records are OUTs to their own ports in between. Every record the guest
+ * writes is hostile: it is copied out of shared memory with hl__out_copy
+ * before any field is looked at, and each field is read once.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define GPA_IN(sb) ((sb)->mem + ((sb)->lay.input - (sb)->lay.mem_base))
+
+static const char *const vector_names[32] = {
+	"divide error (#DE)", "debug (#DB)", "NMI", "breakpoint (#BP)", "overflow (#OF)",
+	"bound range (#BR)", "invalid opcode (#UD)", "device not available (#NM)",
+	"double fault (#DF)", "coprocessor segment overrun", "invalid TSS (#TS)",
+	"segment not present (#NP)", "stack-segment fault (#SS)", "general protection (#GP)",
+	"page fault (#PF)", "reserved (15)", "x87 floating point (#MF)", "alignment check (#AC)",
+	"machine check (#MC)", "SIMD floating point (#XM)", "virtualization (#VE)",
+	"control protection (#CP)", "reserved (22)", "reserved (23)", "reserved (24)",
+	"reserved (25)", "reserved (26)", "reserved (27)", "hypervisor injection (#HV)",
+	"VMM communication (#VC)", "security (#SX)", "reserved (31)"};
+
+/* ---- diagnostics ------------------------------------------------------------ */
+
+void hl__debug_dump(hl_sandbox *sb, const char *when)
+{
+	struct hl_regs r;
+	struct hl_errbuf eb = {{0}};
+	fprintf(stderr, "hyperlight: vCPU state at %s:\n", when);
+	if (!sb->vm || hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+		fprintf(stderr, "  (registers unavailable: %s)\n", eb.msg);
+		return;
+	}
+	fprintf(stderr,
+	        "  rip %016llx rsp %016llx rflags %016llx\n"
+	        "  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
+	        "  rsi %016llx rdi %016llx rbp %016llx r8  %016llx\n"
+	        "  r9  %016llx r10 %016llx r11 %016llx r12 %016llx\n"
+	        "  r13 %016llx r14 %016llx r15 %016llx\n"
+	        "  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %llx\n",
+	        (unsigned long long)r.rip, (unsigned long long)r.rsp, (unsigned long long)r.rflags,
+	        (unsigned long long)r.rax, (unsigned long long)r.rbx, (unsigned long long)r.rcx,
+	        (unsigned long long)r.rdx, (unsigned long long)r.rsi, (unsigned long long)r.rdi,
+	        (unsigned long long)r.rbp, (unsigned long long)r.r8, (unsigned long long)r.r9,
+	        (unsigned long long)r.r10, (unsigned long long)r.r11, (unsigned long long)r.r12,
+	        (unsigned long long)r.r13, (unsigned long long)r.r14, (unsigned long long)r.r15,
+	        (unsigned long long)r.cr0, (unsigned long long)r.cr2, (unsigned long long)r.cr3,
+	        (unsigned long long)r.cr4, (unsigned long long)r.efer);
+	if (strcmp(when, "entry") == 0)
+		hl__layout_print(&sb->lay, stderr);
+}
+
+static uint64_t current_rip(hl_sandbox *sb)
+{
+	struct hl_regs r;
+	struct hl_errbuf eb;
+	return hl__backend.get_regs(sb->vm, &r, &eb) == 0 ? r.rip : 0;
+}
+
+/* Which part of guest memory an address falls in, for fault messages. */
+static const char *region_of(const struct hl__layout *l, uint64_t a)
+{
+	if (a < HL_PAGE_SIZE)
+		return " (NULL pointer dereference)";
+	if (a >= l->stack_guard && a < l->stack_guard + HL_PAGE_SIZE)
+		return " (stack guard page: stack overflow)";
+	if (a >= l->image_lo && a < l->image_hi)
+		return " (guest image)";
+	if (a >= l->heap && a < l->heap + l->heap_size)
+		return " (heap)";
+	if (a >= l->stack && a < l->stack + l->stack_size)
+		return " (stack)";
+	if (a >= l->ist && a < l->ist + l->ist_size)
+		return " (exception stacks)";
+	if (a >= l->pt && a < l->pt + l->pt_size)
+		return " (page tables)";
+	if (a < l->mem_base || a >= l->mem_base + l->mem_size)
+		return " (outside guest memory)";
+	return "";
+}
+
+/* ---- records from the guest ---------------------------------------------------- */
+
+static int protocol(hl_sandbox *sb, const char *what, uint32_t off)
+{
+	sb->fault = (hl_fault){.kind = HL_FAULT_PROTOCOL, .addr = off};
+	return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL, "malformed guest record: %s (offset %u)",
+	                      what, off);
+}
+
+static int handle_exception(hl_sandbox *sb, uint32_t off)
+{
+	struct hl_exception e;
+	if (!hl__out_copy(sb, off, sizeof e, &e))
+		return protocol(sb, "exception record outside the output buffer", off);
+	if (e.magic != HL_EXCEPTION_MAGIC || e.vector > 255)
+		return protocol(sb, "exception record with bad magic or vector", off);
+	sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION, .vector = e.vector,
+	                       .error_code = e.error_code, .rip = e.rip, .rsp = e.rsp, .addr = e.cr2};
+	const char *name = e.vector < 32 ? vector_names[e.vector] : "unexpected interrupt";
+	if (e.vector == 14) {
+		char detail[96];
+		snprintf(detail, sizeof detail, "%s %s, %s",
+		         (e.error_code & 16) ? "instruction fetch" : (e.error_code & 2) ? "write" : "read",
+		         (e.error_code & 1) ? "of a page without that permission" : "of an unmapped page",
+		         region_of(&sb->lay, e.cr2)[0] ? region_of(&sb->lay, e.cr2) + 1 : "(mapped region)");
+		return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+		                      "guest fault: %s, vector %u, at RIP 0x%llx: %s at address 0x%llx, error code 0x%llx",
+		                      name, e.vector, (unsigned long long)e.rip, detail,
+		                      (unsigned long long)e.cr2, (unsigned long long)e.error_code);
+	}
+	return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+	                      "guest fault: %s, vector %u, at RIP 0x%llx, RSP 0x%llx, error code 0x%llx",
+	                      name, e.vector, (unsigned long long)e.rip, (unsigned long long)e.rsp,
+	                      (unsigned long long)e.error_code);
+}
+
+static int handle_abort(hl_sandbox *sb, uint32_t off)
+{
+	struct hl_abort a;
+	if (!hl__out_copy(sb, off, sizeof a, &a))
+		return protocol(sb, "abort record outside the output buffer", off);
+	if (a.magic != HL_ABORT_MAGIC)
+		return protocol(sb, "abort record with bad magic", off);
+	char msg[512];
+	uint32_t n = a.msg_len < sizeof msg - 1 ? a.msg_len : (uint32_t)sizeof msg - 1;
+	if (!hl__out_copy(sb, (uint64_t)off + sizeof a, n, msg))
+		return protocol(sb, "abort message beyond the output buffer", off);
+	msg[n] = '\0';
+	for (uint32_t i = 0; i < n; i++) /* the message ends up in logs: no control bytes */
+		if ((unsigned char)msg[i] < 0x20 && msg[i] != '\n')
+			msg[i] = '?';
+	sb->guest_code = a.code;
+	sb->fault = (hl_fault){.kind = HL_FAULT_ABORT, .error_code = (uint64_t)(int64_t)a.code};
+	return hl__guest_fail(sb, HL_E_GUEST_ABORT, "guest aborted with code %d: %s", a.code, msg);
+}
+
+static void default_print(int fd, const char *data, size_t len, void *user)
+{
+	(void)user;
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+static int handle_print(hl_sandbox *sb, uint32_t off)
+{
+	struct hl_print p;
+	if (!hl__out_copy(sb, off, sizeof p, &p) || p.magic != HL_PRINT_MAGIC)
+		return protocol(sb, "print record with bad magic or outside the buffer", off);
+	if (p.fd != 1 && p.fd != 2)
+		return protocol(sb, "print record for a file descriptor other than 1 and 2", off);
+	if (!hl__out_copy(sb, (uint64_t)off + sizeof p, p.len, sb->scratch))
+		return protocol(sb, "print data beyond the output buffer", off);
+	if (sb->print_fn)
+		sb->print_fn((int)p.fd, (const char *)sb->scratch, p.len, sb->print_user);
+	else
+		default_print((int)p.fd, (const char *)sb->scratch, p.len, NULL);
+	return 0;
+}
+
+static void default_log(enum hl_log_level level, const char *file, int line, const char *msg,
+                        void *user)
+{
+	static const char *const lv[] = {"?", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+	(void)user;
+	fprintf(stderr, "guest %s %s:%d: %s\n", lv[level <= 5 ? level : 0], file, line, msg);
+}
+
+static int handle_log(hl_sandbox *sb, uint32_t off)
+{
+	struct hl_log g;
+	if (!hl__out_copy(sb, off, sizeof g, &g) || g.magic != HL_LOG_MAGIC)
+		return protocol(sb, "log record with bad magic or outside the buffer", off);
+	if (g.level < HL_LOG_ERROR || g.level > HL_LOG_TRACE)
+		return protocol(sb, "log record with an unknown level", off);
+	uint64_t fl = g.file_len, ml = g.msg_len;
+	/* file, NUL, message, NUL in scratch (output_size + 1 bytes) */
+	if (fl + ml + 2 > sb->lay.output_size + 1 ||
+	    !hl__out_copy(sb, (uint64_t)off + sizeof g, fl, sb->scratch) ||
+	    !hl__out_copy(sb, (uint64_t)off + sizeof g + fl, ml, sb->scratch + fl + 1))
+		return protocol(sb, "log text beyond the output buffer", off);
+	char *file = (char *)sb->scratch, *msg = (char *)sb->scratch + fl + 1;
+	file[fl] = '\0';
+	msg[ml] = '\0';
+	hl_log_fn fn = sb->log_fn ? sb->log_fn : default_log;
+	fn((enum hl_log_level)g.level, file, (int)g.line, msg, sb->log_user);
+	return 0;
+}
+
+/* ---- host calls ------------------------------------------------------------------ */
+
+/* Writes a host-call result (or error, when msg != NULL) into the input buffer. */
+static int reply(hl_sandbox *sb, const hl_value *v, const char *msg)
+{
+	uint64_t base = sb->in_result_off, size = sb->lay.input_size;
+	uint8_t *in = GPA_IN(sb);
+	struct hl_result r;
+	memset(&r, 0, sizeof r);
+	r.magic = HL_RESULT_MAGIC;
+	const void *payload = NULL;
+	size_t plen = 0;
+	if (msg) {
+		r.status = HL_STATUS_ERROR;
+		r.code = -1;
+		r.value.type = HL_TYPE_STRING;
+		payload = msg;
+		plen = strlen(msg);
+	} else {
+		r.status = HL_STATUS_OK;
+		r.value.type = v->type;
+		switch (v->type) {
+		case HL_TYPE_I32: r.value.bits = (uint64_t)(int64_t)v->u.i32; break;
+		case HL_TYPE_U32: r.value.bits = v->u.u32; break;
+		case HL_TYPE_I64: r.value.bits = (uint64_t)v->u.i64; break;
+		case HL_TYPE_U64: r.value.bits = v->u.u64; break;
+		case HL_TYPE_F32: memcpy(&r.value.bits, &v->u.f32, 4); break;
+		case HL_TYPE_F64: memcpy(&r.value.bits, &v->u.f64, 8); break;
+		case HL_TYPE_BOOL: r.value.bits = v->u.b ? 1 : 0; break;
+		case HL_TYPE_STRING: payload = v->u.str.ptr; plen = v->u.str.len; break;
+		case HL_TYPE_BYTES: payload = v->u.bytes.ptr; plen = v->u.bytes.len; break;
+		default: break;
+		}
+	}
+	uint64_t need = sizeof r + plen + 1;
+	if (!hl__in_range(base, sizeof r, size))
+		return hl__guest_fail(sb, HL_E_TOO_LARGE,
+		                      "no room in the input buffer for a host-call result at offset %llu",
+		                      (unsigned long long)base);
+	if (!hl__in_range(base, need, size)) {
+		char m[160];
+		snprintf(m, sizeof m, "host-call result of %zu bytes does not fit the input buffer (%llu bytes free)",
+		         plen, (unsigned long long)(size - base - sizeof r));
+		return reply(sb, NULL, m);
+	}
+	if (payload || plen) {
+		r.value.bits = sizeof r;
+		r.value.len = (uint32_t)plen;
+		if (plen)
+			memcpy(in + base + sizeof r, payload, plen);
+		in[base + sizeof r + plen] = 0;
+	}
+	r.total_len = (uint32_t)HL_ALIGN8(need);
+	memcpy(in + base, &r, sizeof r);
+	return 0;
+}
+
+static int reply_error(hl_sandbox *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reply_error(hl_sandbox *sb, const char *fmt, ...)
+{
+	char m[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof m, fmt, ap);
+	va_end(ap);
+	return reply(sb, NULL, m);
+}
+
+int hl_host_call_fail(hl_host_call *hc, const char *fmt, ...)
+{
+	if (!hc)
+		return HL_E_HOST_FUNCTION;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(hc->msg, sizeof hc->msg, fmt ? fmt : "host function failed", ap);
+	va_end(ap);
+	hc->failed = true;
+	return HL_E_HOST_FUNCTION;
+}
+
+hl_sandbox *hl_host_call_sandbox(hl_host_call *hc)
+{
+	return hc ? hc->sb : NULL;
+}
+
+/* Decodes one wire value of a record copy `rec` of `len` bytes. */
+static bool decode_value(const struct hl_wire_value *w, uint8_t *rec, uint64_t len,
+                         uint64_t min_off, hl_value *out)
+{
+	out->type = (hl_type)w->type;
+	switch (w->type) {
+	case HL_TYPE_I32: out->u.i32 = (int32_t)(uint32_t)w->bits; return true;
+	case HL_TYPE_U32: out->u.u32 = (uint32_t)w->bits; return true;
+	case HL_TYPE_I64: out->u.i64 = (int64_t)w->bits; return true;
+	case HL_TYPE_U64: out->u.u64 = w->bits; return true;
+	case HL_TYPE_F32: { uint32_t b = (uint32_t)w->bits; memcpy(&out->u.f32, &b, 4); return true; }
+	case HL_TYPE_F64: memcpy(&out->u.f64, &w->bits, 8); return true;
+	case HL_TYPE_BOOL:
+		if (w->bits > 1)
+			return false;
+		out->u.b = w->bits != 0;
+		return true;
+	case HL_TYPE_STRING:
+		/* payload plus its NUL inside the record, after the fixed part */
+		if (w->bits < min_off || !hl__in_range(w->bits, (uint64_t)w->len + 1, len) ||
+		    rec[w->bits + w->len] != 0 || memchr(rec + w->bits, 0, w->len))
+			return false;
+		out->u.str.ptr = (const char *)rec + w->bits;
+		out->u.str.len = w->len;
+		return true;
+	case HL_TYPE_BYTES:
+		if (w->bits < min_off || !hl__in_range(w->bits, w->len, len))
+			return false;
+		out->u.bytes.ptr = rec + w->bits;
+		out->u.bytes.len = w->len;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int handle_hostcall(hl_sandbox *sb, uint32_t off)
+{
+	struct hl_hostcall h;
+	uint64_t osz = sb->lay.output_size;
+	if (!hl__out_copy(sb, off, sizeof h, &h) || h.magic != HL_HOSTCALL_MAGIC)
+		return protocol(sb, "host-call record with bad magic or outside the buffer", off);
+	if (h.argc > HL_MAX_PARAMS)
+		return protocol(sb, "host-call record with more than HL_MAX_PARAMS arguments", off);
+	uint64_t fixed = sizeof h + (uint64_t)h.argc * sizeof(struct hl_wire_value);
+	if (h.total_len < fixed || !hl__in_range(off, h.total_len, osz))
+		return protocol(sb, "host-call record length does not fit the output buffer", off);
+	uint8_t *rec = sb->scratch;
+	hl__out_copy(sb, off, h.total_len, rec);
+	if (h.name_len == 0 || h.name_len > HL_MAX_NAME || h.name_off < fixed ||
+	    !hl__in_range(h.name_off, h.name_len, h.total_len))
+		return protocol(sb, "host-call record with a bad function name", off);
+	const char *name = (const char *)rec + h.name_off;
+	int nl = (int)h.name_len;
+
+	struct hl__host_fn *fn = NULL;
+	for (size_t i = 0; i < sb->n_host_fns; i++)
+		if (strlen(sb->host_fns[i].name) == h.name_len &&
+		    memcmp(sb->host_fns[i].name, name, h.name_len) == 0) {
+			fn = &sb->host_fns[i];
+			break;
+		}
+	if (!fn)
+		return reply_error(sb, "no host function named '%.*s'", nl, name);
+	if (h.argc != fn->nparams)
+		return reply_error(sb, "host function '%s' takes %u arguments, the guest passed %u",
+		                   fn->name, fn->nparams, h.argc);
+	if (h.ret != (uint32_t)fn->ret)
+		return reply_error(sb, "host function '%s' returns %s, the guest expected %s", fn->name,
+		                   hl_type_name(fn->ret), hl_type_name((hl_type)h.ret));
+	for (uint32_t i = 0; i < h.argc; i++) {
+		struct hl_wire_value w;
+		memcpy(&w, rec + sizeof h + (size_t)i * sizeof w, sizeof w);
+		if (w.type != (uint32_t)fn->params[i])
+			return reply_error(sb, "host function '%s' parameter %u: expected %s, the guest passed %s",
+			                   fn->name, i, hl_type_name(fn->params[i]),
+			                   hl_type_name((hl_type)w.type));
+		if (!decode_value(&w, rec, h.total_len, fixed, &sb->hc_args[i]))
+			return protocol(sb, "host-call argument with a bad value or payload", off);
+	}
+
+	hl_host_call hc;
+	hc.sb = sb;
+	hc.failed = false;
+	hc.msg[0] = '\0';
+	hl_value ret;
+	memset(&ret, 0, sizeof ret);
+	ret.type = fn->ret;
+	int r = fn->fn(&hc, sb->hc_args, h.argc, &ret, fn->user);
+	if (r < 0 || hc.failed)
+		return reply_error(sb, "%s", hc.msg[0] ? hc.msg : "host function failed");
+	if (ret.type != fn->ret)
+		return reply_error(sb, "host function '%s' returned %s, registered as %s", fn->name,
+		                   hl_type_name(ret.type), hl_type_name(fn->ret));
+	if ((ret.type == HL_TYPE_STRING && !ret.u.str.ptr && ret.u.str.len) ||
+	    (ret.type == HL_TYPE_BYTES && !ret.u.bytes.ptr && ret.u.bytes.len))
+		return reply_error(sb, "host function '%s' returned a NULL pointer", fn->name);
+	return reply(sb, &ret, NULL);
+}
+
+/* ---- the run loop --------------------------------------------------------------- */
+
+int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
+{
+	for (;;) {
+		struct hl_exit x;
+		struct hl_errbuf eb = {{0}};
+		if (hl__backend.run(sb->vm, &x, &eb) < 0) {
+			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
+			return hl__guest_fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+		}
+		int r = 0;
+		switch (x.kind) {
+		case HL_EXIT_OUT:
+			if (x.port < HL_PORT_DONE || x.port > HL_PORT_EXCEPTION) {
+				sb->fault = (hl_fault){.kind = HL_FAULT_UNKNOWN_PORT, .vector = x.port,
+				                       .error_code = x.value, .rip = current_rip(sb)};
+				return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
+				                      "guest wrote 0x%x to unknown port 0x%x (%u bytes) at RIP 0x%llx",
+				                      x.value, x.port, x.size, (unsigned long long)sb->fault.rip);
+			}
+			if (x.size != 4 || x.detail != 1)
+				return protocol(sb, "OUT to a protocol port must be a single 32-bit write", x.value);
+			switch (x.port) {
+			case HL_PORT_DONE: *done_off = x.value; return 0;
+			case HL_PORT_HOSTCALL: r = handle_hostcall(sb, x.value); break;
+			case HL_PORT_PRINT: r = handle_print(sb, x.value); break;
+			case HL_PORT_LOG: r = handle_log(sb, x.value); break;
+			case HL_PORT_ABORT: return handle_abort(sb, x.value);
+			case HL_PORT_EXCEPTION: return handle_exception(sb, x.value);
+			}
+			if (r < 0)
+				return r;
+			break;
+		case HL_EXIT_IN:
+			sb->fault = (hl_fault){.kind = HL_FAULT_UNKNOWN_PORT, .vector = x.port,
+			                       .rip = current_rip(sb)};
+			return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
+			                      "guest read from port 0x%x (%u bytes) at RIP 0x%llx: no port can be read",
+			                      x.port, x.size, (unsigned long long)sb->fault.rip);
+		case HL_EXIT_MMIO:
+			sb->fault = (hl_fault){.kind = HL_FAULT_MMIO, .addr = x.gpa, .rip = current_rip(sb)};
+			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+			                      "guest fault: %s of %u bytes at guest-physical 0x%llx, outside guest memory [0x%llx, 0x%llx), RIP 0x%llx",
+			                      x.write ? "write" : "read", x.size, (unsigned long long)x.gpa,
+			                      (unsigned long long)sb->lay.mem_base,
+			                      (unsigned long long)(sb->lay.mem_base + sb->lay.mem_size),
+			                      (unsigned long long)sb->fault.rip);
+		case HL_EXIT_SHUTDOWN:
+			sb->fault = (hl_fault){.kind = HL_FAULT_SHUTDOWN, .rip = current_rip(sb)};
+			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+			                      "guest fault: triple fault (the vCPU shut down), last RIP 0x%llx",
+			                      (unsigned long long)sb->fault.rip);
+		case HL_EXIT_HLT:
+			sb->fault = (hl_fault){.kind = HL_FAULT_HALT, .rip = current_rip(sb)};
+			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+			                      "guest halted the CPU (hlt) at RIP 0x%llx",
+			                      (unsigned long long)sb->fault.rip);
+		case HL_EXIT_FAIL:
+			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR, .rip = current_rip(sb),
+			                       .error_code = x.detail};
+			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+			                      "the hypervisor could not run the guest (exit reason %llu, detail 0x%llx) at RIP 0x%llx",
+			                      (unsigned long long)x.raw, (unsigned long long)x.detail,
+			                      (unsigned long long)sb->fault.rip);
+		}
+	}
+}
+
+/* ---- calls ------------------------------------------------------------------------ */
+
+static struct hl__guest_fn *find_guest_fn(hl_sandbox *sb, const char *name, size_t *index)
+{
+	for (size_t i = 0; i < sb->n_guest_fns; i++)
+		if (strcmp(sb->guest_fns[i].name, name) == 0) {
+			*index = i;
+			return &sb->guest_fns[i];
+		}
+	return NULL;
+}
+
+static int check_args(hl_sandbox *sb, const struct hl__guest_fn *f, const hl_value *args,
+                      size_t nargs)
+{
+	if (nargs != f->nparams)
+		return hl__fail(sb, HL_E_ARG_COUNT, "hl_call('%s'): takes %zu argument%s, got %zu",
+		                f->name, f->nparams, f->nparams == 1 ? "" : "s", nargs);
+	for (size_t i = 0; i < nargs; i++) {
+		const hl_value *a = &args[i];
+		if (a->type != f->params[i])
+			return hl__fail(sb, HL_E_ARG_TYPE,
+			                "hl_call('%s'): parameter %zu: expected %s, got %s", f->name, i,
+			                hl_type_name(f->params[i]), hl_type_name(a->type));
+		if (a->type == HL_TYPE_STRING) {
+			if (!a->u.str.ptr && a->u.str.len)
+				return hl__fail(sb, HL_E_INVAL, "hl_call('%s'): parameter %zu: string is NULL",
+				                f->name, i);
+			if (a->u.str.len && memchr(a->u.str.ptr, 0, a->u.str.len))
+				return hl__fail(sb, HL_E_INVAL,
+				                "hl_call('%s'): parameter %zu: string contains a NUL byte",
+				                f->name, i);
+		} else if (a->type == HL_TYPE_BYTES && !a->u.bytes.ptr && a->u.bytes.len) {
+			return hl__fail(sb, HL_E_INVAL, "hl_call('%s'): parameter %zu: bytes pointer is NULL",
+			                f->name, i);
+		}
+	}
+	return 0;
+}
+
+/* Writes the call message into the input buffer. */
+static int encode_call(hl_sandbox *sb, const struct hl__guest_fn *f, size_t index,
+                       const hl_value *args, size_t nargs)
+{
+	uint8_t *in = GPA_IN(sb);
+	uint64_t size = sb->lay.input_size;
+	uint64_t off = sizeof(struct hl_call_msg) + nargs * sizeof(struct hl_wire_value);
+	if (off > size)
+		return hl__fail(sb, HL_E_TOO_LARGE, "hl_call('%s'): %zu arguments do not fit the input buffer",
+		                f->name, nargs);
+	struct hl_wire_value *wv = (struct hl_wire_value *)(in + sizeof(struct hl_call_msg));
+	for (size_t i = 0; i < nargs; i++) {
+		const hl_value *a = &args[i];
+		struct hl_wire_value w = {.type = (uint32_t)a->type};
+		const void *p = NULL;
+		size_t n = 0;
+		bool nul = false;
+		switch (a->type) {
+		case HL_TYPE_I32: w.bits = (uint64_t)(int64_t)a->u.i32; break;
+		case HL_TYPE_U32: w.bits = a->u.u32; break;
+		case HL_TYPE_I64: w.bits = (uint64_t)a->u.i64; break;
+		case HL_TYPE_U64: w.bits = a->u.u64; break;
+		case HL_TYPE_F32: memcpy(&w.bits, &a->u.f32, 4); break;
+		case HL_TYPE_F64: memcpy(&w.bits, &a->u.f64, 8); break;
+		case HL_TYPE_BOOL: w.bits = a->u.b ? 1 : 0; break;
+		case HL_TYPE_STRING: p = a->u.str.ptr; n = a->u.str.len; nul = true; break;
+		case HL_TYPE_BYTES: p = a->u.bytes.ptr; n = a->u.bytes.len; break;
+		default: break;
+		}
+		if (a->type == HL_TYPE_STRING || a->type == HL_TYPE_BYTES) {
+			if (n > UINT32_MAX || !hl__in_range(off, (uint64_t)n + nul, size))
+				return hl__fail(sb, HL_E_TOO_LARGE,
+				                "hl_call('%s'): parameter %zu (%zu bytes) does not fit the input buffer (%llu bytes)",
+				                f->name, i, n, (unsigned long long)size);
+			if (n)
+				memcpy(in + off, p, n);
+			if (nul)
+				in[off + n] = 0;
+			w.bits = off;
+			w.len = (uint32_t)n;
+			off = HL_ALIGN8(off + n + nul);
+		}
+		memcpy(&wv[i], &w, sizeof w);
+	}
+	struct hl_call_msg m = {.magic = HL_CALL_MAGIC, .func_index = (uint32_t)index,
+	                        .argc = (uint32_t)nargs, .total_len = (uint32_t)off};
+	memcpy(in, &m, sizeof m);
+	sb->in_result_off = HL_ALIGN8(off);
+	return 0;
+}
+
+static int decode_result(hl_sandbox *sb, const struct hl__guest_fn *f, uint32_t off,
+                         hl_value *result)
+{
+	struct hl_result r;
+	if (!hl__out_copy(sb, off, sizeof r, &r) || r.magic != HL_RESULT_MAGIC)
+		return protocol(sb, "result record with bad magic or outside the buffer", off);
+	if (r.total_len < sizeof r || !hl__in_range(off, r.total_len, sb->lay.output_size))
+		return protocol(sb, "result record length does not fit the output buffer", off);
+	const struct hl_wire_value *w = &r.value;
+	bool payload = w->type == HL_TYPE_STRING || w->type == HL_TYPE_BYTES;
+	if (payload) {
+		if (w->bits < sizeof r || !hl__in_range(w->bits, w->len, r.total_len))
+			return protocol(sb, "result payload outside its record", off);
+		/* sb->result_buf has output_size + 1 bytes: room for the NUL */
+		hl__out_copy(sb, off + w->bits, w->len, sb->result_buf);
+		sb->result_buf[w->len] = 0;
+	}
+	switch (r.status) {
+	case HL_STATUS_OK: {
+		if (w->type != (uint32_t)f->ret)
+			return protocol(sb, "result of the wrong type", off);
+		hl_value v;
+		memset(&v, 0, sizeof v);
+		struct hl_wire_value local = *w;
+		if (payload)
+			local.bits = 0;
+		if (!decode_value(&local, sb->result_buf, w->len + 1, 0, &v))
+			return protocol(sb, "result with an invalid value", off);
+		if (result)
+			*result = v;
+		return 0;
+	}
+	case HL_STATUS_ERROR:
+	case HL_STATUS_HOST_ERROR: {
+		if (w->type != HL_TYPE_STRING)
+			return protocol(sb, "error result without a message", off);
+		char *m = (char *)sb->result_buf;
+		for (uint32_t i = 0; i < w->len; i++)
+			if ((unsigned char)m[i] < 0x20 && m[i] != '\n')
+				m[i] = '?';
+		sb->guest_code = r.code;
+		if (r.status == HL_STATUS_ERROR)
+			return hl__fail(sb, HL_E_GUEST_ERROR, "guest function '%s' failed with code %d: %.900s",
+			                f->name, r.code, m);
+		return hl__fail(sb, HL_E_HOST_FUNCTION,
+		                "guest function '%s' did not handle a host function error: %.900s",
+		                f->name, m);
+	}
+	default:
+		return protocol(sb, "result with an unknown status", off);
+	}
+}
+
+int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs,
+            hl_value *result)
+{
+	if (!sb)
+		return HL_E_INVAL;
+	if (sb->in_call)
+		return hl__fail(sb, HL_E_STATE,
+		                "hl_call: the sandbox is in a call already (from a host function?)");
+	hl__clear_error(sb);
+	if (!name || (nargs && !args))
+		return hl__fail(sb, HL_E_INVAL, "hl_call: %s is NULL", !name ? "name" : "args");
+	if (sb->state != HL__READY)
+		return hl__fail(sb, HL_E_STATE, "hl_call('%s'): the sandbox is not initialised", name);
+	if (sb->poisoned)
+		return hl__fail(sb, HL_E_POISONED,
+		                "hl_call('%s'): the sandbox is poisoned by an earlier guest failure; call hl_sandbox_reset",
+		                name);
+	size_t index;
+	const struct hl__guest_fn *f = find_guest_fn(sb, name, &index);
+	if (!f)
+		return hl__fail(sb, HL_E_NO_FUNCTION, "hl_call: the guest has no function named '%.80s'",
+		                name);
+	int r = check_args(sb, f, args, nargs);
+	if (r < 0)
+		return r;
+	r = encode_call(sb, f, index, args, nargs);
+	if (r < 0)
+		return r;
+	sb->in_call = true;
+	uint32_t off = 0;
+	r = hl__run_until_done(sb, &off);
+	sb->in_call = false;
+	if (r < 0)
+		return r;
+	return decode_result(sb, f, off, result);
+}

@@ -1,0 +1,140 @@
+/*
+ * internal.h - the sandbox object and the helpers shared by the host core.
+ */
+#ifndef HL_INTERNAL_H
+#define HL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperlight/hyperlight.h"
+#include "backend.h"
+
+#define HL__HIDDEN __attribute__((visibility("hidden")))
+
+/* Where everything lives in guest memory; computed by hl__layout_compute. */
+struct hl__layout {
+	uint64_t mem_base, mem_size;     /* guest-physical [mem_base, mem_base+mem_size) */
+	uint64_t image_lo, image_hi;     /* ELF segments */
+	uint64_t boot_info;              /* one page */
+	uint64_t input, input_size;
+	uint64_t output, output_size;
+	uint64_t heap, heap_size;
+	uint64_t stack_guard;            /* one unmapped page below the stack */
+	uint64_t stack, stack_size;
+	uint64_t ist, ist_size;          /* HL_IST_COUNT x (guard page + HL_IST_SIZE) */
+	uint64_t pt, pt_size;            /* page tables, not mapped in the guest */
+	uint64_t entry;
+};
+
+struct hl__host_fn {
+	char *name;
+	hl_type ret;
+	uint8_t nparams;
+	hl_type params[HL_MAX_PARAMS];
+	hl_host_fn fn;
+	void *user;
+};
+
+struct hl__guest_fn {
+	char *name;
+	hl_type ret;
+	size_t nparams;
+	hl_type params[HL_MAX_PARAMS];
+};
+
+enum hl__state {
+	HL__EMPTY,       /* created, nothing loaded */
+	HL__LOADED,      /* VM built, guest not yet run */
+	HL__READY,       /* initialised: calls allowed */
+	HL__BROKEN,      /* init failed: only free is useful */
+};
+
+struct hl_host_call {
+	hl_sandbox *sb;
+	char msg[512];
+	bool failed;
+};
+
+struct hl_sandbox {
+	hl_config cfg;
+	enum hl__state state;
+	bool poisoned;
+	bool in_call; /* a guest call is running (host functions may not call in) */
+	char errmsg[1024];
+
+	/* VM and memory */
+	struct hl_vm *vm;
+	uint8_t *mem; /* host mapping of guest memory */
+	struct hl__layout lay;
+	uint8_t *snapshot;                /* memory right after init (for reset) */
+	struct hl_vcpu_state *vcpu_saved; /* vCPU right after init */
+
+	/* functions */
+	struct hl__host_fn *host_fns;
+	size_t n_host_fns, cap_host_fns;
+	struct hl__guest_fn *guest_fns;
+	size_t n_guest_fns;
+
+	/* callbacks */
+	hl_print_fn print_fn;
+	void *print_user;
+	hl_log_fn log_fn;
+	void *log_user;
+
+	/* the call in progress */
+	uint64_t in_result_off; /* where host-call results go in the input buffer */
+	uint8_t *scratch;       /* a private copy of guest records: output_size + 1 bytes */
+	uint8_t *result_buf;    /* the last call's string/bytes result: output_size + 1 */
+	hl_value hc_args[HL_MAX_PARAMS];
+
+	/* the last failure */
+	hl_fault fault;
+	int guest_code;
+};
+
+/* Sets the sandbox message and returns code. */
+HL__HIDDEN int hl__fail(hl_sandbox *sb, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+HL__HIDDEN void hl__clear_error(hl_sandbox *sb);
+/* Like hl__fail, and poisons the sandbox (a guest failure). */
+HL__HIDDEN int hl__guest_fail(hl_sandbox *sb, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* layout.c */
+HL__HIDDEN int hl__layout_compute(hl_sandbox *sb, uint64_t image_lo, uint64_t image_hi,
+                                  uint64_t entry, struct hl__layout *out);
+struct hl_elf_image;
+HL__HIDDEN void hl__layout_page_tables(const struct hl__layout *l,
+                                       const struct hl_elf_image *img, uint8_t *mem);
+HL__HIDDEN void hl__layout_print(const struct hl__layout *l, void *file);
+
+/*
+ * The one way to read guest-written memory: copies [off, off+len) of the
+ * output buffer into dst after an overflow-safe bounds check. Returns false
+ * (and copies nothing) if the range is not inside the buffer. Callers copy
+ * first and validate the copy, so the guest cannot change a field between
+ * the check and the use.
+ */
+static inline bool hl__out_copy(const hl_sandbox *sb, uint64_t off, uint64_t len, void *dst)
+{
+	uint64_t size = sb->lay.output_size;
+	if (off > size || len > size - off)
+		return false;
+	__builtin_memcpy(dst, sb->mem + (sb->lay.output - sb->lay.mem_base) + off, len);
+	return true;
+}
+
+/* true if [off, off+len) lies inside [0, size) */
+static inline bool hl__in_range(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+/* call.c */
+HL__HIDDEN int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off);
+HL__HIDDEN void hl__debug_dump(hl_sandbox *sb, const char *when);
+
+#endif /* HL_INTERNAL_H */

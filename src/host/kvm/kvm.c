@@ -1,0 +1,446 @@
+/*
+ * kvm.c - the KVM backend: one VM, one vCPU, one memory slot.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../backend.h"
+
+struct hl_vm {
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint64_t tsc_khz;
+	bool has_xcrs;
+	bool has_xsave;
+};
+
+/* MSRs the guest can write and that a restore must put back. */
+static const uint32_t saved_msrs[] = {
+	0xc0000081, /* STAR */
+	0xc0000082, /* LSTAR */
+	0xc0000083, /* CSTAR */
+	0xc0000084, /* SFMASK */
+	0xc0000102, /* KERNEL_GS_BASE */
+	0x00000174, /* SYSENTER_CS */
+	0x00000175, /* SYSENTER_ESP */
+	0x00000176, /* SYSENTER_EIP */
+	0x00000277, /* PAT */
+};
+#define NMSRS (sizeof saved_msrs / sizeof saved_msrs[0])
+
+struct hl_vcpu_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	struct kvm_xsave xsave;
+	struct kvm_xcrs xcrs;
+	struct kvm_debugregs dregs;
+	struct kvm_vcpu_events events;
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[NMSRS];
+	} msrs;
+};
+
+static int fail(struct hl_errbuf *err, const char *what)
+{
+	int e = errno;
+	snprintf(err->msg, sizeof err->msg, "KVM: %s failed: %s", what, strerror(e));
+	return -1;
+}
+
+static void kvm_destroy(struct hl_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	free(vm);
+}
+
+/* Gives the guest the CPUID that KVM supports, so that it sees SSE, AVX,
+ * XSAVE and RDRAND as the host has them (the default is an empty table). */
+static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	int n = 128;
+	for (;;) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof *c + (size_t)n * sizeof c->entries[0]);
+		if (!c) {
+			snprintf(err->msg, sizeof err->msg, "KVM: out of memory for CPUID");
+			return -1;
+		}
+		c->nent = (uint32_t)n;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+			free(c);
+			if (errno == E2BIG && n < 4096) {
+				n *= 2;
+				continue;
+			}
+			return fail(err, "KVM_GET_SUPPORTED_CPUID");
+		}
+		for (uint32_t i = 0; i < c->nent; i++) {
+			struct kvm_cpuid_entry2 *e = &c->entries[i];
+			if (e->function == 1) {
+				e->ecx &= ~(1u << 24); /* no TSC deadline timer: there is no LAPIC */
+				if (e->ecx & (1u << 26))
+					vm->has_xsave = true;
+			}
+		}
+		int r = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c);
+		free(c);
+		return r < 0 ? fail(err, "KVM_SET_CPUID2") : 0;
+	}
+}
+
+static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
+{
+	struct hl_vm *vm = calloc(1, sizeof *vm);
+	if (!vm) {
+		snprintf(err->msg, sizeof err->msg, "KVM: out of memory");
+		return -1;
+	}
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		fail(err, "open /dev/kvm");
+		goto out;
+	}
+	int ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ver != KVM_API_VERSION) {
+		snprintf(err->msg, sizeof err->msg, "KVM: API version %d, expected %d", ver,
+		         KVM_API_VERSION);
+		goto out;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		fail(err, "KVM_CREATE_VM");
+		goto out;
+	}
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0) {
+		fail(err, "KVM_CREATE_VCPU");
+		goto out;
+	}
+	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz < (int)sizeof(struct kvm_run)) {
+		fail(err, "KVM_GET_VCPU_MMAP_SIZE");
+		goto out;
+	}
+	vm->run_size = (size_t)sz;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		fail(err, "mmap of kvm_run");
+		goto out;
+	}
+	if (set_cpuid(vm, err) < 0)
+		goto out;
+	vm->has_xcrs = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
+	int khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, 0);
+	vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
+	*out = vm;
+	return 0;
+out:
+	kvm_destroy(vm);
+	return -1;
+}
+
+static int kvm_map_memory(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t size,
+                          struct hl_errbuf *err)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return fail(err, "KVM_SET_USER_MEMORY_REGION");
+	return 0;
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
+{
+	memset(s, 0, sizeof *s);
+	s->selector = sel;
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->type = type;
+	s->present = 1;
+	s->dpl = 0;
+	s->s = 1;
+	s->g = 1;
+	s->l = code ? 1 : 0;
+	s->db = code ? 0 : 1;
+}
+
+static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
+                             struct hl_errbuf *err)
+{
+	struct kvm_sregs sr;
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
+		return fail(err, "KVM_GET_SREGS");
+	seg(&sr.cs, 0x08, 0xb, true); /* execute/read, accessed */
+	seg(&sr.ds, 0x10, 0x3, false); /* read/write, accessed */
+	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
+	/* No GDT or IDT yet: the guest runtime builds its own first thing. */
+	sr.gdt.base = 0;
+	sr.gdt.limit = 0;
+	sr.idt.base = 0;
+	sr.idt.limit = 0;
+	memset(&sr.ldt, 0, sizeof sr.ldt);
+	sr.ldt.unusable = 1;
+	memset(&sr.tr, 0, sizeof sr.tr);
+	sr.tr.type = 0xb; /* busy 64-bit TSS, required by VMX entry checks */
+	sr.tr.present = 1;
+	sr.tr.limit = 0x67;
+	sr.cr0 = 0x80050033;  /* PG | AM | WP | NE | ET | MP | PE */
+	sr.cr0 &= ~(1ull << 18); /* no AM */
+	sr.cr3 = br->cr3;
+	sr.cr4 = (1u << 5) | (1u << 9) | (1u << 10); /* PAE | OSFXSR | OSXMMEXCPT */
+	if (vm->has_xsave)
+		sr.cr4 |= 1u << 18; /* OSXSAVE */
+	sr.efer = (1u << 0) | (1u << 8) | (1u << 10) | (1u << 11); /* SCE | LME | LMA | NXE */
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sr) < 0)
+		return fail(err, "KVM_SET_SREGS (long mode)");
+
+	if (vm->has_xsave && vm->has_xcrs) {
+		/* Enable x87, SSE and AVX state where the host supports them. */
+		struct kvm_xcrs x;
+		if (ioctl(vm->vcpu_fd, KVM_GET_XCRS, &x) < 0)
+			return fail(err, "KVM_GET_XCRS");
+		uint64_t want = 0x7;
+		unsigned a, b, c, d;
+		__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(0));
+		want &= ((uint64_t)d << 32) | a;
+		memset(&x, 0, sizeof x);
+		x.nr_xcrs = 1;
+		x.xcrs[0].xcr = 0;
+		x.xcrs[0].value = want | 1;
+		if (ioctl(vm->vcpu_fd, KVM_SET_XCRS, &x) < 0)
+			return fail(err, "KVM_SET_XCRS");
+	}
+
+	struct kvm_regs r;
+	memset(&r, 0, sizeof r);
+	r.rip = br->rip;
+	r.rsp = br->rsp;
+	r.rdi = br->rdi;
+	r.rflags = 0x2;
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
+		return fail(err, "KVM_SET_REGS");
+	return 0;
+}
+
+static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
+{
+	struct kvm_run *run = vm->run;
+	while (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			continue;
+		return fail(err, "KVM_RUN");
+	}
+	memset(x, 0, sizeof *x);
+	x->raw = run->exit_reason;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		x->port = run->io.port;
+		x->size = run->io.size;
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			const uint8_t *d = (const uint8_t *)run + run->io.data_offset;
+			uint32_t v = 0;
+			if (run->io.size <= 4 && run->io.count == 1 &&
+			    run->io.data_offset <= vm->run_size - 4)
+				memcpy(&v, d, run->io.size);
+			x->kind = HL_EXIT_OUT;
+			x->value = v;
+			/* A string OUT (rep outs) is not part of the protocol. */
+			x->detail = run->io.count;
+		} else {
+			x->kind = HL_EXIT_IN;
+		}
+		return 0;
+	}
+	case KVM_EXIT_MMIO:
+		x->kind = HL_EXIT_MMIO;
+		x->gpa = run->mmio.phys_addr;
+		x->write = run->mmio.is_write;
+		x->size = (uint8_t)run->mmio.len;
+		return 0;
+	case KVM_EXIT_SHUTDOWN:
+		x->kind = HL_EXIT_SHUTDOWN;
+		return 0;
+	case KVM_EXIT_HLT:
+		x->kind = HL_EXIT_HLT;
+		return 0;
+	case KVM_EXIT_FAIL_ENTRY:
+		x->kind = HL_EXIT_FAIL;
+		x->detail = run->fail_entry.hardware_entry_failure_reason;
+		return 0;
+	case KVM_EXIT_INTERNAL_ERROR:
+		x->kind = HL_EXIT_FAIL;
+		x->detail = run->internal.suberror;
+		return 0;
+	default:
+		x->kind = HL_EXIT_FAIL;
+		return 0;
+	}
+}
+
+static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *err)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
+		return fail(err, "KVM_GET_REGS");
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return fail(err, "KVM_GET_SREGS");
+	*o = (struct hl_regs){
+		.rax = r.rax, .rbx = r.rbx, .rcx = r.rcx, .rdx = r.rdx,
+		.rsi = r.rsi, .rdi = r.rdi, .rbp = r.rbp, .rsp = r.rsp,
+		.r8 = r.r8, .r9 = r.r9, .r10 = r.r10, .r11 = r.r11,
+		.r12 = r.r12, .r13 = r.r13, .r14 = r.r14, .r15 = r.r15,
+		.rip = r.rip, .rflags = r.rflags,
+		.cr0 = s.cr0, .cr2 = s.cr2, .cr3 = s.cr3, .cr4 = s.cr4, .efer = s.efer,
+		.fs_base = s.fs.base, .gs_base = s.gs.base,
+	};
+	return 0;
+}
+
+/* Completes the exit in progress (the OUT the guest is parked on, an MMIO
+ * access) without entering the guest, as the KVM API documents for
+ * immediate_exit. Without this, a later KVM_RUN would finish the old
+ * instruction on top of the registers a restore just set. */
+static int complete_pending(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	vm->run->immediate_exit = 1;
+	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int e = errno;
+	vm->run->immediate_exit = 0;
+	if (r < 0 && e != EINTR) {
+		errno = e;
+		return fail(err, "KVM_RUN (completing the last exit)");
+	}
+	return 0;
+}
+
+static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_errbuf *err)
+{
+	struct hl_vcpu_state *st = calloc(1, sizeof *st);
+	if (!st) {
+		snprintf(err->msg, sizeof err->msg, "KVM: out of memory for vCPU state");
+		return -1;
+	}
+	if (complete_pending(vm, err) < 0)
+		goto bad;
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &st->regs) < 0) {
+		fail(err, "KVM_GET_REGS");
+		goto bad;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &st->sregs) < 0) {
+		fail(err, "KVM_GET_SREGS");
+		goto bad;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_GET_FPU, &st->fpu) < 0) {
+		fail(err, "KVM_GET_FPU");
+		goto bad;
+	}
+	if (vm->has_xsave && ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &st->xsave) < 0) {
+		fail(err, "KVM_GET_XSAVE");
+		goto bad;
+	}
+	if (vm->has_xcrs && ioctl(vm->vcpu_fd, KVM_GET_XCRS, &st->xcrs) < 0) {
+		fail(err, "KVM_GET_XCRS");
+		goto bad;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &st->dregs) < 0) {
+		fail(err, "KVM_GET_DEBUGREGS");
+		goto bad;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &st->events) < 0) {
+		fail(err, "KVM_GET_VCPU_EVENTS");
+		goto bad;
+	}
+	st->msrs.hdr.nmsrs = NMSRS;
+	for (size_t i = 0; i < NMSRS; i++)
+		st->msrs.e[i].index = saved_msrs[i];
+	int n = ioctl(vm->vcpu_fd, KVM_GET_MSRS, &st->msrs);
+	if (n < 0) {
+		fail(err, "KVM_GET_MSRS");
+		goto bad;
+	}
+	st->msrs.hdr.nmsrs = (uint32_t)n; /* the ones KVM knows, in order */
+	*out = st;
+	return 0;
+bad:
+	free(st);
+	return -1;
+}
+
+static int kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
+                             struct hl_errbuf *err)
+{
+	if (complete_pending(vm, err) < 0)
+		return -1;
+	/* sregs first: CR4/EFER decide what the XSAVE and register state mean. */
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &st->sregs) < 0)
+		return fail(err, "KVM_SET_SREGS");
+	if (vm->has_xcrs && ioctl(vm->vcpu_fd, KVM_SET_XCRS, &st->xcrs) < 0)
+		return fail(err, "KVM_SET_XCRS");
+	if (vm->has_xsave) {
+		if (ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &st->xsave) < 0)
+			return fail(err, "KVM_SET_XSAVE");
+	} else if (ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
+		return fail(err, "KVM_SET_FPU");
+	}
+	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &st->msrs) < 0)
+		return fail(err, "KVM_SET_MSRS");
+	if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &st->dregs) < 0)
+		return fail(err, "KVM_SET_DEBUGREGS");
+	struct kvm_vcpu_events ev = st->events;
+	ev.flags = 0; /* leave the NMI/SIPI/SMM bookkeeping fields alone */
+	if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return fail(err, "KVM_SET_VCPU_EVENTS");
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &st->regs) < 0)
+		return fail(err, "KVM_SET_REGS");
+	return 0;
+}
+
+static void kvm_free_state(struct hl_vcpu_state *st)
+{
+	free(st);
+}
+
+static uint64_t kvm_tsc_khz(struct hl_vm *vm)
+{
+	return vm->tsc_khz;
+}
+
+const struct hl_backend_ops hl__backend = {
+	.name = "kvm",
+	.create = kvm_create,
+	.map_memory = kvm_map_memory,
+	.set_boot_regs = kvm_set_boot_regs,
+	.run = kvm_run,
+	.get_regs = kvm_get_regs,
+	.save_state = kvm_save_state,
+	.restore_state = kvm_restore_state,
+	.free_state = kvm_free_state,
+	.tsc_khz = kvm_tsc_khz,
+	.destroy = kvm_destroy,
+};

@@ -1,0 +1,183 @@
+/*
+ * layout.c - where the image, buffers, heap and stacks go in guest memory,
+ * and the page tables that give each its permissions.
+ *
+ * Guest memory is one region starting at the lowest page of the ELF image
+ * (so the page at address 0 is never backed, let alone mapped):
+ *
+ *   image_lo  ELF segments          text R+X, rodata R, data/bss RW
+ *   image_hi  boot info (1 page)    R, NX
+ *             input buffer          RW, NX   host -> guest
+ *             output buffer         RW, NX   guest -> host
+ *             heap                  RW, NX   brk/mmap arena
+ *             guard page            unmapped: catches stack overflow
+ *             stack                 RW, NX   grows down from its top
+ *             3 x (guard + 16 KiB)  RW, NX   exception, double-fault and syscall stacks
+ *             page tables           not mapped: the guest cannot change them
+ *
+ * Memory is identity mapped (virtual == physical) with 4 KiB pages so that
+ * each page has the permissions of what it holds.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "elf.h"
+#include "internal.h"
+
+#define PAGE 4096ull
+#define TWO_MB (2ull << 20)
+#define ONE_GB (1ull << 30)
+#define MAX_END (4ull << 30) /* everything below 4 GiB: one PDPT */
+
+#define PTE_P (1ull << 0)
+#define PTE_RW (1ull << 1)
+#define PTE_A (1ull << 5)
+#define PTE_D (1ull << 6)
+#define PTE_NX (1ull << 63)
+#define PTE_ADDR 0x000ffffffffff000ull
+
+static uint64_t up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+static uint64_t down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
+
+static uint64_t pt_pages_for(uint64_t lo, uint64_t end)
+{
+	uint64_t pts = (up(end, TWO_MB) - down(lo, TWO_MB)) / TWO_MB;
+	uint64_t pds = (up(end, ONE_GB) - down(lo, ONE_GB)) / ONE_GB;
+	return 2 + pds + pts; /* PML4 + PDPT + PDs + PTs */
+}
+
+int hl__layout_compute(hl_sandbox *sb, uint64_t lo, uint64_t hi, uint64_t entry,
+                       struct hl__layout *l)
+{
+	const hl_config *c = &sb->cfg;
+	memset(l, 0, sizeof *l);
+	l->image_lo = lo;
+	l->image_hi = hi;
+	l->entry = entry;
+	l->mem_base = lo;
+	uint64_t off = hi;
+	if (off > MAX_END)
+		return hl__fail(sb, HL_E_ELF, "guest image ends at 0x%llx, above 4 GiB",
+		                (unsigned long long)off);
+	/* Config values were range-checked by the caller, so these sums are small. */
+	l->boot_info = off;
+	off += PAGE;
+	l->input = off;
+	l->input_size = c->input_size;
+	off += up(c->input_size, PAGE);
+	l->output = off;
+	l->output_size = c->output_size;
+	off += up(c->output_size, PAGE);
+	l->heap = off;
+	l->heap_size = up(c->heap_size, PAGE);
+	off += l->heap_size;
+	l->stack_guard = off;
+	off += PAGE;
+	l->stack = off;
+	l->stack_size = up(c->stack_size, PAGE);
+	off += l->stack_size;
+	l->ist = off;
+	l->ist_size = HL_IST_COUNT * (PAGE + HL_IST_SIZE);
+	off += l->ist_size;
+	l->pt = off;
+	uint64_t n = pt_pages_for(lo, off);
+	n = pt_pages_for(lo, off + n * PAGE); /* the tables need not map themselves, but be safe */
+	l->pt_size = n * PAGE;
+	off += l->pt_size;
+	if (off > MAX_END)
+		return hl__fail(sb, HL_E_CONFIG,
+		                "guest memory would end at 0x%llx, above 4 GiB: reduce heap, stack or buffer sizes",
+		                (unsigned long long)off);
+	l->mem_size = off - lo;
+	return 0;
+}
+
+struct pt_builder {
+	uint8_t *mem;
+	uint64_t base; /* guest address of mem[0] */
+	uint64_t next; /* next free page-table page (guest address) */
+	uint64_t end;
+	uint64_t pml4;
+};
+
+static uint64_t *table(struct pt_builder *b, uint64_t gaddr)
+{
+	return (uint64_t *)(b->mem + (gaddr - b->base));
+}
+
+/* The page-table entry that maps `va`, creating the tables on the way. */
+static uint64_t *pte_for(struct pt_builder *b, uint64_t va)
+{
+	uint64_t t = b->pml4;
+	static const int shifts[3] = {39, 30, 21};
+	for (int lvl = 0; lvl < 3; lvl++) {
+		uint64_t *e = &table(b, t)[(va >> shifts[lvl]) & 511];
+		if (!(*e & PTE_P)) {
+			/* pt_pages_for counted every table this can need */
+			uint64_t page = b->next;
+			b->next += PAGE;
+			*e = page | PTE_P | PTE_RW | PTE_A;
+		}
+		t = *e & PTE_ADDR;
+	}
+	return &table(b, t)[(va >> 12) & 511];
+}
+
+static void map_range(struct pt_builder *b, uint64_t start, uint64_t len, bool w, bool x)
+{
+	for (uint64_t va = down(start, PAGE); va < up(start + len, PAGE); va += PAGE) {
+		uint64_t *e = pte_for(b, va);
+		if (!(*e & PTE_P))
+			*e = va | PTE_P | PTE_A | PTE_D | PTE_NX;
+		/* Pages shared by two segments get the union of their rights. */
+		if (w)
+			*e |= PTE_RW;
+		if (x)
+			*e &= ~PTE_NX;
+	}
+}
+
+void hl__layout_page_tables(const struct hl__layout *l, const struct hl_elf_image *img,
+                            uint8_t *mem)
+{
+	struct pt_builder b = {
+		.mem = mem,
+		.base = l->mem_base,
+		.pml4 = l->pt,
+		.next = l->pt + PAGE,
+		.end = l->pt + l->pt_size,
+	};
+	memset(mem + (l->pt - l->mem_base), 0, l->pt_size);
+	for (size_t i = 0; i < img->nsegs; i++) {
+		const struct hl_elf_segment *s = &img->segs[i];
+		map_range(&b, s->vaddr, s->memsz, s->flags & PF_W, s->flags & PF_X);
+	}
+	map_range(&b, l->boot_info, PAGE, false, false);
+	map_range(&b, l->input, l->input_size, true, false);
+	map_range(&b, l->output, l->output_size, true, false);
+	map_range(&b, l->heap, l->heap_size, true, false);
+	map_range(&b, l->stack, l->stack_size, true, false);
+	for (unsigned k = 0; k < HL_IST_COUNT; k++)
+		map_range(&b, l->ist + k * (PAGE + HL_IST_SIZE) + PAGE, HL_IST_SIZE, true, false);
+}
+
+void hl__layout_print(const struct hl__layout *l, void *file)
+{
+	FILE *f = file;
+#define ROW(name, a, sz, perm)                                                         \
+	fprintf(f, "  %-12s 0x%010llx-0x%010llx %8llu KiB  %s\n", name, (unsigned long long)(a), \
+	        (unsigned long long)((a) + (sz)), (unsigned long long)((sz) / 1024), perm)
+	fprintf(f, "guest memory layout (base 0x%llx, %llu KiB, entry 0x%llx):\n",
+	        (unsigned long long)l->mem_base, (unsigned long long)(l->mem_size / 1024),
+	        (unsigned long long)l->entry);
+	ROW("image", l->image_lo, l->image_hi - l->image_lo, "per ELF segment");
+	ROW("boot info", l->boot_info, PAGE, "r--");
+	ROW("input", l->input, l->input_size, "rw-");
+	ROW("output", l->output, l->output_size, "rw-");
+	ROW("heap", l->heap, l->heap_size, "rw-");
+	ROW("guard", l->stack_guard, PAGE, "unmapped");
+	ROW("stack", l->stack, l->stack_size, "rw-");
+	ROW("ist stacks", l->ist, l->ist_size, "rw- (guard pages between)");
+	ROW("page tables", l->pt, l->pt_size, "unmapped");
+#undef ROW
+}

@@ -1,0 +1,81 @@
+/* common.c - helpers shared by the integration tests. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "sample_host.h"
+
+bool hlt_have_kvm(void)
+{
+	static int have = -1;
+	if (have < 0) {
+		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		have = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+		else
+			fprintf(stderr,
+			        "\n*** /dev/kvm is not available: SKIPPING every test that needs a VM ***\n\n");
+	}
+	return have == 1;
+}
+
+const char *hlt_guest(const char *name)
+{
+	static char path[4096];
+	const char *dir = getenv("HYPERLIGHT_GUEST_DIR");
+	snprintf(path, sizeof path, "%s/%s", dir ? dir : HL_GUEST_DIR, name);
+	return path;
+}
+
+static void capture(int fd, const char *data, size_t len, void *user)
+{
+	struct hlt_output *o = user;
+	size_t room = sizeof o->data - 1 - o->len;
+	if (len > room)
+		len = room;
+	memcpy(o->data + o->len, data, len);
+	o->len += len;
+	o->data[o->len] = '\0';
+	o->fds |= 1 << fd;
+}
+
+static void discard(int fd, const char *data, size_t len, void *user)
+{
+	(void)fd, (void)data, (void)len, (void)user;
+}
+
+hl_sandbox *hlt_open(const char *name, const hl_config *cfg, struct hlt_output *out)
+{
+	hl_sandbox *sb = NULL;
+	int r = hl_sandbox_new(cfg, &sb);
+	if (r != 0)
+		fail_msg("hl_sandbox_new: %s", hl_strerror(r));
+	if (out) {
+		memset(out, 0, sizeof *out);
+		hl_sandbox_set_print(sb, capture, out);
+	} else {
+		hl_sandbox_set_print(sb, discard, NULL);
+	}
+	if ((r = hl_sandbox_load_file(sb, hlt_guest(name))) != 0 ||
+	    (r = hl_sample_host_register(sb)) != 0 || (r = hl_sandbox_init(sb)) != 0) {
+		fprintf(stderr, "setting up %s: %s: %s\n", name, hl_strerror(r), hl_errmsg(sb));
+		hl_sandbox_free(sb);
+		fail_msg("could not set up a sandbox for %s", name);
+	}
+	return sb;
+}
+
+hl_value hlt_call_ok(hl_sandbox *sb, const char *fn, const hl_value *args, size_t n)
+{
+	hl_value v;
+	memset(&v, 0, sizeof v);
+	int r = hl_call(sb, fn, args, n, &v);
+	if (r != 0)
+		fail_msg("hl_call(%s) = %s: %s", fn, hl_strerror(r), hl_errmsg(sb));
+	return v;
+}

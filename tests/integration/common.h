@@ -1,0 +1,59 @@
+/* common.h - helpers shared by the integration tests (KVM required). */
+#ifndef HLT_COMMON_H
+#define HLT_COMMON_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "hyperlight/hyperlight.h"
+
+/* True if /dev/kvm can be opened; says loudly on stderr (once) when not. */
+bool hlt_have_kvm(void);
+
+/* Skips the current test when there is no KVM. */
+#define HLT_REQUIRE_KVM()                                                      \
+	do {                                                                   \
+		if (!hlt_have_kvm())                                           \
+			skip();                                                \
+	} while (0)
+
+/* The path of a guest built by the project ("simpleguest"). Static buffer. */
+const char *hlt_guest(const char *name);
+
+/* What the guest printed, captured by hlt_open's print callback. */
+struct hlt_output {
+	char data[65536];
+	size_t len;
+	int fds; /* bit 1: fd 1 seen, bit 2: fd 2 seen */
+};
+
+/* Creates, loads and initialises a sandbox for guest `name` with the sample
+ * host functions registered and output captured into *out (may be NULL:
+ * output discarded). cfg may be NULL. Fails the test with the library's
+ * message if any step fails. */
+hl_sandbox *hlt_open(const char *name, const hl_config *cfg, struct hlt_output *out);
+
+/* Calls and asserts success, printing hl_errmsg on failure. */
+hl_value hlt_call_ok(hl_sandbox *sb, const char *fn, const hl_value *args, size_t n);
+
+/* Asserts that `expr` (an int result) equals `code`, printing the message. */
+#define HLT_ASSERT_CODE(sb, expr, code)                                         \
+	do {                                                                    \
+		int hlt_r_ = (expr);                                            \
+		if (hlt_r_ != (code))                                           \
+			fail_msg("%s returned %d (%s), expected %d (%s); errmsg: %s", #expr, \
+			         hlt_r_, hl_strerror(hlt_r_), (code), hl_strerror(code),   \
+			         hl_errmsg(sb));                                        \
+	} while (0)
+
+/* Asserts the sandbox message contains `needle`. */
+#define HLT_ASSERT_MSG(sb, needle)                                              \
+	do {                                                                    \
+		if (!strstr(hl_errmsg(sb), (needle)))                           \
+			fail_msg("message '%s' does not mention '%s'", hl_errmsg(sb), (needle)); \
+	} while (0)
+
+#endif

@@ -1,0 +1,71 @@
+/* test_hostile.c - malformed records from a hostile guest end in clear errors. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+
+static void expect_protocol_error(const char *fn)
+{
+	hl_sandbox *sb = hlt_open("hostileguest", NULL, NULL);
+	int r = hl_call(sb, fn, NULL, 0, NULL);
+	if (r != HL_E_GUEST_PROTOCOL)
+		fail_msg("%s: returned %d (%s), expected HL_E_GUEST_PROTOCOL; %s", fn, r,
+		         hl_strerror(r), hl_errmsg(sb));
+	HLT_ASSERT_MSG(sb, "malformed guest record");
+	assert_true(hl_sandbox_poisoned(sb));
+	assert_int_equal(hl_sandbox_reset(sb), 0);
+	hl_sandbox_free(sb);
+}
+
+#define HOSTILE(fn)                                       \
+	static void fn(void **state)                      \
+	{                                                 \
+		(void)state;                              \
+		HLT_REQUIRE_KVM();                        \
+		expect_protocol_error(#fn);               \
+	}
+HOSTILE(BadResultMagic)
+HOSTILE(ResultLengthHuge)
+HOSTILE(ResultOffsetOutside)
+HOSTILE(BadHostcallOffset)
+HOSTILE(HostcallArgcHuge)
+HOSTILE(HostcallNameTooLong)
+HOSTILE(PrintLenHuge)
+HOSTILE(LogLenHuge)
+HOSTILE(AbortMsgLenHuge)
+HOSTILE(ExceptionRecordGarbage)
+
+static void main_returning_without_dispatch_is_an_abort(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb;
+	assert_int_equal(hl_sandbox_new(NULL, &sb), 0);
+	assert_int_equal(hl_sandbox_load_file(sb, hlt_guest("nomainguest")), 0);
+	HLT_ASSERT_CODE(sb, hl_sandbox_init(sb), HL_E_GUEST_ABORT);
+	HLT_ASSERT_MSG(sb, "status 3");
+	HLT_ASSERT_MSG(sb, "hl_sandbox_init");
+	/* a failed init leaves a sandbox that refuses calls and resets */
+	HLT_ASSERT_CODE(sb, hl_call(sb, "Anything", NULL, 0, NULL), HL_E_STATE);
+	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), HL_E_STATE);
+	assert_true(hl_sandbox_poisoned(sb));
+	hl_sandbox_free(sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(BadResultMagic),
+		cmocka_unit_test(ResultLengthHuge),
+		cmocka_unit_test(ResultOffsetOutside),
+		cmocka_unit_test(BadHostcallOffset),
+		cmocka_unit_test(HostcallArgcHuge),
+		cmocka_unit_test(HostcallNameTooLong),
+		cmocka_unit_test(PrintLenHuge),
+		cmocka_unit_test(LogLenHuge),
+		cmocka_unit_test(AbortMsgLenHuge),
+		cmocka_unit_test(ExceptionRecordGarbage),
+		cmocka_unit_test(main_returning_without_dispatch_is_an_abort),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

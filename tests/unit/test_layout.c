@@ -1,0 +1,171 @@
+/* test_layout.c - memory layout and page-table permissions (no KVM needed). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "host/elf.h"
+#include "host/internal.h"
+
+#define PAGE 4096ull
+
+struct fixture {
+	hl_sandbox *sb;
+	struct hl__layout l;
+	struct hl_elf_image img;
+	uint8_t *mem;
+};
+
+/* A 3-segment image at 0x400000: text (R+X), rodata (R), data (RW). */
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	assert_int_equal(hl_sandbox_new(NULL, &f->sb), 0);
+	f->img.nsegs = 3;
+	f->img.segs[0] = (struct hl_elf_segment){.vaddr = 0x400000, .memsz = 0x1800, .flags = PF_R | PF_X};
+	f->img.segs[1] = (struct hl_elf_segment){.vaddr = 0x402000, .memsz = 0x1000, .flags = PF_R};
+	f->img.segs[2] = (struct hl_elf_segment){.vaddr = 0x403000, .memsz = 0x2100, .flags = PF_R | PF_W};
+	f->img.lo = 0x400000;
+	f->img.hi = 0x406000;
+	f->img.entry = 0x400010;
+	assert_int_equal(hl__layout_compute(f->sb, f->img.lo, f->img.hi, f->img.entry, &f->l), 0);
+	f->mem = calloc(1, f->l.mem_size);
+	hl__layout_page_tables(&f->l, &f->img, f->mem);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	free(f->mem);
+	hl_sandbox_free(f->sb);
+	free(f);
+	return 0;
+}
+
+/* Walks the tables like the MMU: returns the leaf entry or 0 if unmapped. */
+static uint64_t walk(struct fixture *f, uint64_t va)
+{
+	uint64_t t = f->l.pt;
+	for (int shift = 39; shift >= 12; shift -= 9) {
+		if (t < f->l.mem_base || t + PAGE > f->l.mem_base + f->l.mem_size)
+			fail_msg("table at 0x%llx outside memory", (unsigned long long)t);
+		uint64_t e;
+		memcpy(&e, f->mem + (t - f->l.mem_base) + ((va >> shift) & 511) * 8, 8);
+		if (!(e & 1))
+			return 0;
+		if (shift == 12)
+			return e;
+		t = e & 0x000ffffffffff000ull;
+	}
+	return 0;
+}
+
+#define P 1ull
+#define RW 2ull
+#define NX (1ull << 63)
+
+static void regions_are_ordered_and_page_aligned(void **state)
+{
+	struct fixture *f = *state;
+	struct hl__layout *l = &f->l;
+	assert_true(l->mem_base == 0x400000);
+	uint64_t seq[] = {l->image_hi, l->boot_info, l->input, l->output, l->heap, l->stack_guard,
+	                  l->stack, l->ist, l->pt, l->mem_base + l->mem_size};
+	for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+		assert_int_equal(seq[i] % PAGE, 0);
+		if (i)
+			assert_true(seq[i] > seq[i - 1]);
+	}
+	assert_true(l->heap_size == 128 * 1024 && l->stack_size == 64 * 1024);
+}
+
+static void text_is_executable_and_read_only(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t e = walk(f, 0x400000);
+	assert_true(e & P);
+	assert_false(e & RW);
+	assert_false(e & NX);
+	assert_true((e & 0x000ffffffffff000ull) == 0x400000); /* identity */
+}
+
+static void rodata_is_read_only_and_not_executable(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t e = walk(f, 0x402000);
+	assert_true(e & P);
+	assert_false(e & RW);
+	assert_true(e & NX);
+}
+
+static void data_is_writable_and_not_executable(void **state)
+{
+	struct fixture *f = *state;
+	for (uint64_t va = 0x403000; va < 0x406000; va += PAGE) {
+		uint64_t e = walk(f, va);
+		assert_true((e & (P | RW)) == (P | RW));
+		assert_true(e & NX);
+	}
+}
+
+static void null_page_and_guards_are_unmapped(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(walk(f, 0), 0);
+	assert_int_equal(walk(f, f->l.stack_guard), 0);
+	for (unsigned k = 0; k < HL_IST_COUNT; k++)
+		assert_int_equal(walk(f, f->l.ist + k * (PAGE + HL_IST_SIZE)), 0);
+	/* the guest cannot reach its own page tables */
+	for (uint64_t a = f->l.pt; a < f->l.pt + f->l.pt_size; a += PAGE)
+		assert_int_equal(walk(f, a), 0);
+}
+
+static void buffers_heap_and_stack_are_rw_nx(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t starts[] = {f->l.input, f->l.output, f->l.heap, f->l.stack,
+	                     f->l.stack + f->l.stack_size - PAGE, f->l.ist + PAGE};
+	for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+		uint64_t e = walk(f, starts[i]);
+		assert_true((e & (P | RW)) == (P | RW));
+		assert_true(e & NX);
+	}
+	uint64_t bi = walk(f, f->l.boot_info);
+	assert_true(bi & P);
+	assert_false(bi & RW);
+}
+
+static void nothing_beyond_memory_is_mapped(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(walk(f, f->l.mem_base + f->l.mem_size), 0);
+	assert_int_equal(walk(f, 0x3ff000), 0);
+}
+
+static void image_above_4g_is_rejected(void **state)
+{
+	struct fixture *f = *state;
+	struct hl__layout l;
+	assert_int_equal(hl__layout_compute(f->sb, 0x100000000ull, 0x100010000ull, 0x100000000ull, &l),
+	                 HL_E_ELF);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(regions_are_ordered_and_page_aligned, setup, teardown),
+		cmocka_unit_test_setup_teardown(text_is_executable_and_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(rodata_is_read_only_and_not_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(data_is_writable_and_not_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(null_page_and_guards_are_unmapped, setup, teardown),
+		cmocka_unit_test_setup_teardown(buffers_heap_and_stack_are_rw_nx, setup, teardown),
+		cmocka_unit_test_setup_teardown(nothing_beyond_memory_is_mapped, setup, teardown),
+		cmocka_unit_test_setup_teardown(image_above_4g_is_rejected, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
