@@ -199,6 +199,7 @@ static void sixteen_parameters(void **state)
 
 static void print_output_reaches_print_callback(void **state)
 {
+	(void)state;
 	HLT_REQUIRE_KVM();
 	struct hlt_output out;
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, &out);
@@ -212,8 +213,8 @@ static void print_output_reaches_print_callback(void **state)
 
 static void print_with_mixed_arguments(void **state)
 {
-	HLT_REQUIRE_KVM();
 	(void)state;
+	HLT_REQUIRE_KVM();
 	struct hlt_output out;
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, &out);
 	size_t nfn = hl_function_count(sb);
@@ -254,8 +255,8 @@ static void print_with_mixed_arguments(void **state)
 
 static void static_state_is_kept_across_calls(void **state)
 {
-	HLT_REQUIRE_KVM();
 	(void)state;
+	HLT_REQUIRE_KVM();
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
 	hl_value a = hl_i32(5);
 	assert_int_equal(hlt_call_ok(sb, "AddToStatic", &a, 1).u.i32, 5);
@@ -266,8 +267,8 @@ static void static_state_is_kept_across_calls(void **state)
 
 static void reset_restores_state_after_init(void **state)
 {
-	HLT_REQUIRE_KVM();
 	(void)state;
+	HLT_REQUIRE_KVM();
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
 	hl_value a = hl_i32(42);
 	hlt_call_ok(sb, "AddToStatic", &a, 1);

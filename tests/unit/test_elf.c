@@ -195,6 +195,48 @@ static void load_rejects_memory_too_small(void **state)
 	free(mem);
 }
 
+static void load_rejects_img_not_matching_file(void **state)
+{
+	(void)state;
+	struct eb b;
+	struct hl_elf_image img;
+	char err[512];
+	eb_exec(&b);
+	parse_ok(&b, &img);
+	img.segs[1].filesz = b.len; /* reaches past the end of the file */
+	img.segs[1].memsz = b.len;
+	uint8_t *mem = malloc(img.hi - img.lo);
+	assert_non_null(mem);
+	memset(mem, 0xaa, img.hi - img.lo);
+	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
+	                              sizeof err),
+	                 HL_E_ELF);
+	assert_non_null(strstr(err, "segment 1 of img does not match the file"));
+	assert_int_equal(mem[EB_EXEC_TEXT_VADDR - img.lo], 0xaa); /* untouched */
+	free(mem);
+}
+
+static void load_checks_relocations_before_writing(void **state)
+{
+	(void)state;
+	struct eb b;
+	struct hl_elf_image img;
+	char err[512];
+	eb_pie(&b);
+	parse_ok(&b, &img);
+	/* The caller broke the contract: the file changed between parse and load. */
+	eb_pie_set_rela(&b, 1, EB_PIE_TEXT_VADDR, R_X86_64_RELATIVE, 0);
+	uint8_t *mem = malloc(img.hi - img.lo);
+	assert_non_null(mem);
+	memset(mem, 0xaa, img.hi - img.lo);
+	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
+	                              sizeof err),
+	                 HL_E_ELF);
+	assert_non_null(strstr(err, "relocation 1: target"));
+	assert_int_equal(mem[img.entry - img.lo], 0xaa); /* untouched */
+	free(mem);
+}
+
 static void valid_pie_parses_at_pie_base(void **state)
 {
 	(void)state;
@@ -839,6 +881,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(valid_exec_loads_bytes_and_zeroes_bss),
 		cmocka_unit_test(load_places_image_relative_to_mem_base),
 		cmocka_unit_test(load_rejects_memory_too_small),
+		cmocka_unit_test(load_rejects_img_not_matching_file),
+		cmocka_unit_test(load_checks_relocations_before_writing),
 		cmocka_unit_test(valid_pie_parses_at_pie_base),
 		cmocka_unit_test(valid_pie_loads_with_relocations_patched),
 		cmocka_unit_test(pie_with_none_relocation_loads),

@@ -74,7 +74,7 @@ static void regions_are_ordered_and_page_aligned(void **state)
 	struct fixture *f = *state;
 	struct hl__layout *l = &f->l;
 	assert_true(l->mem_base == 0x400000);
-	uint64_t seq[] = {l->image_hi, l->boot_info, l->input, l->output, l->heap, l->stack_guard,
+	uint64_t seq[] = {l->image_lo, l->boot_info, l->input, l->output, l->heap, l->stack_guard,
 	                  l->stack, l->ist, l->pt, l->mem_base + l->mem_size};
 	for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
 		assert_int_equal(seq[i] % PAGE, 0);
