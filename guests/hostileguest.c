@@ -1,0 +1,208 @@
+/* hostileguest.c - a test guest whose functions each send one malformed record by hand, to check that the host refuses it. */
+#include <stdint.h>
+#include <string.h>
+
+#include "hyperlight/guest.h"
+
+/* Records other than results go here, past the result header, as the
+ * runtime places them during a call. */
+#define REC_OFF 64u
+
+static uint8_t *out(void)
+{
+	return (uint8_t *)(uintptr_t)hl_boot_info()->output_addr;
+}
+
+static uint32_t out_size(void)
+{
+	uint64_t n = hl_boot_info()->output_size;
+	return n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
+}
+
+static void put(uint32_t off, const void *rec, size_t len)
+{
+	memcpy(out() + off, rec, len);
+}
+
+/* Each function sends its record and, if the host ever resumes it (it
+ * should not), returns normally. */
+
+static int bad_result_magic(hl_call *c)
+{
+	struct hl_result r = {0xdeadbeefu, HL_STATUS_OK, sizeof r, 0, {HL_TYPE_I32, 0, 7}};
+	put(0, &r, sizeof r);
+	hl_outl(HL_PORT_DONE, 0);
+	return hl_return_i32(c, 0);
+}
+
+static int result_length_huge(hl_call *c)
+{
+	/* A string claiming almost 4 GiB inside a 40-byte record. */
+	struct hl_result r = {HL_RESULT_MAGIC, HL_STATUS_OK, sizeof r + 8, 0,
+	                      {HL_TYPE_STRING, 0xfffffff0u, sizeof r}};
+	put(0, &r, sizeof r);
+	hl_outl(HL_PORT_DONE, 0);
+	return hl_return_string(c, "", 0);
+}
+
+static int result_total_len_huge(hl_call *c)
+{
+	struct hl_result r = {HL_RESULT_MAGIC, HL_STATUS_OK, 0xfffffff0u, 0, {HL_TYPE_STRING, 4, sizeof r}};
+	put(0, &r, sizeof r);
+	put(sizeof r, "abc", 4);
+	hl_outl(HL_PORT_DONE, 0);
+	return hl_return_string(c, "", 0);
+}
+
+static int result_offset_outside(hl_call *c)
+{
+	struct hl_result r = {HL_RESULT_MAGIC, HL_STATUS_OK, sizeof r + 8, 0,
+	                      {HL_TYPE_STRING, 4, (uint64_t)out_size() + 4096}};
+	put(0, &r, sizeof r);
+	hl_outl(HL_PORT_DONE, 0);
+	return hl_return_string(c, "", 0);
+}
+
+static int done_offset_outside(hl_call *c)
+{
+	hl_outl(HL_PORT_DONE, out_size() - 8);
+	return hl_return_i32(c, 0);
+}
+
+static int bad_hostcall_offset(hl_call *c)
+{
+	hl_outl(HL_PORT_HOSTCALL, out_size() + 64);
+	return hl_return_i32(c, 0);
+}
+
+static int hostcall_argc_huge(hl_call *c)
+{
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, sizeof h + 8, sizeof h, 4, 0xffffffffu, HL_TYPE_I32};
+	put(REC_OFF, &h, sizeof h);
+	put(REC_OFF + sizeof h, "Host", 5);
+	hl_outl(HL_PORT_HOSTCALL, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int hostcall_name_too_long(hl_call *c)
+{
+	char name[HL_MAX_NAME + 100];
+	memset(name, 'A', sizeof name);
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, (uint32_t)HL_ALIGN8(sizeof h + sizeof name), sizeof h,
+	                        sizeof name, 0, HL_TYPE_I32};
+	put(REC_OFF, &h, sizeof h);
+	put(REC_OFF + sizeof h, name, sizeof name);
+	hl_outl(HL_PORT_HOSTCALL, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int hostcall_total_len_huge(hl_call *c)
+{
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, 0xfffffff0u, sizeof h, 4, 0, HL_TYPE_I32};
+	put(REC_OFF, &h, sizeof h);
+	put(REC_OFF + sizeof h, "Host", 5);
+	hl_outl(HL_PORT_HOSTCALL, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int hostcall_payload_outside(hl_call *c)
+{
+	/* HostEcho(string) with the string's payload far past the record's end
+	 * (the name matches a real host function, so the host gets as far as
+	 * decoding the argument). */
+	struct {
+		struct hl_hostcall h;
+		struct hl_wire_value arg;
+		char name[16];
+	} rec = {{HL_HOSTCALL_MAGIC, sizeof rec, sizeof(struct hl_hostcall) + sizeof(struct hl_wire_value),
+	          8, 1, HL_TYPE_STRING},
+	         {HL_TYPE_STRING, 16, 0x100000},
+	         "HostEcho"};
+	put(REC_OFF, &rec, sizeof rec);
+	hl_outl(HL_PORT_HOSTCALL, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int print_len_huge(hl_call *c)
+{
+	struct hl_print p = {HL_PRINT_MAGIC, 1, 0xfffffff0u, 0};
+	put(REC_OFF, &p, sizeof p);
+	hl_outl(HL_PORT_PRINT, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int print_bad_fd(hl_call *c)
+{
+	struct hl_print p = {HL_PRINT_MAGIC, 7, 2, 0};
+	put(REC_OFF, &p, sizeof p);
+	put(REC_OFF + sizeof p, "x\n", 2);
+	hl_outl(HL_PORT_PRINT, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int log_len_huge(hl_call *c)
+{
+	struct hl_log g = {HL_LOG_MAGIC, HL_LOG_ERROR, 1, 4, 0xfffffff0u, 0};
+	put(REC_OFF, &g, sizeof g);
+	put(REC_OFF + sizeof g, "file", 4);
+	hl_outl(HL_PORT_LOG, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int log_bad_level(hl_call *c)
+{
+	struct hl_log g = {HL_LOG_MAGIC, 99, 1, 4, 3, 0};
+	put(REC_OFF, &g, sizeof g);
+	put(REC_OFF + sizeof g, "filemsg", 7);
+	hl_outl(HL_PORT_LOG, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int abort_msg_len_huge(hl_call *c)
+{
+	struct hl_abort a = {HL_ABORT_MAGIC, 5, 0xfffffff0u, 0};
+	put(0, &a, sizeof a);
+	hl_outl(HL_PORT_ABORT, 0);
+	return hl_return_i32(c, 0);
+}
+
+static int exception_record_garbage(hl_call *c)
+{
+	uint8_t junk[sizeof(struct hl_exception)];
+	memset(junk, 0xa5, sizeof junk);
+	put(0, junk, sizeof junk);
+	hl_outl(HL_PORT_EXCEPTION, 0);
+	return hl_return_i32(c, 0);
+}
+
+static int record_offset_outside(hl_call *c)
+{
+	/* A record that starts inside the buffer and runs past its end. */
+	struct hl_print p = {HL_PRINT_MAGIC, 1, 64, 0};
+	uint32_t off = out_size() - sizeof p;
+	put(off, &p, sizeof p);
+	hl_outl(HL_PORT_PRINT, off);
+	return hl_return_i32(c, 0);
+}
+
+int main(void)
+{
+	HL_REGISTER("BadResultMagic", bad_result_magic, HL_TYPE_I32);
+	HL_REGISTER("ResultLengthHuge", result_length_huge, HL_TYPE_STRING);
+	HL_REGISTER("ResultTotalLenHuge", result_total_len_huge, HL_TYPE_STRING);
+	HL_REGISTER("ResultOffsetOutside", result_offset_outside, HL_TYPE_STRING);
+	HL_REGISTER("DoneOffsetOutside", done_offset_outside, HL_TYPE_I32);
+	HL_REGISTER("BadHostcallOffset", bad_hostcall_offset, HL_TYPE_I32);
+	HL_REGISTER("HostcallArgcHuge", hostcall_argc_huge, HL_TYPE_I32);
+	HL_REGISTER("HostcallNameTooLong", hostcall_name_too_long, HL_TYPE_I32);
+	HL_REGISTER("HostcallTotalLenHuge", hostcall_total_len_huge, HL_TYPE_I32);
+	HL_REGISTER("HostcallPayloadOutside", hostcall_payload_outside, HL_TYPE_I32);
+	HL_REGISTER("PrintLenHuge", print_len_huge, HL_TYPE_I32);
+	HL_REGISTER("PrintBadFd", print_bad_fd, HL_TYPE_I32);
+	HL_REGISTER("LogLenHuge", log_len_huge, HL_TYPE_I32);
+	HL_REGISTER("LogBadLevel", log_bad_level, HL_TYPE_I32);
+	HL_REGISTER("AbortMsgLenHuge", abort_msg_len_huge, HL_TYPE_I32);
+	HL_REGISTER("ExceptionRecordGarbage", exception_record_garbage, HL_TYPE_I32);
+	HL_REGISTER("RecordOffsetOutside", record_offset_outside, HL_TYPE_I32);
+	hl_dispatch();
+}

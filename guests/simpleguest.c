@@ -1,0 +1,438 @@
+/* simpleguest.c - the sample guest: echoes, printing, heap and stack use, and one function for each way a guest can fail. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperlight/guest.h"
+
+/* ---- echoes ---- */
+
+static int echo(hl_call *c)
+{
+	size_t n;
+	const char *s = hl_arg_string(c, 0, &n);
+	return hl_return_string(c, s, n);
+}
+
+static int echo_i32(hl_call *c) { return hl_return_i32(c, hl_arg_i32(c, 0)); }
+static int echo_u32(hl_call *c) { return hl_return_u32(c, hl_arg_u32(c, 0)); }
+static int echo_i64(hl_call *c) { return hl_return_i64(c, hl_arg_i64(c, 0)); }
+static int echo_u64(hl_call *c) { return hl_return_u64(c, hl_arg_u64(c, 0)); }
+static int echo_f32(hl_call *c) { return hl_return_f32(c, hl_arg_f32(c, 0)); }
+static int echo_f64(hl_call *c) { return hl_return_f64(c, hl_arg_f64(c, 0)); }
+static int echo_bool(hl_call *c) { return hl_return_bool(c, hl_arg_bool(c, 0)); }
+
+static int echo_bytes(hl_call *c)
+{
+	size_t n;
+	const uint8_t *p = hl_arg_bytes(c, 0, &n);
+	return hl_return_bytes(c, p, n);
+}
+
+static int noop(hl_call *c)
+{
+	return hl_return_void(c);
+}
+
+/* ---- printing ---- */
+
+static int print_output(hl_call *c)
+{
+	int n = printf("%s", hl_arg_string(c, 0, NULL));
+	return hl_return_i32(c, n);
+}
+
+/*
+ * Print2 .. Print11: N parameters whose types cycle through string, i32,
+ * i64, bool, f64, u32, u64, f32, bytes. Prints them on one line separated by
+ * single spaces (floats with %g, bools as true/false, bytes as lowercase
+ * hex), then a newline; returns the number of characters printed.
+ */
+static const hl_type print_cycle[] = {
+	HL_TYPE_STRING, HL_TYPE_I32, HL_TYPE_I64, HL_TYPE_BOOL, HL_TYPE_F64,
+	HL_TYPE_U32,    HL_TYPE_U64, HL_TYPE_F32, HL_TYPE_BYTES,
+};
+
+static int print_n(hl_call *c)
+{
+	int total = 0;
+	unsigned n = hl_arg_count(c);
+	for (unsigned i = 0; i < n; i++) {
+		const char *sep = i ? " " : "";
+		switch (hl_arg_type(c, i)) {
+		case HL_TYPE_STRING: total += printf("%s%s", sep, hl_arg_string(c, i, NULL)); break;
+		case HL_TYPE_I32: total += printf("%s%d", sep, (int)hl_arg_i32(c, i)); break;
+		case HL_TYPE_I64: total += printf("%s%lld", sep, (long long)hl_arg_i64(c, i)); break;
+		case HL_TYPE_BOOL: total += printf("%s%s", sep, hl_arg_bool(c, i) ? "true" : "false"); break;
+		case HL_TYPE_F64: total += printf("%s%g", sep, hl_arg_f64(c, i)); break;
+		case HL_TYPE_U32: total += printf("%s%u", sep, (unsigned)hl_arg_u32(c, i)); break;
+		case HL_TYPE_U64: total += printf("%s%llu", sep, (unsigned long long)hl_arg_u64(c, i)); break;
+		case HL_TYPE_F32: total += printf("%s%g", sep, (double)hl_arg_f32(c, i)); break;
+		case HL_TYPE_BYTES: {
+			size_t len;
+			const uint8_t *p = hl_arg_bytes(c, i, &len);
+			total += printf("%s", sep);
+			for (size_t k = 0; k < len; k++)
+				total += printf("%02x", p[k]);
+			break;
+		}
+		default: break;
+		}
+	}
+	total += printf("\n");
+	return hl_return_i32(c, total);
+}
+
+/* ---- state, heap, stack ---- */
+
+static int32_t counter;
+
+static int add_to_static(hl_call *c)
+{
+	counter += hl_arg_i32(c, 0);
+	return hl_return_i32(c, counter);
+}
+
+static int get_static(hl_call *c)
+{
+	return hl_return_i32(c, counter);
+}
+
+static int set_byte_array_to_zero(hl_call *c)
+{
+	size_t n;
+	hl_arg_bytes(c, 0, &n);
+	uint8_t *z = calloc(n ? n : 1, 1);
+	if (!z)
+		return hl_return_error(c, 1, "out of memory for %zu bytes", n);
+	int r = hl_return_bytes(c, z, n);
+	free(z);
+	return r;
+}
+
+static int do_malloc(hl_call *c)
+{
+	int32_t size = hl_arg_i32(c, 0);
+	if (size < 0)
+		return hl_return_error(c, 1, "negative size %d", (int)size);
+	volatile uint8_t *p = malloc((size_t)size);
+	if (!p && size)
+		return hl_return_error(c, 2, "malloc(%d) failed", (int)size);
+	for (int32_t i = 0; i < size; i++)
+		p[i] = (uint8_t)i;
+	free((void *)p);
+	return hl_return_i32(c, size);
+}
+
+static int malloc_too_large(hl_call *c)
+{
+	size_t size = (size_t)hl_boot_info()->heap_size + (1u << 20);
+	void *p = malloc(size);
+	if (p) {
+		free(p);
+		return hl_return_i32(c, 1);
+	}
+	return hl_return_i32(c, 0);
+}
+
+/* Each frame holds 1 KiB and uses it after the recursive call, so the
+ * compiler can neither drop the buffer nor turn the recursion into a loop. */
+static __attribute__((noinline)) int recurse(int n)
+{
+	volatile char buf[1024];
+	buf[0] = (char)n;
+	buf[sizeof buf - 1] = (char)n;
+	if (n <= 1)
+		return 1;
+	int r = recurse(n - 1);
+	return r + 1 + (buf[0] != (char)n) + (buf[sizeof buf - 1] != (char)n);
+}
+
+static int stack_overflow(hl_call *c)
+{
+	int32_t depth = hl_arg_i32(c, 0);
+	return hl_return_i32(c, depth > 0 ? recurse(depth) : 0);
+}
+
+static volatile int keep_going = 1;
+
+static __attribute__((noinline)) int recurse_forever(int n)
+{
+	volatile char buf[1024];
+	buf[0] = (char)n;
+	buf[sizeof buf - 1] = (char)n;
+	if (!keep_going)
+		return n;
+	return recurse_forever(n + 1) + buf[0] + buf[sizeof buf - 1];
+}
+
+static int infinite_recursion(hl_call *c)
+{
+	return hl_return_i32(c, recurse_forever(0));
+}
+
+/* ---- failing on purpose ---- */
+
+static int abort_with_code(hl_call *c)
+{
+	int32_t code = hl_arg_i32(c, 0);
+	hl_abort(code, "AbortWithCode: aborting with code %d", (int)code);
+}
+
+static int abort_with_message(hl_call *c)
+{
+	hl_abort(hl_arg_i32(c, 0), "%s", hl_arg_string(c, 1, NULL));
+}
+
+static int call_libc_abort(hl_call *c)
+{
+	(void)c;
+	abort();
+}
+
+static int exit_with(hl_call *c)
+{
+	exit(hl_arg_i32(c, 0));
+}
+
+/* volatile so that the compiler cannot see the NULL and emit a trap instead. */
+static volatile int *volatile null_ptr;
+static volatile int zero;
+static volatile int forty_two = 42;
+
+static int null_deref(hl_call *c)
+{
+	return hl_return_i32(c, *null_ptr);
+}
+
+static int divide_by_zero(hl_call *c)
+{
+	/* Both operands volatile: gcc turns 1 / x into a compare, not a DIV. */
+	return hl_return_i32(c, forty_two / zero);
+}
+
+static int invalid_opcode(hl_call *c)
+{
+	__asm__ volatile("ud2");
+	return hl_return_i32(c, 0);
+}
+
+static int general_protection(hl_call *c)
+{
+	/* A non-canonical address: #GP, not #PF. */
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)0x8000000000000000ull;
+	return hl_return_i32(c, (int32_t)*p);
+}
+
+static int breakpoint(hl_call *c)
+{
+	__asm__ volatile("int3");
+	return hl_return_i32(c, 0);
+}
+
+static int write_to_code(hl_call *c)
+{
+	/* Text is mapped read+execute and CR0.WP holds at CPL 0: #PF. */
+	volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)&write_to_code;
+	*p = 0xc3;
+	return hl_return_i32(c, 0);
+}
+
+static int execute_data(hl_call *c)
+{
+	/* The heap is mapped NX: fetching the `ret` is a #PF. */
+	uint8_t *buf = malloc(16);
+	if (!buf)
+		return hl_return_error(c, 1, "out of memory");
+	buf[0] = 0xc3;
+	void (*fn)(void) = (void (*)(void))(uintptr_t)buf;
+	fn();
+	free(buf);
+	return hl_return_i32(c, 0);
+}
+
+static int triple_fault(hl_call *c)
+{
+	/* With no IDT entry deliverable, #BP escalates to #GP, then #DF, then
+	 * a shutdown. */
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) idtr = {0, 0};
+	__asm__ volatile("lidt %0; int3" ::"m"(idtr) : "memory");
+	return hl_return_i32(c, 0);
+}
+
+static int outside_memory(hl_call *c)
+{
+	/* Our own identity map of [0, 1 GiB) with 2 MiB pages: it maps
+	 * addresses the host never backed, so the write below leaves guest
+	 * memory and the host sees an MMIO exit. */
+	uint64_t *pt = aligned_alloc(4096, 3 * 4096);
+	if (!pt)
+		return hl_return_error(c, 1, "out of memory");
+	memset(pt, 0, 3 * 4096);
+	uint64_t *pml4 = pt, *pdpt = pt + 512, *pd = pt + 1024;
+	pml4[0] = (uint64_t)(uintptr_t)pdpt | 3;  /* present, writable */
+	pdpt[0] = (uint64_t)(uintptr_t)pd | 3;
+	for (uint64_t i = 0; i < 512; i++)
+		pd[i] = (i << 21) | 0x83;            /* present, writable, 2 MiB page */
+	__asm__ volatile("mov %0, %%cr3" ::"r"((uint64_t)(uintptr_t)pml4) : "memory");
+	*(volatile uint32_t *)(uintptr_t)0x3fe00000u = 1;
+	return hl_return_i32(c, 0);
+}
+
+static int unknown_port(hl_call *c)
+{
+	__asm__ volatile("outb %0, %1" ::"a"((uint8_t)0), "Nd"((uint16_t)0x1234));
+	return hl_return_i32(c, 0);
+}
+
+static int spin(hl_call *c)
+{
+	/* Until the host gives up on the call (keep_going never changes). */
+	while (keep_going)
+		__asm__ volatile("pause");
+	return hl_return_void(c);
+}
+
+/* ---- sizes, errors, logging ---- */
+
+static int large_parameters(hl_call *c)
+{
+	size_t slen, blen;
+	const char *s = hl_arg_string(c, 0, &slen);
+	hl_arg_bytes(c, 1, &blen);
+	return hl_return_i32(c, (int32_t)(strlen(s) + blen));
+}
+
+static int return_error(hl_call *c)
+{
+	return hl_return_error(c, hl_arg_i32(c, 0), "%s", hl_arg_string(c, 1, NULL));
+}
+
+static int log_message(hl_call *c)
+{
+	hl_log((enum hl_log_level)hl_arg_i32(c, 0), "%s", hl_arg_string(c, 1, NULL));
+	return hl_return_void(c);
+}
+
+static int get_string_of_length(hl_call *c)
+{
+	int32_t n = hl_arg_i32(c, 0);
+	if (n < 0)
+		return hl_return_error(c, 1, "negative length %d", (int)n);
+	char *s = malloc((size_t)n + 1);
+	if (!s)
+		return hl_return_error(c, 2, "out of memory for %d bytes", (int)n);
+	memset(s, 'x', (size_t)n);
+	s[n] = 0;
+	int r = hl_return_string(c, s, (size_t)n);
+	free(s);
+	return r;
+}
+
+static int sum16(hl_call *c)
+{
+	int64_t sum = 0;
+	for (unsigned i = 0; i < 16; i++)
+		sum += hl_arg_i32(c, i);
+	return hl_return_i64(c, sum);
+}
+
+/* Mixed32: 32 parameters cycling i32, u32, i64, u64, f32, f64, bool, string;
+ * returns their sum as f64 (a bool counts 0 or 1, a string its length). */
+static const hl_type mixed_cycle[] = {
+	HL_TYPE_I32, HL_TYPE_U32, HL_TYPE_I64,  HL_TYPE_U64,
+	HL_TYPE_F32, HL_TYPE_F64, HL_TYPE_BOOL, HL_TYPE_STRING,
+};
+
+static int mixed32(hl_call *c)
+{
+	double sum = 0;
+	for (unsigned i = 0; i < hl_arg_count(c); i++) {
+		switch (hl_arg_type(c, i)) {
+		case HL_TYPE_I32: sum += hl_arg_i32(c, i); break;
+		case HL_TYPE_U32: sum += hl_arg_u32(c, i); break;
+		case HL_TYPE_I64: sum += (double)hl_arg_i64(c, i); break;
+		case HL_TYPE_U64: sum += (double)hl_arg_u64(c, i); break;
+		case HL_TYPE_F32: sum += hl_arg_f32(c, i); break;
+		case HL_TYPE_F64: sum += hl_arg_f64(c, i); break;
+		case HL_TYPE_BOOL: sum += hl_arg_bool(c, i); break;
+		case HL_TYPE_STRING: {
+			size_t n;
+			hl_arg_string(c, i, &n);
+			sum += (double)n;
+			break;
+		}
+		default: break;
+		}
+	}
+	return hl_return_f64(c, sum);
+}
+
+int main(void)
+{
+	HL_REGISTER("Echo", echo, HL_TYPE_STRING, HL_TYPE_STRING);
+	HL_REGISTER("EchoI32", echo_i32, HL_TYPE_I32, HL_TYPE_I32);
+	HL_REGISTER("EchoU32", echo_u32, HL_TYPE_U32, HL_TYPE_U32);
+	HL_REGISTER("EchoI64", echo_i64, HL_TYPE_I64, HL_TYPE_I64);
+	HL_REGISTER("EchoU64", echo_u64, HL_TYPE_U64, HL_TYPE_U64);
+	HL_REGISTER("EchoF32", echo_f32, HL_TYPE_F32, HL_TYPE_F32);
+	HL_REGISTER("EchoF64", echo_f64, HL_TYPE_F64, HL_TYPE_F64);
+	HL_REGISTER("EchoBool", echo_bool, HL_TYPE_BOOL, HL_TYPE_BOOL);
+	HL_REGISTER("EchoBytes", echo_bytes, HL_TYPE_BYTES, HL_TYPE_BYTES);
+	HL_REGISTER("NoOp", noop, HL_TYPE_VOID);
+
+	HL_REGISTER("PrintOutput", print_output, HL_TYPE_I32, HL_TYPE_STRING);
+	for (unsigned n = 2; n <= 11; n++) {
+		hl_type params[11];
+		char name[16];
+		for (unsigned i = 0; i < n; i++)
+			params[i] = print_cycle[i % (sizeof print_cycle / sizeof print_cycle[0])];
+		snprintf(name, sizeof name, "Print%u", n);
+		hl_register_function(name, print_n, HL_TYPE_I32, params, n);
+	}
+
+	HL_REGISTER("SetByteArrayToZero", set_byte_array_to_zero, HL_TYPE_BYTES, HL_TYPE_BYTES);
+	HL_REGISTER("AddToStatic", add_to_static, HL_TYPE_I32, HL_TYPE_I32);
+	HL_REGISTER("GetStatic", get_static, HL_TYPE_I32);
+	HL_REGISTER("Malloc", do_malloc, HL_TYPE_I32, HL_TYPE_I32);
+	HL_REGISTER("MallocTooLarge", malloc_too_large, HL_TYPE_I32);
+	HL_REGISTER("StackOverflow", stack_overflow, HL_TYPE_I32, HL_TYPE_I32);
+	HL_REGISTER("InfiniteRecursion", infinite_recursion, HL_TYPE_I32);
+
+	HL_REGISTER("AbortWithCode", abort_with_code, HL_TYPE_VOID, HL_TYPE_I32);
+	HL_REGISTER("AbortWithMessage", abort_with_message, HL_TYPE_VOID, HL_TYPE_I32, HL_TYPE_STRING);
+	HL_REGISTER("CallLibcAbort", call_libc_abort, HL_TYPE_VOID);
+	HL_REGISTER("ExitWith", exit_with, HL_TYPE_VOID, HL_TYPE_I32);
+	HL_REGISTER("NullDeref", null_deref, HL_TYPE_I32);
+	HL_REGISTER("DivideByZero", divide_by_zero, HL_TYPE_I32);
+	HL_REGISTER("InvalidOpcode", invalid_opcode, HL_TYPE_I32);
+	HL_REGISTER("GeneralProtection", general_protection, HL_TYPE_I32);
+	HL_REGISTER("Breakpoint", breakpoint, HL_TYPE_I32);
+	HL_REGISTER("WriteToCode", write_to_code, HL_TYPE_I32);
+	HL_REGISTER("ExecuteData", execute_data, HL_TYPE_I32);
+	HL_REGISTER("TripleFault", triple_fault, HL_TYPE_I32);
+	HL_REGISTER("OutsideMemory", outside_memory, HL_TYPE_I32);
+	HL_REGISTER("UnknownPort", unknown_port, HL_TYPE_I32);
+	HL_REGISTER("Spin", spin, HL_TYPE_VOID);
+
+	HL_REGISTER("LargeParameters", large_parameters, HL_TYPE_I32, HL_TYPE_STRING, HL_TYPE_BYTES);
+	HL_REGISTER("ReturnError", return_error, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_STRING);
+	HL_REGISTER("LogMessage", log_message, HL_TYPE_VOID, HL_TYPE_I32, HL_TYPE_STRING);
+	HL_REGISTER("GetStringOfLength", get_string_of_length, HL_TYPE_STRING, HL_TYPE_I32);
+	HL_REGISTER("Sum16", sum16, HL_TYPE_I64,
+	            HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32,
+	            HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32,
+	            HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32);
+	{
+		hl_type params[32];
+		for (unsigned i = 0; i < 32; i++)
+			params[i] = mixed_cycle[i % (sizeof mixed_cycle / sizeof mixed_cycle[0])];
+		hl_register_function("Mixed32", mixed32, HL_TYPE_F64, params, 32);
+	}
+
+	hl_dispatch();
+}
