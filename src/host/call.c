@@ -132,10 +132,11 @@ static int handle_abort(hl_sandbox *sb, uint32_t off)
 		return protocol(sb, "abort record outside the output buffer", off);
 	if (a.magic != HL_ABORT_MAGIC)
 		return protocol(sb, "abort record with bad magic", off);
+	if (!hl__in_range((uint64_t)off + sizeof a, a.msg_len, sb->lay.output_size))
+		return protocol(sb, "abort message beyond the output buffer", off);
 	char msg[512];
 	uint32_t n = a.msg_len < sizeof msg - 1 ? a.msg_len : (uint32_t)sizeof msg - 1;
-	if (!hl__out_copy(sb, (uint64_t)off + sizeof a, n, msg))
-		return protocol(sb, "abort message beyond the output buffer", off);
+	hl__out_copy(sb, (uint64_t)off + sizeof a, n, msg);
 	msg[n] = '\0';
 	for (uint32_t i = 0; i < n; i++) /* the message ends up in logs: no control bytes */
 		if ((unsigned char)msg[i] < 0x20 && msg[i] != '\n')
@@ -346,7 +347,7 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 
 	struct hl__host_fn *fn = NULL;
 	for (size_t i = 0; i < sb->n_host_fns; i++)
-		if (strlen(sb->host_fns[i].name) == h.name_len &&
+		if (sb->host_fns[i].name_len == h.name_len &&
 		    memcmp(sb->host_fns[i].name, name, h.name_len) == 0) {
 			fn = &sb->host_fns[i];
 			break;
@@ -393,9 +394,9 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 
 int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 {
+	struct hl_errbuf eb; /* written only when the backend fails: not cleared per exit */
 	for (;;) {
 		struct hl_exit x;
-		struct hl_errbuf eb = {{0}};
 		if (hl__backend.run(sb->vm, &x, &eb) < 0) {
 			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
 			return hl__guest_fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
@@ -575,7 +576,8 @@ static int decode_result(hl_sandbox *sb, const struct hl__guest_fn *f, uint32_t 
 		struct hl_wire_value local = *w;
 		if (payload)
 			local.bits = 0;
-		if (!decode_value(&local, sb->result_buf, w->len + 1, 0, &v))
+		if (w->type != HL_TYPE_VOID &&
+		    !decode_value(&local, sb->result_buf, (uint64_t)w->len + 1, 0, &v))
 			return protocol(sb, "result with an invalid value", off);
 		if (result)
 			*result = v;

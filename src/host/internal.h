@@ -31,6 +31,7 @@ struct hl__layout {
 
 struct hl__host_fn {
 	char *name;
+	size_t name_len;
 	hl_type ret;
 	uint8_t nparams;
 	hl_type params[HL_MAX_PARAMS];

@@ -422,6 +422,7 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 	h->name = strdup(name);
 	if (!h->name)
 		return hl__fail(sb, HL_E_NOMEM, "out of memory registering '%s'", name);
+	h->name_len = n;
 	h->ret = ret;
 	h->nparams = (uint8_t)nparams;
 	for (size_t i = 0; i < nparams; i++)
