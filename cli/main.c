@@ -494,7 +494,7 @@ static void call_args_free(struct call_args *a)
 	a->n = 0;
 }
 
-/* Parses the TYPE:VALUE words. Returns 0 or a usage exit status (message printed). */
+/* Parses the TYPE:VALUE words. Returns 0, or an exit status after printing why. */
 static int call_args_parse(int n, char **words, struct call_args *a)
 {
 	a->n = 0;
@@ -892,6 +892,17 @@ static hl_sandbox *demo_open(struct demo *d, const char *guest)
 	return sb;
 }
 
+/* The text of a zero value of type t, for the parameters a step leaves out. */
+static const char *zero_text(hl_type t)
+{
+	switch (t) {
+	case HL_TYPE_BOOL: return "false";
+	case HL_TYPE_STRING:
+	case HL_TYPE_BYTES: return "";
+	default: return "0";
+	}
+}
+
 /*
  * Calls `fn` with arguments given as text and converted to the parameter
  * types the guest declared, so the demo reads the same whatever integer
@@ -915,9 +926,7 @@ static int demo_call(struct demo *d, hl_sandbox *sb, const char *fn, const char 
 		nargs = fi.nparams < HL_MAX_PARAMS ? fi.nparams : HL_MAX_PARAMS;
 		for (size_t i = 0; i < nargs && r == 0; i++) {
 			hl_type t = fi.params[i];
-			const char *text = i < ntexts ? texts[i] : t == HL_TYPE_BOOL ? "false" : "0";
-			if (t == HL_TYPE_STRING || t == HL_TYPE_BYTES)
-				text = i < ntexts ? texts[i] : "";
+			const char *text = i < ntexts ? texts[i] : zero_text(t);
 			char err[512];
 			if (!parse_value(t, text, &args[i], &owned[i], err, sizeof err)) {
 				printf("  error: %s parameter %zu is %s: %s\n", fn, i + 1, hl_type_name(t), err);
@@ -944,11 +953,10 @@ static int demo_call(struct demo *d, hl_sandbox *sb, const char *fn, const char 
 			fputs("  returned: ", stdout);
 			if (res->type == HL_TYPE_VOID)
 				fputs("(void)", stdout);
-			else if (res->type == HL_TYPE_STRING) {
+			else if (res->type == HL_TYPE_STRING)
 				print_quoted(stdout, res->u.str.ptr, res->u.str.len);
-			} else {
+			else
 				print_value(stdout, res);
-			}
 			putchar('\n');
 		} else {
 			demo_show_error(sb, r);
@@ -984,7 +992,6 @@ static bool demo_expect(struct demo *d, hl_sandbox *sb, const char *fn, const ch
 		demo_fail(d, "%s returned %s, expected %s", fn, buf ? buf : "?", expect);
 	free(buf);
 	return same;
-	return true;
 }
 
 /* The integer a call returned, whatever its integer type. */
@@ -1071,8 +1078,10 @@ static void demo_simpleguest(struct demo *d)
 	if (r < 0) {
 		demo_show_error(sb, r);
 		demo_fail(d, "the reset failed");
+	} else if (hl_sandbox_poisoned(sb)) {
+		demo_fail(d, "the sandbox is still poisoned after the reset");
 	} else {
-		demo_ok(d, "reset; poisoned: %s", hl_sandbox_poisoned(sb) ? "yes" : "no");
+		demo_ok(d, "reset, and no longer poisoned");
 	}
 
 	demo_begin(d, "GetStatic and Echo after the reset");

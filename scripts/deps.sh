@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutils)
 # Without /dev/kvm the integration tests run inside a QEMU VM with nested KVM.
 if [ ! -e /dev/kvm ]; then
-	pkgs+=(qemu-system-x86 busybox-static linux-image-amd64)
+	pkgs+=(qemu-system-x86 busybox-static linux-image-amd64 cpio gzip)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
