@@ -16,9 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include "hyperlight/hyperlight.h"
 #include "sample_host.h"
@@ -122,18 +130,30 @@ static int raw_round_trip(struct raw_vm *r)
 
 struct figure {
 	const char *name;
-	double us;
+	double us;       /* the value, in `unit` */
 	double floor_us; /* 0: no ratio */
 	const char *target;
 	double target_ratio;
+	const char *unit; /* NULL: microseconds (median) */
+	int verdict;      /* for custom targets: -1 none, 0 missed, 1 met */
+	double factor;    /* how far off a missed custom target is */
 };
 
-static struct figure figs[32];
+static struct figure figs[48];
 static int nfigs;
 
 static void add(const char *name, double us, double floor_us, const char *target, double tr)
 {
-	figs[nfigs++] = (struct figure){name, us, floor_us, target, tr};
+	figs[nfigs++] = (struct figure){name, us, floor_us, target, tr, NULL, -1, 0};
+}
+
+/* A figure with its own unit and a target that is not a ratio to the floor:
+ * `measured` against `limit`, met when measured <= limit. */
+static void add_custom(const char *name, double v, const char *unit, const char *target,
+                       double measured, double limit)
+{
+	figs[nfigs++] = (struct figure){name, v, 0, target, 0, unit,
+	                                target ? measured <= limit : -1, measured / limit};
 }
 
 static hl_sandbox *open_guest(const char *dir, const char *name)
@@ -171,6 +191,261 @@ static double time_call(hl_sandbox *sb, const char *fn, const hl_value *args, si
 	double m = median(t, iters);
 	free(t);
 	return m;
+}
+
+/* ---- issue 4: snapshots, fresh-state calls, cancel, density, concurrency, spawn ---- */
+
+static hl_sandbox *open_cfg(const char *dir, const char *name, const hl_config *cfg)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	hl_sandbox *sb;
+	if (hl_sandbox_new(cfg, &sb) != 0)
+		return NULL;
+	if (hl_sandbox_load_file(sb, path) != 0 || hl_sandbox_init(sb) != 0) {
+		fprintf(stderr, "hl_bench: %s: %s\n", name, hl_errmsg(sb));
+		hl_sandbox_free(sb);
+		return NULL;
+	}
+	return sb;
+}
+
+/* Median restore time after the guest dirtied `pages` pages. */
+static double time_restore(hl_sandbox *sb, hl_snapshot *snap, int pages, int n, double *t)
+{
+	hl_value a = hl_i32(pages);
+	for (int i = 0; i < n; i++) {
+		hl_call(sb, "DirtyPages", &a, 1, NULL);
+		double t0 = now_us();
+		int r = hl_sandbox_restore(sb, snap);
+		t[i] = now_us() - t0;
+		if (r != 0) {
+			fprintf(stderr, "hl_bench: restore: %s\n", hl_errmsg(sb));
+			return -1;
+		}
+	}
+	return median(t, n);
+}
+
+struct spin_arg {
+	hl_sandbox *sb;
+	atomic_int phase; /* 1: calling, 2: returned */
+	double returned;
+};
+
+static void *spin_thread(void *p)
+{
+	struct spin_arg *a = p;
+	atomic_store(&a->phase, 1);
+	hl_call(a->sb, "Spin", NULL, 0, NULL);
+	a->returned = now_us();
+	atomic_store(&a->phase, 2);
+	return NULL;
+}
+
+struct tput_arg {
+	hl_sandbox *sb;
+	double until;
+	long calls;
+};
+
+static void *tput_thread(void *p)
+{
+	struct tput_arg *a = p;
+	while (now_us() < a->until)
+		for (int i = 0; i < 50; i++, a->calls++)
+			hl_call(a->sb, "NoOp", NULL, 0, NULL);
+	return NULL;
+}
+
+static long status_kib(const char *file, const char *key)
+{
+	FILE *f = fopen(file, "r");
+	char line[256];
+	long v = -1;
+	size_t k = strlen(key);
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, key, k) == 0)
+			v = atol(line + k);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void issue4_figures(const char *dir, hl_sandbox *sb, double floor_rt, double *t, int iters)
+{
+	int n = iters < 200 ? iters : 200;
+	hl_snapshot *snap;
+	if (hl_sandbox_snapshot(sb, &snap) != 0) {
+		fprintf(stderr, "hl_bench: snapshot: %s\n", hl_errmsg(sb));
+		return;
+	}
+	/* Creation from a snapshot (a new VM; no guest init). */
+	int ncreate = 20;
+	for (int i = 0; i < ncreate; i++) {
+		hl_sandbox *s2;
+		double t0 = now_us();
+		int r = hl_sandbox_new_from_snapshot(snap, NULL, &s2);
+		if (r == 0)
+			r = hl_call(s2, "NoOp", NULL, 0, NULL);
+		t[i] = now_us() - t0;
+		hl_sandbox_free(s2);
+	}
+	add("sandbox from a snapshot (+ first call)", median(t, ncreate), 0, NULL, 0);
+
+	/* Restore after dirtying 1 / 64 pages, 1 MiB and 256 MiB heaps. */
+	static const struct { uint64_t heap; const char *n1, *n64; } sizes[] = {
+		{1ull << 20, "restore, 1 MiB heap, 1 page dirtied", "restore, 1 MiB heap, 64 pages dirtied"},
+		{256ull << 20, "restore, 256 MiB heap, 1 page dirtied", "restore, 256 MiB heap, 64 pages dirtied"},
+	};
+	double rs[2][2] = {{0}};
+	for (int k = 0; k < 2; k++) {
+		hl_config cfg;
+		hl_config_init(&cfg);
+		cfg.heap_size = sizes[k].heap;
+		hl_sandbox *s = open_cfg(dir, "simpleguest", &cfg);
+		hl_snapshot *sn;
+		if (!s || hl_sandbox_snapshot(s, &sn) != 0)
+			return;
+		rs[k][0] = time_restore(s, sn, 1, n, t);
+		rs[k][1] = time_restore(s, sn, 64, n, t);
+		add(sizes[k].n1, rs[k][0], floor_rt, NULL, 0);
+		add(sizes[k].n64, rs[k][1], floor_rt, NULL, 0);
+		hl_snapshot_free(sn);
+		hl_sandbox_free(s);
+	}
+	static char tgt1[96], tgt64[96];
+	snprintf(tgt1, sizeof tgt1, "256 MiB within 1.2x of 1 MiB (%.2fx)", rs[1][0] / rs[0][0]);
+	snprintf(tgt64, sizeof tgt64, "256 MiB within 1.2x of 1 MiB (%.2fx)", rs[1][1] / rs[0][1]);
+	add_custom("restore ratio 256 MiB / 1 MiB, 1 page", rs[1][0] / rs[0][0], "x", tgt1,
+	           rs[1][0] / rs[0][0], 1.2);
+	add_custom("restore ratio 256 MiB / 1 MiB, 64 pages", rs[1][1] / rs[0][1], "x", tgt64,
+	           rs[1][1] / rs[0][1], 1.2);
+
+	/* A fresh-state call: restore + a call that dirties 8 pages (with the
+	 * input, output and stack pages: at most 16). */
+	hl_value eight = hl_i32(8);
+	for (int i = 0; i < n; i++) {
+		double t0 = now_us();
+		int r = hl_call_fresh(sb, snap, "DirtyPages", &eight, 1, NULL);
+		t[i] = now_us() - t0;
+		if (r != 0) {
+			fprintf(stderr, "hl_bench: fresh call: %s\n", hl_errmsg(sb));
+			return;
+		}
+	}
+	double fresh = median(t, n);
+	add("fresh-state call (restore + call, <=16 pages)", fresh, floor_rt,
+	    "within 3x of the floor", 3.0);
+
+	/* The alternative: posix_spawn + wait of a small static program. */
+	char prog[4096];
+	snprintf(prog, sizeof prog, "%s", HL_TRUE_STATIC);
+	int nspawn = 50;
+	for (int i = 0; i < nspawn; i++) {
+		pid_t pid;
+		char *argv[] = {prog, NULL};
+		double t0 = now_us();
+		int st;
+		if (posix_spawn(&pid, prog, NULL, NULL, argv, environ) != 0) {
+			fprintf(stderr, "hl_bench: posix_spawn %s failed\n", prog);
+			return;
+		}
+		waitpid(pid, &st, 0);
+		t[i] = now_us() - t0;
+	}
+	double spawn = median(t, nspawn);
+	add("posix_spawn + wait, static program", spawn, floor_rt, NULL, 0);
+	static char tgts[96];
+	snprintf(tgts, sizeof tgts, ">= 20x faster than spawning (%.1fx)", spawn / fresh);
+	add_custom("spawn / fresh-state call", spawn / fresh, "x", tgts, 20.0, spawn / fresh);
+
+	/* Cancel latency: from hl_interrupt_cancel to the Spin call returning. */
+	int signo = SIGRTMIN + 2;
+	hl_install_interrupt_handler(signo);
+	hl_config cc;
+	hl_config_init(&cc);
+	cc.interrupt_signal = signo;
+	hl_sandbox *cs = open_cfg(dir, "simpleguest", &cc);
+	hl_interrupt *h;
+	if (!cs || hl_sandbox_interrupt_handle(cs, &h) != 0)
+		return;
+	int ncancel = 20;
+	for (int i = 0; i < ncancel; i++) {
+		struct spin_arg a = {.sb = cs};
+		pthread_t th;
+		pthread_create(&th, NULL, spin_thread, &a);
+		while (atomic_load(&a.phase) == 0)
+			usleep(100);
+		usleep(5000); /* the guest is spinning by now */
+		double t0 = now_us();
+		while (hl_interrupt_cancel(h) == 0 && atomic_load(&a.phase) != 2)
+			;
+		pthread_join(th, NULL);
+		t[i] = a.returned - t0;
+		hl_sandbox_reset(cs);
+	}
+	add("cancel latency (cancel -> call returns)", median(t, ncancel), floor_rt, NULL, 0);
+	hl_interrupt_free(h);
+	hl_sandbox_free(cs);
+
+	/* Calls per second with 2 threads, a sandbox each. */
+	struct tput_arg ta[2];
+	pthread_t tt[2];
+	double until = now_us() + 1e6;
+	for (int i = 0; i < 2; i++) {
+		ta[i] = (struct tput_arg){.sb = NULL, .until = until};
+		hl_sandbox_new_from_snapshot(snap, NULL, &ta[i].sb);
+		pthread_create(&tt[i], NULL, tput_thread, &ta[i]);
+	}
+	long calls = 0;
+	for (int i = 0; i < 2; i++) {
+		pthread_join(tt[i], NULL);
+		calls += ta[i].calls;
+		hl_sandbox_free(ta[i].sb);
+	}
+	add_custom("NoOp calls per second, 2 threads", (double)calls, "calls/s", NULL, 0, 1);
+
+	/* Resident memory of idle sandboxes made from one snapshot. */
+	int nidle = 1000;
+	const char *e = getenv("HL_BENCH_IDLE");
+	if (e)
+		nidle = atoi(e);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	hl_sandbox **idle = calloc((size_t)nidle, sizeof *idle);
+	long rss0 = status_kib("/proc/self/status", "VmRSS:");
+	long pss0 = status_kib("/proc/self/smaps_rollup", "Pss:");
+	int made = 0;
+	for (; made < nidle; made++)
+		if (hl_sandbox_new_from_snapshot(snap, NULL, &idle[made]) != 0)
+			break;
+	long rss1 = status_kib("/proc/self/status", "VmRSS:");
+	long pss1 = status_kib("/proc/self/smaps_rollup", "Pss:");
+	static char nm[96], nm2[96], tgtr[96];
+	snprintf(nm, sizeof nm, "VmRSS growth, %d idle sandboxes from a snapshot", made);
+	snprintf(nm2, sizeof nm2, "Pss growth, %d idle sandboxes from a snapshot", made);
+	double mib = (double)(rss1 - rss0) / 1024.0 * (1000.0 / (made ? made : 1));
+	snprintf(tgtr, sizeof tgtr, "< 256 MiB per 1000 (%.1f MiB per 1000)", mib);
+	add_custom(nm, (double)(rss1 - rss0) / 1024.0, "MiB", tgtr, mib, 256.0);
+	add_custom(nm2, (double)(pss1 - pss0) / 1024.0, "MiB", NULL, 0, 1);
+	add_custom("snapshot memory (shared by all of them)", (double)hl_snapshot_size(snap) / 1048576.0,
+	           "MiB", NULL, 0, 1);
+	/* Touch each once: a call maps the pages it uses (shared, not copied). */
+	for (int i = 0; i < made; i++)
+		hl_call(idle[i], "NoOp", NULL, 0, NULL);
+	long rss2 = status_kib("/proc/self/status", "VmRSS:");
+	long pss2 = status_kib("/proc/self/smaps_rollup", "Pss:");
+	add_custom("  ... VmRSS growth after one NoOp call each", (double)(rss2 - rss0) / 1024.0, "MiB",
+	           NULL, 0, 1);
+	add_custom("  ... Pss growth after one NoOp call each", (double)(pss2 - pss0) / 1024.0, "MiB",
+	           NULL, 0, 1);
+	for (int i = 0; i < made; i++)
+		hl_sandbox_free(idle[i]);
+	free(idle);
+	hl_snapshot_free(snap);
 }
 
 int main(int argc, char **argv)
@@ -267,23 +542,37 @@ int main(int argc, char **argv)
 	double loop0 = time_call(cb, "HostCallLoop", &z, 1, iters);
 	add("host callback, per crossing", (loop - loop0) / n, floor_rt, "within 1.3x of the floor",
 	    1.3);
-	hl_sandbox_free(sb);
 	hl_sandbox_free(cb);
+	issue4_figures(dir, sb, floor_rt, t, iters);
+	hl_sandbox_free(sb);
 	free(t);
 
 	printf("%-45s %12s %10s  %s\n", "measurement", "median us", "x floor", "target");
 	int missed = 0;
 	for (int i = 0; i < nfigs; i++) {
 		struct figure *f = &figs[i];
-		if (f->floor_us > 0) {
+		if (f->unit) {
+			char v[32];
+			snprintf(v, sizeof v, "%.1f %s", f->us, f->unit);
+			if (f->verdict == 0)
+				missed++;
+			printf("%-45s %12s %10s  %s%s", f->name, v, "-", f->target ? f->target : "",
+			       f->verdict < 0 ? "" : f->verdict ? ": met" : ": MISSED");
+			if (f->verdict == 0)
+				printf(" (by %.2fx)", f->factor);
+			printf("\n");
+		} else if (f->floor_us > 0) {
 			double ratio = f->us / f->floor_us;
 			const char *verdict = "";
 			if (f->target)
 				verdict = ratio <= f->target_ratio ? "met" : "MISSED";
 			if (f->target && ratio > f->target_ratio)
 				missed++;
-			printf("%-45s %12.2f %10.2f  %s%s%s\n", f->name, f->us, ratio,
+			printf("%-45s %12.2f %10.2f  %s%s%s", f->name, f->us, ratio,
 			       f->target ? f->target : "", f->target ? ": " : "", verdict);
+			if (f->target && ratio > f->target_ratio)
+				printf(" (by %.2fx)", ratio / f->target_ratio);
+			printf("\n");
 		} else {
 			printf("%-45s %12.2f %10s\n", f->name, f->us, "-");
 		}
@@ -296,9 +585,13 @@ int main(int argc, char **argv)
 		}
 		fprintf(jf, "{\n  \"iterations\": %d,\n  \"figures\": [\n", iters);
 		for (int i = 0; i < nfigs; i++)
-			fprintf(jf, "    {\"name\": \"%s\", \"median_us\": %.3f, \"ratio_to_floor\": %.3f}%s\n",
-			        figs[i].name, figs[i].us,
+			fprintf(jf, "    {\"name\": \"%s\", \"value\": %.3f, \"unit\": \"%s\", \"ratio_to_floor\": %.3f, \"target\": \"%s\", \"met\": %s}%s\n",
+			        figs[i].name, figs[i].us, figs[i].unit ? figs[i].unit : "us (median)",
 			        figs[i].floor_us > 0 ? figs[i].us / figs[i].floor_us : 0.0,
+			        figs[i].target ? figs[i].target : "",
+			        !figs[i].target ? "null"
+			        : figs[i].unit ? (figs[i].verdict ? "true" : "false")
+			        : (figs[i].us / figs[i].floor_us <= figs[i].target_ratio ? "true" : "false"),
 			        i + 1 < nfigs ? "," : "");
 		fprintf(jf, "  ]\n}\n");
 		fclose(jf);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,6 +55,7 @@ static const char usage_text[] =
 	"                     SIZE is a number of bytes with an optional K, M or G\n"
 	"  --log-level LEVEL  send guest log records up to LEVEL: error, warn\n"
 	"                     (default), info, debug or trace\n"
+	"  --timeout-ms N     cancel a call that runs longer than N milliseconds\n"
 	"  --debug            print the memory layout and the registers to stderr\n"
 	"                     when the guest starts and when it fails\n"
 	"  -h, --help         print this help and exit\n"
@@ -88,6 +90,7 @@ static int exit_status_for(const hl_sandbox *sb, int code)
 	case HL_E_GUEST_FAULT:
 	case HL_E_GUEST_PROTOCOL:
 	case HL_E_POISONED:
+	case HL_E_CANCELLED:
 		return EXIT_GUEST;
 	/* These reject what the command line asked for: a size option out of
 	 * range, a function the guest does not have, arguments that do not
@@ -227,9 +230,9 @@ static int parse_options(int argc, char **argv, int *i, hl_config *cfg)
 		}
 
 		/* The options that take a value, in the order of the switch below. */
-		enum { O_HEAP, O_STACK, O_INPUT, O_OUTPUT, O_LOG_LEVEL, O_COUNT };
+		enum { O_HEAP, O_STACK, O_INPUT, O_OUTPUT, O_LOG_LEVEL, O_TIMEOUT, O_COUNT };
 		static const char *const valued[O_COUNT] = {"--heap", "--stack", "--input", "--output",
-		                                            "--log-level"};
+		                                            "--log-level", "--timeout-ms"};
 		int which = O_COUNT;
 		const char *val = NULL;
 		for (int k = 0; k < O_COUNT; k++) {
@@ -265,6 +268,25 @@ static int parse_options(int argc, char **argv, int *i, hl_config *cfg)
 				return OPT_ERROR;
 			}
 			break;
+		case O_TIMEOUT: {
+			char *end;
+			errno = 0;
+			unsigned long ms = strtoul(val, &end, 10);
+			if (errno || end == val || *end || val[0] == '-' || ms == 0 || ms > UINT32_MAX) {
+				usage_error("option %s: '%s' is not a number of milliseconds (1 to %u)",
+				            name, val, UINT32_MAX);
+				return OPT_ERROR;
+			}
+			/* The command is the application here: it may pick the signal
+			 * that interrupts a running guest and install its no-op handler. */
+			cfg->call_timeout_ms = (uint32_t)ms;
+			cfg->interrupt_signal = SIGRTMIN + 1;
+			if (hl_install_interrupt_handler(cfg->interrupt_signal) < 0) {
+				usage_error("option %s: cannot install the interrupt signal handler", name);
+				return OPT_ERROR;
+			}
+			break;
+		}
 		}
 		/* The library checks the size's range when the guest is loaded. */
 		if (size && !parse_size(val, size)) {

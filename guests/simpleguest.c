@@ -372,6 +372,120 @@ static int mixed32(hl_call *c)
 	return hl_return_f64(c, sum);
 }
 
+/* ---- state that must not survive a restore ---- */
+
+static volatile uint64_t secret_static;
+static volatile uint64_t *secret_heap;
+static uint8_t dirty_area[64 * 4096] __attribute__((aligned(4096)));
+
+static int have_rdtscp(void)
+{
+	unsigned a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001u), "c"(0));
+	return (d >> 27) & 1;
+}
+
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+/*
+ * LeaveSecret(u64 s): leaves s in a static, on the heap, in xmm8..xmm15,
+ * in r8..r10 (caller-saved: nothing restores them on return), in DR0, in
+ * KERNEL_GS_BASE and (where RDTSCP exists) in TSC_AUX.
+ */
+static int leave_secret(hl_call *c)
+{
+	uint64_t s = hl_arg_u64(c, 0);
+	secret_static = s;
+	secret_heap = malloc(64);
+	if (secret_heap)
+		secret_heap[0] = s;
+	wrmsr(0xc0000102, s);            /* KERNEL_GS_BASE */
+	if (have_rdtscp())
+		wrmsr(0xc0000103, (uint32_t)s); /* TSC_AUX */
+	__asm__ volatile("mov %0, %%dr0" ::"r"(s));
+	__asm__ volatile("movq %0, %%xmm8\n\tmovq %0, %%xmm9\n\tmovq %0, %%xmm10\n\t"
+	                 "movq %0, %%xmm11\n\tmovq %0, %%xmm12\n\tmovq %0, %%xmm13\n\t"
+	                 "movq %0, %%xmm14\n\tmovq %0, %%xmm15\n\t"
+	                 "mov %0, %%r8\n\tmov %0, %%r9\n\tmov %0, %%r10"
+	                 ::"r"(s)
+	                 : "r8", "r9", "r10", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+	                   "xmm14", "xmm15");
+	return hl_return_void(c);
+}
+
+/*
+ * FindSecret(u64 s): where s is still found, as a bit mask: 1 the static,
+ * 2 the heap (anywhere in the heap region), 4 xmm8..15, 8 r8..r10 at entry,
+ * 16 DR0, 32 KERNEL_GS_BASE, 64 TSC_AUX. 0: nothing left.
+ */
+static __attribute__((noinline)) int find_secret(hl_call *c)
+{
+	uint64_t regs[3], x[8];
+	/* Read the registers first, before the compiler uses them. */
+	__asm__ volatile("mov %%r8, 0(%0)\n\tmov %%r9, 8(%0)\n\tmov %%r10, 16(%0)" ::"r"(regs)
+	                 : "memory");
+	__asm__ volatile("movq %%xmm8, 0(%0)\n\tmovq %%xmm9, 8(%0)\n\tmovq %%xmm10, 16(%0)\n\t"
+	                 "movq %%xmm11, 24(%0)\n\tmovq %%xmm12, 32(%0)\n\tmovq %%xmm13, 40(%0)\n\t"
+	                 "movq %%xmm14, 48(%0)\n\tmovq %%xmm15, 56(%0)" ::"r"(x)
+	                 : "memory");
+	uint64_t s = hl_arg_u64(c, 0);
+	int32_t found = 0;
+	if (secret_static == s)
+		found |= 1;
+	const struct hl_boot_info *bi = hl_boot_info();
+	const volatile uint64_t *h = (const volatile uint64_t *)(uintptr_t)bi->heap_addr;
+	for (uint64_t i = 0; i < bi->heap_size / 8; i++)
+		if (h[i] == s) {
+			found |= 2;
+			break;
+		}
+	for (int i = 0; i < 8; i++)
+		if (x[i] == s)
+			found |= 4;
+	for (int i = 0; i < 3; i++)
+		if (regs[i] == s)
+			found |= 8;
+	uint64_t dr0;
+	__asm__ volatile("mov %%dr0, %0" : "=r"(dr0));
+	if (dr0 == s)
+		found |= 16;
+	if (rdmsr(0xc0000102) == s)
+		found |= 32;
+	if (have_rdtscp() && rdmsr(0xc0000103) == (uint32_t)s)
+		found |= 64;
+	return hl_return_i32(c, found);
+}
+
+/* DirtyPages(n): writes one byte into each of n (at most 64) pages. */
+static int dirty_pages(hl_call *c)
+{
+	int32_t n = hl_arg_i32(c, 0);
+	if (n < 0 || n > 64)
+		return hl_return_error(c, 1, "DirtyPages: 0..64 pages, not %d", (int)n);
+	for (int32_t i = 0; i < n; i++)
+		((volatile uint8_t *)dirty_area)[(size_t)i * 4096] += 1;
+	return hl_return_i32(c, n);
+}
+
+/* SumDirtyArea(): the sum of the bytes DirtyPages writes (0 on a fresh state). */
+static int sum_dirty_area(hl_call *c)
+{
+	int32_t sum = 0;
+	for (size_t i = 0; i < 64; i++)
+		sum += ((volatile uint8_t *)dirty_area)[i * 4096];
+	return hl_return_i32(c, sum);
+}
+
 int main(void)
 {
 	HL_REGISTER("Echo", echo, HL_TYPE_STRING, HL_TYPE_STRING);
@@ -418,6 +532,10 @@ int main(void)
 	HL_REGISTER("OutsideMemory", outside_memory, HL_TYPE_I32);
 	HL_REGISTER("UnknownPort", unknown_port, HL_TYPE_I32);
 	HL_REGISTER("Spin", spin, HL_TYPE_VOID);
+	HL_REGISTER("LeaveSecret", leave_secret, HL_TYPE_VOID, HL_TYPE_U64);
+	HL_REGISTER("FindSecret", find_secret, HL_TYPE_I32, HL_TYPE_U64);
+	HL_REGISTER("DirtyPages", dirty_pages, HL_TYPE_I32, HL_TYPE_I32);
+	HL_REGISTER("SumDirtyArea", sum_dirty_area, HL_TYPE_I32);
 
 	HL_REGISTER("LargeParameters", large_parameters, HL_TYPE_I32, HL_TYPE_STRING, HL_TYPE_BYTES);
 	HL_REGISTER("ReturnError", return_error, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_STRING);

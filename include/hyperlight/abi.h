@@ -15,6 +15,8 @@
 #ifndef HYPERLIGHT_ABI_H
 #define HYPERLIGHT_ABI_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HL_ABI_VERSION 1u
@@ -59,6 +61,40 @@ typedef enum hl_type {
 	HL_TYPE_BYTES = 9,
 	HL_TYPE__COUNT
 } hl_type;
+
+/* ---- Typed values, as both APIs pass them (not a wire format) ---------
+ * Strings and bytes are not copied by the constructors: the pointer must
+ * stay valid as long as the API function that takes the value says. */
+typedef struct hl_value {
+	hl_type type;
+	union {
+		int32_t i32;
+		uint32_t u32;
+		int64_t i64;
+		uint64_t u64;
+		float f32;
+		double f64;
+		bool b;
+		struct {
+			const char *ptr; /* NUL-terminated in results */
+			size_t len;      /* bytes, without the NUL */
+		} str;
+		struct {
+			const uint8_t *ptr;
+			size_t len;
+		} bytes;
+	} u;
+} hl_value;
+
+static inline hl_value hl_i32(int32_t v) { hl_value x; x.type = HL_TYPE_I32; x.u.i32 = v; return x; }
+static inline hl_value hl_u32(uint32_t v) { hl_value x; x.type = HL_TYPE_U32; x.u.u32 = v; return x; }
+static inline hl_value hl_i64(int64_t v) { hl_value x; x.type = HL_TYPE_I64; x.u.i64 = v; return x; }
+static inline hl_value hl_u64(uint64_t v) { hl_value x; x.type = HL_TYPE_U64; x.u.u64 = v; return x; }
+static inline hl_value hl_f32(float v) { hl_value x; x.type = HL_TYPE_F32; x.u.f32 = v; return x; }
+static inline hl_value hl_f64(double v) { hl_value x; x.type = HL_TYPE_F64; x.u.f64 = v; return x; }
+static inline hl_value hl_bool(bool v) { hl_value x; x.type = HL_TYPE_BOOL; x.u.b = v; return x; }
+static inline hl_value hl_string(const char *s, size_t n) { hl_value x; x.type = HL_TYPE_STRING; x.u.str.ptr = s; x.u.str.len = n; return x; }
+static inline hl_value hl_bytes(const void *p, size_t n) { hl_value x; x.type = HL_TYPE_BYTES; x.u.bytes.ptr = (const uint8_t *)p; x.u.bytes.len = n; return x; }
 
 #define HL_MAX_PARAMS 32u   /* parameters per function */
 #define HL_MAX_NAME 64u     /* bytes of a function name, without NUL */

@@ -30,7 +30,8 @@
  * different sandboxes may be used from different threads at once. The
  * library keeps no global mutable state.
  *
- * The library never exits, aborts or installs signal handlers.
+ * The library never exits or aborts, and installs a signal handler only when
+ * the application calls hl_install_interrupt_handler().
  */
 #ifndef HYPERLIGHT_HYPERLIGHT_H
 #define HYPERLIGHT_HYPERLIGHT_H
@@ -77,42 +78,14 @@ enum hl_error {
 	HL_E_GUEST_FAULT = -43,    /* CPU exception, access outside memory, triple fault (poisoned) */
 	HL_E_GUEST_PROTOCOL = -44, /* unknown port or malformed data from the guest (poisoned) */
 	HL_E_POISONED = -45,       /* an earlier failure left the sandbox unusable: reset it */
+	HL_E_CANCELLED = -46,      /* the call was cancelled or timed out (poisoned) */
 };
 
 /* A static string naming `code` ("HL_E_ARG_TYPE: argument of the wrong type"). */
 HL_API const char *hl_strerror(int code);
 
 /* ---- Values ----------------------------------------------------------------- */
-typedef struct hl_value {
-	hl_type type;
-	union {
-		int32_t i32;
-		uint32_t u32;
-		int64_t i64;
-		uint64_t u64;
-		float f32;
-		double f64;
-		bool b;
-		struct {
-			const char *ptr; /* NUL-terminated in results */
-			size_t len;      /* bytes, without the NUL */
-		} str;
-		struct {
-			const uint8_t *ptr;
-			size_t len;
-		} bytes;
-	} u;
-} hl_value;
-
-static inline hl_value hl_i32(int32_t v) { hl_value x; x.type = HL_TYPE_I32; x.u.i32 = v; return x; }
-static inline hl_value hl_u32(uint32_t v) { hl_value x; x.type = HL_TYPE_U32; x.u.u32 = v; return x; }
-static inline hl_value hl_i64(int64_t v) { hl_value x; x.type = HL_TYPE_I64; x.u.i64 = v; return x; }
-static inline hl_value hl_u64(uint64_t v) { hl_value x; x.type = HL_TYPE_U64; x.u.u64 = v; return x; }
-static inline hl_value hl_f32(float v) { hl_value x; x.type = HL_TYPE_F32; x.u.f32 = v; return x; }
-static inline hl_value hl_f64(double v) { hl_value x; x.type = HL_TYPE_F64; x.u.f64 = v; return x; }
-static inline hl_value hl_bool(bool v) { hl_value x; x.type = HL_TYPE_BOOL; x.u.b = v; return x; }
-static inline hl_value hl_string(const char *s, size_t n) { hl_value x; x.type = HL_TYPE_STRING; x.u.str.ptr = s; x.u.str.len = n; return x; }
-static inline hl_value hl_bytes(const void *p, size_t n) { hl_value x; x.type = HL_TYPE_BYTES; x.u.bytes.ptr = (const uint8_t *)p; x.u.bytes.len = n; return x; }
+/* hl_value and its constructors (hl_i32, hl_string, ...) are in abi.h. */
 
 /* "i32", "string", ... or "?" for an unknown type. Static string. */
 HL_API const char *hl_type_name(hl_type t);
@@ -126,6 +99,13 @@ typedef struct hl_config {
 	uint64_t output_size; /* default 16 KiB; 4 KiB .. 64 MiB */
 	uint32_t max_log_level; /* guest log records above this level are not sent; default HL_LOG_WARN */
 	uint32_t flags;         /* HL_CONFIG_* */
+	/* Appended in 1.1 (a size of offsetof(hl_config, interrupt_signal) is
+	 * still accepted and means 0 for both): */
+	int32_t interrupt_signal; /* signal that kicks a running vCPU out of the guest, 0: none.
+	                           * The application owns it: a handler must be installed
+	                           * (hl_install_interrupt_handler) before load. */
+	uint32_t call_timeout_ms; /* cancel every call that runs longer; 0: no limit.
+	                           * Needs interrupt_signal. */
 } hl_config;
 
 #define HL_CONFIG_DEBUG 1u /* print the memory layout and registers to stderr at entry and failure */
@@ -181,7 +161,8 @@ HL_API hl_sandbox *hl_host_call_sandbox(hl_host_call *hc);
 
 /*
  * Registers a host function that the guest may call by `name`. Before
- * hl_sandbox_init(). `name` and `params` are copied; `user` is passed to
+ * hl_sandbox_init() (for a sandbox made from a snapshot: before its first
+ * call). `name` and `params` are copied; `user` is passed to
  * every invocation and stays owned by the caller.
  * Errors: HL_E_INVAL (bad name, NULL fn, bad types, too many parameters),
  * HL_E_EXISTS, HL_E_STATE (after init), HL_E_NOMEM.
@@ -224,9 +205,10 @@ HL_API int hl_sandbox_init(hl_sandbox *sb);
 HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args,
                    size_t nargs, hl_value *result);
 
-/* Returns the sandbox to its state right after hl_sandbox_init(): memory,
- * registers, poisoning cleared. Errors: HL_E_STATE (not initialised),
- * HL_E_HYPERVISOR. */
+/* Returns the sandbox to its state right after hl_sandbox_init() (for a
+ * sandbox made from a snapshot: to that snapshot): memory, registers,
+ * poisoning cleared. The same machinery as hl_sandbox_restore(), with the
+ * snapshot init took. Errors: HL_E_STATE (not initialised), HL_E_HYPERVISOR. */
 HL_API int hl_sandbox_reset(hl_sandbox *sb);
 
 /* True if a guest failure left the sandbox unusable until reset. */
@@ -247,6 +229,7 @@ enum hl_fault_kind {
 	HL_FAULT_PROTOCOL = 6,  /* malformed record */
 	HL_FAULT_HALT = 7,      /* the guest halted the CPU */
 	HL_FAULT_HYPERVISOR = 8, /* an exit the host cannot handle */
+	/* A cancelled call (HL_E_CANCELLED) is not a guest fault: kind NONE. */
 };
 typedef struct hl_fault {
 	enum hl_fault_kind kind;
@@ -286,6 +269,130 @@ typedef struct hl_layout {
 } hl_layout;
 /* Describes the guest memory layout after load. Errors: HL_E_STATE. */
 HL_API int hl_sandbox_layout(const hl_sandbox *sb, hl_layout *out);
+
+/* ---- Snapshots (1.1) ---------------------------------------------------------
+ *
+ * A snapshot is the complete guest-visible state of an initialised sandbox
+ * between calls: all guest memory, every vCPU register the guest can change
+ * (general, segment, control, FPU/SSE/AVX, debug registers, pending events,
+ * the writable MSRs), the guest's function table, and a copy of the
+ * sandbox's host-function table. Its memory is a sealed memfd; sandboxes
+ * restored to it or made from it map it copy-on-write, so the pages they
+ * never write are shared, and a restore drops only the pages the guest
+ * wrote since (found with the hypervisor's dirty-page log).
+ *
+ * Lifetime: a snapshot is reference counted. The caller owns one reference
+ * from hl_sandbox_snapshot() and drops it with hl_snapshot_free(); every
+ * sandbox restored to it or made from it holds its own reference while it
+ * uses the memory. Freeing the caller's reference while sandboxes still
+ * use the snapshot is fine. A snapshot is immutable: any number of threads
+ * may restore from it or make sandboxes from it at once.
+ *
+ * Compatibility: a snapshot fits a sandbox loaded from the same image (same
+ * bytes, compared by a 64-bit hash taken at load) with the same heap, stack,
+ * input and output sizes and max_log_level; anything else is HL_E_INVAL
+ * with a message naming the difference.
+ */
+typedef struct hl_snapshot hl_snapshot;
+
+/*
+ * Takes a snapshot of an initialised, unpoisoned sandbox between calls.
+ * Costs a copy of the memory the guest has (not of the configured size).
+ * Afterwards the sandbox itself runs on top of the new snapshot, so
+ * restoring it there is cheap. Sets *out (owned by the caller: free with
+ * hl_snapshot_free). Errors: HL_E_INVAL, HL_E_STATE (not initialised, or
+ * inside a host function), HL_E_POISONED, HL_E_NOMEM, HL_E_HYPERVISOR.
+ */
+HL_API int hl_sandbox_snapshot(hl_sandbox *sb, hl_snapshot **out);
+
+/*
+ * Returns the sandbox's memory and vCPU to `snap` and clears poisoning and
+ * the last fault. `snap` may come from another sandbox made from the same
+ * guest and configuration. Works after any failure, including
+ * HL_E_CANCELLED. Result strings of earlier calls become invalid.
+ * Errors: HL_E_INVAL (NULL, or an incompatible snapshot: see above),
+ * HL_E_STATE (not initialised, or inside a host function), HL_E_HYPERVISOR
+ * (the sandbox stays poisoned).
+ */
+HL_API int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap);
+
+/*
+ * Creates a ready sandbox from a snapshot without running the guest's
+ * initialisation: a new VM whose memory maps the snapshot copy-on-write.
+ * cfg may be NULL (the snapshot's configuration); otherwise its sizes and
+ * max_log_level must match the snapshot (HL_E_CONFIG), while flags,
+ * interrupt_signal and call_timeout_ms are taken from cfg.
+ * Host functions: the new sandbox starts with the host functions the
+ * snapshot's sandbox had (same callbacks and `user` pointers, which must
+ * stay valid while any sandbox uses them) and may register more with
+ * hl_sandbox_register() until its first call. Print and log callbacks are
+ * the defaults. hl_sandbox_reset() returns it to `snap`.
+ * Sets *out (owned by the caller: hl_sandbox_free). Errors: HL_E_INVAL,
+ * HL_E_CONFIG, HL_E_NOMEM, HL_E_HYPERVISOR.
+ */
+HL_API int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg,
+                                        hl_sandbox **out);
+
+/* Drops the caller's reference. NULL: no-op. Thread-safe. */
+HL_API void hl_snapshot_free(hl_snapshot *snap);
+
+/* Guest memory bytes the snapshot holds (its resident size). */
+HL_API uint64_t hl_snapshot_size(const hl_snapshot *snap);
+
+/*
+ * A call on a fresh state: hl_sandbox_restore(sb, snap), then
+ * hl_call(sb, name, args, nargs, result), as one operation. Errors: those
+ * of both; a restore error is returned before the guest runs.
+ */
+HL_API int hl_call_fresh(hl_sandbox *sb, hl_snapshot *snap, const char *name,
+                         const hl_value *args, size_t nargs, hl_value *result);
+
+/* ---- Cancelling calls (1.1) ---------------------------------------------------
+ *
+ * Any thread may cancel the call running in a sandbox through an interrupt
+ * handle. The cancelled call returns HL_E_CANCELLED and poisons the sandbox
+ * (restore or reset makes it ready again). A guest that is running is
+ * kicked out with the signal named in hl_config.interrupt_signal, sent to
+ * the thread running the call; a call inside a host function ends when
+ * the function returns, without entering the guest again. Without a
+ * signal, only calls inside host functions or between exits can be
+ * cancelled promptly: a guest spinning in a loop runs on.
+ *
+ * The signal is the application's: the library never installs a handler
+ * on its own. hl_install_interrupt_handler() installs a handler that does
+ * nothing (so that the vCPU's KVM_RUN returns) when the application asks
+ * for it; an application may install its own instead (any handler without
+ * side effects works). Loading a guest with interrupt_signal set checks
+ * that the signal has a handler (HL_E_CONFIG otherwise), because the
+ * default action of most signals ends the process.
+ *
+ * Races are excluded by design: each call has a generation number, a
+ * cancel targets the generation running when it takes the handle's lock,
+ * and a call clears any cancel state under that lock before it returns, so
+ * a cancel that arrives after a call has finished, or while no call runs,
+ * never touches a later call (a stray signal only makes the vCPU re-enter
+ * the guest). The handle is reference counted and outlives the sandbox
+ * safely: after hl_sandbox_free() a cancel returns HL_E_STATE.
+ */
+typedef struct hl_interrupt hl_interrupt;
+
+/* A new reference to the sandbox's interrupt handle (owned by the caller:
+ * hl_interrupt_free). Errors: HL_E_INVAL, HL_E_NOMEM. */
+HL_API int hl_sandbox_interrupt_handle(hl_sandbox *sb, hl_interrupt **out);
+
+/* Cancels the call running now. Thread-safe, from any thread. Returns 1 if
+ * a call was running and will end with HL_E_CANCELLED, 0 if no call was
+ * running (nothing happens), HL_E_STATE if the sandbox is freed,
+ * HL_E_INVAL for NULL. */
+HL_API int hl_interrupt_cancel(hl_interrupt *h);
+
+/* Drops a reference. NULL: no-op. Thread-safe. */
+HL_API void hl_interrupt_free(hl_interrupt *h);
+
+/* Installs a process-wide handler that does nothing for `signo` (which the
+ * application then names in hl_config.interrupt_signal), without
+ * SA_RESTART. Only when the application calls it. Errors: HL_E_INVAL. */
+HL_API int hl_install_interrupt_handler(int signo);
 
 /* The library version string, "1.0.0". */
 HL_API const char *hl_version(void);

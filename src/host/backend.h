@@ -30,6 +30,7 @@ enum hl_exit_kind {
 	HL_EXIT_SHUTDOWN, /* triple fault */
 	HL_EXIT_HLT,      /* the guest halted */
 	HL_EXIT_FAIL,     /* the hypervisor could not run the vCPU: raw, detail */
+	HL_EXIT_INTR,     /* a signal or immediate_exit interrupted the run; run again to resume */
 };
 
 struct hl_exit {
@@ -70,6 +71,13 @@ struct hl_backend_ops {
 	                     struct hl_errbuf *err);
 	/* Runs the vCPU until the next exit. The hot path: no other syscall. */
 	int (*run)(struct hl_vm *vm, struct hl_exit *exit, struct hl_errbuf *err);
+	/* Copies the slot's dirty-page bitmap (one bit per 4 KiB page, guest
+	 * writes since the last call) into `bitmap` and clears it in the
+	 * hypervisor. The bitmap holds ceil(pages / 64) words. */
+	int (*get_dirty_log)(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbuf *err);
+	/* The byte that makes the next or current run return HL_EXIT_INTR
+	 * without entering the guest when set to 1; valid until destroy. */
+	volatile uint8_t *(*immediate_exit)(struct hl_vm *vm);
 	/* Reads the registers (slow path: diagnostics only). */
 	int (*get_regs)(struct hl_vm *vm, struct hl_regs *regs, struct hl_errbuf *err);
 	/* Saves every guest-visible vCPU state (registers, FPU/SSE/AVX, MSRs,

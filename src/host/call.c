@@ -259,6 +259,8 @@ static int reply(hl_sandbox *sb, const hl_value *v, const char *msg)
 	}
 	r.total_len = (uint32_t)HL_ALIGN8(need);
 	memcpy(in + base, &r, sizeof r);
+	if (base + need > sb->in_dirty_hi)
+		sb->in_dirty_hi = base + need; /* a restore drops these pages too */
 	return 0;
 }
 
@@ -448,6 +450,18 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
 			                      "guest halted the CPU (hlt) at RIP 0x%llx",
 			                      (unsigned long long)sb->fault.rip);
+		case HL_EXIT_INTR: {
+			int why = hl__call_cancelled(sb);
+			if (!why)
+				break; /* a stray signal: resume the guest */
+			sb->fault = (hl_fault){.kind = HL_FAULT_NONE};
+			if (why == 2)
+				return hl__guest_fail(sb, HL_E_CANCELLED,
+				                      "the call timed out after %u ms (call_timeout_ms)",
+				                      sb->cfg.call_timeout_ms);
+			return hl__guest_fail(sb, HL_E_CANCELLED,
+			                      "the call was cancelled through its interrupt handle");
+		}
 		case HL_EXIT_FAIL:
 			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR, .rip = current_rip(sb),
 			                       .error_code = x.detail};
@@ -547,6 +561,8 @@ static int encode_call(hl_sandbox *sb, const struct hl__guest_fn *f, size_t inde
 	                        .argc = (uint32_t)nargs, .total_len = (uint32_t)off};
 	memcpy(in, &m, sizeof m);
 	sb->in_result_off = HL_ALIGN8(off);
+	if (off > sb->in_dirty_hi)
+		sb->in_dirty_hi = off; /* a restore drops these pages too */
 	return 0;
 }
 
@@ -633,8 +649,11 @@ int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs
 	if (r < 0)
 		return r;
 	sb->in_call = true;
+	sb->called = true;
+	hl__call_begin(sb);
 	uint32_t off = 0;
 	r = hl__run_until_done(sb, &off);
+	hl__call_end(sb);
 	sb->in_call = false;
 	if (r < 0)
 		return r;

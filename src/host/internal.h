@@ -70,8 +70,25 @@ struct hl_sandbox {
 	struct hl_vm *vm;
 	uint8_t *mem; /* host mapping of guest memory */
 	struct hl__layout lay;
-	uint8_t *snapshot;                /* memory right after init (for reset) */
-	struct hl_vcpu_state *vcpu_saved; /* vCPU right after init */
+	uint64_t image_hash;              /* FNV-1a of the ELF image: snapshot compatibility */
+	/* After init, guest memory is a MAP_PRIVATE view of base->fd: pages the
+	 * guest never wrote are the snapshot's. `initial` is what reset returns
+	 * to (the snapshot init took, or the one the sandbox was made from). */
+	struct hl_snapshot *base;
+	struct hl_snapshot *initial;
+	uint64_t *dirty;      /* pages written since memory last matched base */
+	uint64_t *dirty_tmp;  /* the hypervisor's log, before it is merged */
+	size_t dirty_words;
+	uint64_t in_dirty_hi; /* the host wrote [0, in_dirty_hi) of the input buffer */
+	bool from_snapshot;   /* made by hl_sandbox_new_from_snapshot */
+	bool called;          /* a call has run (host functions are fixed from then on) */
+
+	/* cancellation and the per-call timeout (cancel.c) */
+	struct hl_interrupt *intr;
+	void *timer;          /* timer_t, created lazily on the calling thread */
+	bool timer_armed;
+	int timer_tid;
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
 
 	/* functions */
 	struct hl__host_fn *host_fns;
@@ -133,6 +150,21 @@ static inline bool hl__in_range(uint64_t off, uint64_t len, uint64_t size)
 {
 	return off <= size && len <= size - off;
 }
+
+/* snapshot.c */
+HL__HIDDEN int hl__snapshot_after_init(hl_sandbox *sb);
+HL__HIDDEN void hl__snapshot_release(hl_sandbox *sb);
+HL__HIDDEN void hl__snapshot_unref(struct hl_snapshot *s);
+
+/* cancel.c: the call bracket. begin/end take the handle's lock once each. */
+HL__HIDDEN int hl__intr_create(hl_sandbox *sb);
+HL__HIDDEN void hl__intr_detach(hl_sandbox *sb);
+HL__HIDDEN void hl__intr_forget_vm(hl_sandbox *sb);
+HL__HIDDEN void hl__call_begin(hl_sandbox *sb);
+HL__HIDDEN void hl__call_end(hl_sandbox *sb);
+/* After HL_EXIT_INTR: 1 if the call was cancelled, 2 if it timed out, 0 to resume. */
+HL__HIDDEN int hl__call_cancelled(hl_sandbox *sb);
+HL__HIDDEN int hl__check_signal(hl_sandbox *sb);
 
 /* call.c */
 HL__HIDDEN int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off);

@@ -47,6 +47,7 @@ const char *hl_strerror(int code)
 	case HL_E_GUEST_FAULT: return "HL_E_GUEST_FAULT: the guest faulted";
 	case HL_E_GUEST_PROTOCOL: return "HL_E_GUEST_PROTOCOL: the guest broke the protocol";
 	case HL_E_POISONED: return "HL_E_POISONED: the sandbox needs a reset after a guest failure";
+	case HL_E_CANCELLED: return "HL_E_CANCELLED: the call was cancelled or timed out";
 	default: return "unknown error code";
 	}
 }
@@ -154,7 +155,7 @@ static int check_config(hl_sandbox *sb)
 	if (c->flags & ~HL_CONFIG_DEBUG)
 		return hl__fail(sb, HL_E_CONFIG, "config: unknown flags 0x%x",
 		                c->flags & ~HL_CONFIG_DEBUG);
-	return 0;
+	return hl__check_signal(sb);
 }
 
 /* ---- create / free --------------------------------------------------------- */
@@ -164,15 +165,22 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 	if (!out)
 		return HL_E_INVAL;
 	*out = NULL;
-	if (cfg && cfg->size != sizeof(hl_config))
+	/* 1.0 configurations end before interrupt_signal: still accepted. */
+	if (cfg && cfg->size != sizeof(hl_config) &&
+	    cfg->size != offsetof(hl_config, interrupt_signal))
 		return HL_E_INVAL;
 	hl_sandbox *sb = calloc(1, sizeof *sb);
 	if (!sb)
 		return HL_E_NOMEM;
-	if (cfg)
-		sb->cfg = *cfg;
-	else
-		hl_config_init(&sb->cfg);
+	hl_config_init(&sb->cfg);
+	if (cfg) {
+		memcpy(&sb->cfg, cfg, cfg->size);
+		sb->cfg.size = sizeof sb->cfg;
+	}
+	if (hl__intr_create(sb) < 0) {
+		free(sb);
+		return HL_E_NOMEM;
+	}
 	sb->state = HL__EMPTY;
 	*out = sb;
 	return 0;
@@ -181,16 +189,13 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 /* Releases the VM and memory; the sandbox returns to HL__EMPTY. */
 static void unload(hl_sandbox *sb)
 {
+	hl__intr_forget_vm(sb);
 	hl__backend.destroy(sb->vm);
 	sb->vm = NULL;
-	if (sb->vcpu_saved)
-		hl__backend.free_state(sb->vcpu_saved);
-	sb->vcpu_saved = NULL;
 	if (sb->mem)
 		munmap(sb->mem, sb->lay.mem_size);
 	sb->mem = NULL;
-	free(sb->snapshot);
-	sb->snapshot = NULL;
+	hl__snapshot_release(sb);
 	free(sb->scratch);
 	sb->scratch = NULL;
 	free(sb->result_buf);
@@ -208,6 +213,7 @@ void hl_sandbox_free(hl_sandbox *sb)
 {
 	if (!sb)
 		return;
+	hl__intr_detach(sb); /* before the VM goes: cancels answer HL_E_STATE from here on */
 	unload(sb);
 	for (size_t i = 0; i < sb->n_host_fns; i++)
 		free(sb->host_fns[i].name);
@@ -308,6 +314,13 @@ int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len)
 	if (r < 0)
 		return r;
 
+	/* FNV-1a over the image: snapshots are restored only into sandboxes
+	 * loaded from the same bytes. */
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ ((const uint8_t *)image)[i]) * 0x100000001b3ull;
+	sb->image_hash = h;
+
 	struct hl_elf_image img;
 	r = hl__elf_parse(image, len, PIE_BASE, MAX_IMAGE_SPAN, &img, sb->errmsg, sizeof sb->errmsg);
 	if (r < 0)
@@ -385,7 +398,10 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 	if (!name || !fn || (nparams && !params))
 		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_register: %s is NULL",
 		                !name ? "name" : !fn ? "fn" : "params");
-	if (sb->state == HL__READY || sb->state == HL__BROKEN)
+	if (sb->in_call)
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_register('%s'): not during a call", name);
+	if ((sb->state == HL__READY && !(sb->from_snapshot && !sb->called)) ||
+	    sb->state == HL__BROKEN)
 		return hl__fail(sb, HL_E_STATE,
 		                "hl_sandbox_register('%s'): host functions must be registered before hl_sandbox_init",
 		                name);
@@ -548,48 +564,21 @@ int hl_sandbox_init(hl_sandbox *sb)
 		                                         : "an earlier init failed");
 	sb->in_result_off = 0; /* host-call results during main() go to offset 0 */
 	sb->in_call = true;
+	hl__call_begin(sb);
 	uint32_t off = 0;
 	int r = hl__run_until_done(sb, &off);
+	hl__call_end(sb);
 	sb->in_call = false;
 	if (r == 0)
 		r = parse_func_table(sb, off);
-	struct hl_errbuf eb = {{0}};
-	if (r == 0 && hl__backend.save_state(sb->vm, &sb->vcpu_saved, &eb) < 0)
-		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
-	if (r == 0) {
-		sb->snapshot = malloc(sb->lay.mem_size);
-		if (!sb->snapshot)
-			r = hl__fail(sb, HL_E_NOMEM, "out of memory for the reset snapshot");
-		else
-			memcpy(sb->snapshot, sb->mem, sb->lay.mem_size);
-	}
+	if (r == 0)
+		r = hl__snapshot_after_init(sb); /* what reset returns to */
 	if (r < 0) {
 		prefix_error(sb, "hl_sandbox_init: guest main() failed");
 		sb->state = HL__BROKEN;
 		return r;
 	}
 	sb->state = HL__READY;
-	return 0;
-}
-
-int hl_sandbox_reset(hl_sandbox *sb)
-{
-	if (!sb)
-		return HL_E_INVAL;
-	hl__clear_error(sb);
-	if (sb->state != HL__READY)
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_reset: the sandbox was never initialised");
-	if (sb->in_call)
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_reset: not from inside a host function");
-	struct hl_errbuf eb = {{0}};
-	if (hl__backend.restore_state(sb->vm, sb->vcpu_saved, &eb) < 0) {
-		sb->poisoned = true;
-		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
-	}
-	memcpy(sb->mem, sb->snapshot, sb->lay.mem_size);
-	sb->poisoned = false;
-	memset(&sb->fault, 0, sizeof sb->fault);
-	sb->guest_code = 0;
 	return 0;
 }
 

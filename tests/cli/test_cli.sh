@@ -80,6 +80,8 @@ expect_out() {
 }
 
 # ---------------------------------------------------------------- no KVM needed
+expect_error "--timeout-ms needs a number" 1 "milliseconds" run --timeout-ms soon x y
+expect_error "--timeout-ms 0 is refused" 1 "milliseconds" run --timeout-ms 0 x y
 nofile=$tmp/no-such-guest
 printf 'this is not an ELF file\n' >"$tmp/notelf"
 printf '\177ELF\002\001\001\000garbage' >"$tmp/truncated-elf"
@@ -279,6 +281,14 @@ if kvm_case "$name"; then
 		fail "$name" "results '$r1' (exit $rc1) and '$out' should differ by 5; $(last)"
 	fi
 fi
+
+name="--timeout-ms cancels a spinning guest"
+if kvm_case "$name"; then
+	hl run --timeout-ms 300 "$sg" Spin
+	if [ "$rc" -eq 2 ] && [[ $err == *"HL_E_CANCELLED"* ]]; then pass "$name"; else fail "$name" "$(last)"; fi
+fi
+kvm_case "--timeout-ms leaves a quick call alone" &&
+	expect_out "--timeout-ms leaves a quick call alone" 7 run --timeout-ms 5000 "$sg" EchoI32 i32:7
 
 # The sample host functions, through the callbackguest functions that call them.
 kvm_case "HostAdd adds" && expect_out "HostAdd adds" 42 run "$cg" GuestMethod2 i32:40 i32:2

@@ -21,21 +21,50 @@ struct hl_vm {
 	uint64_t tsc_khz;
 	bool has_xcrs;
 	bool has_xsave;
+	uint64_t mem_size;   /* the one slot, for the dirty-log bitmap */
+	/* The MSRs of saved_msrs that this KVM can read and write, probed at
+	 * the first save (a KVM_GET_MSRS stops at the first unknown index). */
+	uint32_t msrs[32];
+	uint32_t nmsrs;
+	bool msrs_probed;
 };
 
-/* MSRs the guest can write and that a restore must put back. */
+/*
+ * MSRs a CPL-0 guest can write and that a restore must put back. FS_BASE,
+ * GS_BASE and EFER travel in the sregs. KVM's paravirtual MSRs are here
+ * because the guest sees KVM's CPUID leaves: a guest that enabled kvmclock
+ * or steal time would otherwise have KVM keep writing into the memory of
+ * the next request. The TSC is deliberately not restored (see
+ * docs/performance.md): putting it back would stop the guest's clock.
+ */
 static const uint32_t saved_msrs[] = {
 	0xc0000081, /* STAR */
 	0xc0000082, /* LSTAR */
 	0xc0000083, /* CSTAR */
 	0xc0000084, /* SFMASK */
 	0xc0000102, /* KERNEL_GS_BASE */
+	0xc0000103, /* TSC_AUX (RDTSCP/RDPID) */
 	0x00000174, /* SYSENTER_CS */
 	0x00000175, /* SYSENTER_ESP */
 	0x00000176, /* SYSENTER_EIP */
 	0x00000277, /* PAT */
+	0x000001d9, /* DEBUGCTL */
+	0x000001a0, /* MISC_ENABLE */
+	0x00000048, /* SPEC_CTRL */
+	0x00000da0, /* XSS */
+	0x000002ff, /* MTRR default type */
+	0x00000011, /* KVM wall clock (old) */
+	0x00000012, /* KVM system time (old) */
+	0x4b564d00, /* KVM wall clock */
+	0x4b564d01, /* KVM system time */
+	0x4b564d02, /* KVM async page fault */
+	0x4b564d03, /* KVM steal time */
+	0x4b564d04, /* KVM PV EOI */
+	0x4b564d05, /* KVM poll control */
+	0x4b564d06, /* KVM async page fault interrupt */
 };
 #define NMSRS (sizeof saved_msrs / sizeof saved_msrs[0])
+_Static_assert(NMSRS <= 32, "struct hl_vm holds 32 MSR indices");
 
 struct hl_vcpu_state {
 	struct kvm_regs regs;
@@ -153,6 +182,10 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 	vm->has_xcrs = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
 	int khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, 0);
 	vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
+	/* The VM and vCPU keep KVM alive: one descriptor less per sandbox
+	 * matters when a process holds a thousand of them. */
+	close(vm->kvm_fd);
+	vm->kvm_fd = -1;
 	*out = vm;
 	return 0;
 out:
@@ -165,13 +198,33 @@ static int kvm_map_memory(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t s
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = 0,
+		/* Dirty logging from the start: a restore drops only the pages
+		 * the guest wrote, and the slot never changes afterwards. */
+		.flags = KVM_MEM_LOG_DIRTY_PAGES,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return fail(err, "KVM_SET_USER_MEMORY_REGION");
+	vm->mem_size = size;
 	return 0;
+}
+
+static int kvm_get_dirty_log(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbuf *err)
+{
+	struct kvm_dirty_log d;
+	memset(&d, 0, sizeof d);
+	d.slot = 0;
+	d.dirty_bitmap = bitmap;
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
+		return fail(err, "KVM_GET_DIRTY_LOG");
+	return 0;
+}
+
+static volatile uint8_t *kvm_immediate_exit(struct hl_vm *vm)
+{
+	return &vm->run->immediate_exit;
 }
 
 static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
@@ -251,7 +304,14 @@ static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
 {
 	struct kvm_run *run = vm->run;
 	while (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
-		if (errno == EINTR || errno == EAGAIN)
+		if (errno == EINTR) {
+			/* A signal or immediate_exit: the core decides whether the
+			 * call was cancelled or the run simply resumes. */
+			memset(x, 0, sizeof *x);
+			x->kind = HL_EXIT_INTR;
+			return 0;
+		}
+		if (errno == EAGAIN)
 			continue;
 		return fail(err, "KVM_RUN");
 	}
@@ -291,6 +351,9 @@ static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
 	case KVM_EXIT_FAIL_ENTRY:
 		x->kind = HL_EXIT_FAIL;
 		x->detail = run->fail_entry.hardware_entry_failure_reason;
+		return 0;
+	case KVM_EXIT_INTR:
+		x->kind = HL_EXIT_INTR;
 		return 0;
 	case KVM_EXIT_INTERNAL_ERROR:
 		x->kind = HL_EXIT_FAIL;
@@ -376,15 +439,31 @@ static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct h
 		fail(err, "KVM_GET_VCPU_EVENTS");
 		goto bad;
 	}
-	st->msrs.hdr.nmsrs = NMSRS;
-	for (size_t i = 0; i < NMSRS; i++)
-		st->msrs.e[i].index = saved_msrs[i];
+	if (!vm->msrs_probed) {
+		/* One at a time: KVM_GET_MSRS stops at the first index it does
+		 * not know, and which ones it knows depends on the CPU. */
+		for (size_t i = 0; i < NMSRS; i++) {
+			struct {
+				struct kvm_msrs hdr;
+				struct kvm_msr_entry e[1];
+			} one;
+			memset(&one, 0, sizeof one);
+			one.hdr.nmsrs = 1;
+			one.e[0].index = saved_msrs[i];
+			if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, &one) == 1 &&
+			    ioctl(vm->vcpu_fd, KVM_SET_MSRS, &one) == 1)
+				vm->msrs[vm->nmsrs++] = saved_msrs[i];
+		}
+		vm->msrs_probed = true;
+	}
+	st->msrs.hdr.nmsrs = vm->nmsrs;
+	for (size_t i = 0; i < vm->nmsrs; i++)
+		st->msrs.e[i].index = vm->msrs[i];
 	int n = ioctl(vm->vcpu_fd, KVM_GET_MSRS, &st->msrs);
-	if (n < 0) {
+	if (n < 0 || (uint32_t)n != vm->nmsrs) {
 		fail(err, "KVM_GET_MSRS");
 		goto bad;
 	}
-	st->msrs.hdr.nmsrs = (uint32_t)n; /* the ones KVM knows, in order */
 	*out = st;
 	return 0;
 bad:
@@ -408,7 +487,7 @@ static int kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	} else if (ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
 		return fail(err, "KVM_SET_FPU");
 	}
-	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &st->msrs) < 0)
+	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &st->msrs) != (int)st->msrs.hdr.nmsrs)
 		return fail(err, "KVM_SET_MSRS");
 	if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &st->dregs) < 0)
 		return fail(err, "KVM_SET_DEBUGREGS");
@@ -438,6 +517,8 @@ const struct hl_backend_ops hl__backend = {
 	.set_boot_regs = kvm_set_boot_regs,
 	.run = kvm_run,
 	.get_regs = kvm_get_regs,
+	.get_dirty_log = kvm_get_dirty_log,
+	.immediate_exit = kvm_immediate_exit,
 	.save_state = kvm_save_state,
 	.restore_state = kvm_restore_state,
 	.free_state = kvm_free_state,

@@ -1,0 +1,488 @@
+/*
+ * snapshot.c - snapshots of guest memory and vCPU state, restore, and
+ * sandboxes made from a snapshot.
+ *
+ * Memory: a snapshot's memory is a sealed memfd. A sandbox maps the
+ * snapshot it runs on ("base") MAP_PRIVATE over the same host address that
+ * the KVM memory slot points at, so pages the guest never writes stay the
+ * snapshot's page-cache pages, shared by every sandbox on that snapshot.
+ * The slot has dirty-page logging on from its creation; a restore to the
+ * base reads the log (one ioctl), adds the input-buffer pages the host
+ * wrote, and drops exactly those private copies with MADV_DONTNEED: the
+ * next access sees the snapshot's page again. Restoring to another
+ * snapshot replaces the mapping (mmap MAP_FIXED at the same address); KVM
+ * follows the host mapping through its MMU notifier, so the memory slot is
+ * never changed. docs/performance.md has the measurements behind this.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct hl_snapshot {
+	atomic_long refs;
+	int fd;                 /* sealed memfd with the memory */
+	uint64_t bytes;         /* data the memfd holds */
+	struct hl__layout lay;
+	hl_config cfg;
+	uint64_t image_hash;
+	struct hl_vcpu_state *vcpu;
+	struct hl__guest_fn *guest_fns;
+	size_t n_guest_fns;
+	struct hl__host_fn *host_fns;
+	size_t n_host_fns;
+};
+
+#define PAGE 4096ull
+
+static struct hl_snapshot *snap_ref(struct hl_snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void hl__snapshot_unref(struct hl_snapshot *s)
+{
+	if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->vcpu)
+		hl__backend.free_state(s->vcpu);
+	for (size_t i = 0; i < s->n_guest_fns; i++)
+		free(s->guest_fns[i].name);
+	free(s->guest_fns);
+	for (size_t i = 0; i < s->n_host_fns; i++)
+		free(s->host_fns[i].name);
+	free(s->host_fns);
+	free(s);
+}
+
+void hl_snapshot_free(hl_snapshot *snap)
+{
+	hl__snapshot_unref(snap);
+}
+
+uint64_t hl_snapshot_size(const hl_snapshot *snap)
+{
+	return snap ? snap->bytes : 0;
+}
+
+static int dup_guest_fns(const struct hl__guest_fn *src, size_t n, struct hl__guest_fn **out)
+{
+	struct hl__guest_fn *d = calloc(n ? n : 1, sizeof *d);
+	if (!d)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		d[i] = src[i];
+		d[i].name = strdup(src[i].name);
+		if (!d[i].name) {
+			while (i--)
+				free(d[i].name);
+			free(d);
+			return -1;
+		}
+	}
+	*out = d;
+	return 0;
+}
+
+static int dup_host_fns(const struct hl__host_fn *src, size_t n, struct hl__host_fn **out)
+{
+	struct hl__host_fn *d = calloc(n ? n : 1, sizeof *d);
+	if (!d)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		d[i] = src[i];
+		d[i].name = strdup(src[i].name);
+		if (!d[i].name) {
+			while (i--)
+				free(d[i].name);
+			free(d);
+			return -1;
+		}
+	}
+	*out = d;
+	return 0;
+}
+
+/* ---- dirty pages --------------------------------------------------------------- */
+
+static void mark_range(uint64_t *bm, uint64_t first, uint64_t n)
+{
+	for (uint64_t p = first; p < first + n; p++)
+		bm[p / 64] |= 1ull << (p % 64);
+}
+
+/* Merges the hypervisor's log and the host's own input-buffer writes into
+ * sb->dirty. */
+static int collect_dirty(hl_sandbox *sb)
+{
+	struct hl_errbuf eb = {{0}};
+	if (hl__backend.get_dirty_log(sb->vm, sb->dirty_tmp, &eb) < 0)
+		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	for (size_t i = 0; i < sb->dirty_words; i++)
+		sb->dirty[i] |= sb->dirty_tmp[i];
+	if (sb->in_dirty_hi) {
+		uint64_t off = sb->lay.input - sb->lay.mem_base;
+		mark_range(sb->dirty, off / PAGE, (sb->in_dirty_hi + PAGE - 1) / PAGE);
+		sb->in_dirty_hi = 0;
+	}
+	return 0;
+}
+
+/* Forgets every dirty page (memory matches base again). */
+static int clear_dirty(hl_sandbox *sb)
+{
+	struct hl_errbuf eb = {{0}};
+	if (hl__backend.get_dirty_log(sb->vm, sb->dirty_tmp, &eb) < 0)
+		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	memset(sb->dirty, 0, sb->dirty_words * sizeof *sb->dirty);
+	sb->in_dirty_hi = 0;
+	return 0;
+}
+
+/*
+ * Puts the base snapshot's bytes back into pages [p, p+n). The pages stay
+ * mapped: the guest's next access finds them without a fault, where
+ * dropping them (MADV_DONTNEED) would cost an EPT violation and a host page
+ * fault per page on the next access, each several microseconds under
+ * nested virtualisation. docs/performance.md compares the two.
+ */
+static int copy_back(hl_sandbox *sb, uint64_t p, uint64_t n)
+{
+	uint8_t *dst = sb->mem + p * PAGE;
+	uint64_t off = p * PAGE, len = n * PAGE;
+	while (len) {
+		ssize_t r = pread(sb->base->fd, dst, len, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return hl__fail(sb, HL_E_HYPERVISOR, "reading the snapshot: %s", strerror(errno));
+		if (r == 0) { /* beyond the snapshot's data: zero pages */
+			memset(dst, 0, len);
+			break;
+		}
+		dst += r;
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Puts every dirty page back to the base's content. */
+static int drop_dirty(hl_sandbox *sb)
+{
+	int r = collect_dirty(sb);
+	if (r < 0)
+		return r;
+	uint64_t npages = sb->lay.mem_size / PAGE;
+	for (size_t w = 0; w < sb->dirty_words; w++) {
+		uint64_t bits = sb->dirty[w];
+		while (bits) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			/* extend the run across set bits, possibly into next words */
+			uint64_t q = p;
+			while (q + 1 < npages && (sb->dirty[(q + 1) / 64] >> ((q + 1) % 64) & 1))
+				q++;
+			int r2 = copy_back(sb, p, q - p + 1);
+			if (r2 < 0)
+				return r2;
+			for (uint64_t k = p; k <= q; k++)
+				sb->dirty[k / 64] &= ~(1ull << (k % 64));
+			bits = sb->dirty[w];
+		}
+	}
+	return 0;
+}
+
+/* Maps `s` MAP_PRIVATE over the sandbox's memory and makes it the base. */
+static int rebase(hl_sandbox *sb, struct hl_snapshot *s)
+{
+	void *p = mmap(sb->mem, sb->lay.mem_size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, s->fd, 0);
+	if (p == MAP_FAILED)
+		return hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
+	int r = clear_dirty(sb);
+	snap_ref(s);
+	hl__snapshot_unref(sb->base);
+	sb->base = s;
+	return r;
+}
+
+/* ---- taking a snapshot ------------------------------------------------------------ */
+
+/* Copies the sandbox's current memory into a new sealed memfd: only the
+ * pages that exist (mincore: the base's data pages and the private copies;
+ * never-touched pages stay holes and cost nothing). */
+static int copy_memory(hl_sandbox *sb, struct hl_snapshot *s)
+{
+	uint64_t size = sb->lay.mem_size, npages = size / PAGE;
+	s->fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->fd < 0)
+		return hl__fail(sb, HL_E_NOMEM, "memfd_create: %s", strerror(errno));
+	if (ftruncate(s->fd, (off_t)size) < 0)
+		return hl__fail(sb, HL_E_NOMEM, "sizing the snapshot memfd: %s", strerror(errno));
+	unsigned char *vec = malloc(npages);
+	if (!vec)
+		return hl__fail(sb, HL_E_NOMEM, "out of memory for the snapshot");
+	if (mincore(sb->mem, size, vec) < 0) {
+		free(vec);
+		return hl__fail(sb, HL_E_NOMEM, "mincore: %s", strerror(errno));
+	}
+	for (uint64_t p = 0; p < npages;) {
+		if (!(vec[p] & 1)) {
+			p++;
+			continue;
+		}
+		uint64_t q = p;
+		while (q < npages && (vec[q] & 1))
+			q++;
+		uint64_t off = p * PAGE, len = (q - p) * PAGE, done = 0;
+		while (done < len) {
+			ssize_t n = pwrite(s->fd, sb->mem + off + done, len - done, (off_t)(off + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				int e = n < 0 ? errno : EIO;
+				free(vec);
+				return hl__fail(sb, HL_E_NOMEM, "writing the snapshot: %s", strerror(e));
+			}
+			done += (uint64_t)n;
+		}
+		s->bytes += len;
+		p = q;
+	}
+	free(vec);
+	/* Sealed: nobody can change a snapshot that sandboxes map privately. */
+	if (fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		return hl__fail(sb, HL_E_HYPERVISOR, "sealing the snapshot: %s", strerror(errno));
+	return 0;
+}
+
+static int take(hl_sandbox *sb, struct hl_snapshot **out)
+{
+	struct hl_snapshot *s = calloc(1, sizeof *s);
+	if (!s)
+		return hl__fail(sb, HL_E_NOMEM, "out of memory for a snapshot");
+	atomic_init(&s->refs, 1);
+	s->fd = -1;
+	s->lay = sb->lay;
+	s->cfg = sb->cfg;
+	s->image_hash = sb->image_hash;
+	int r = copy_memory(sb, s);
+	struct hl_errbuf eb = {{0}};
+	if (r == 0 && hl__backend.save_state(sb->vm, &s->vcpu, &eb) < 0)
+		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (r == 0 && (dup_guest_fns(sb->guest_fns, sb->n_guest_fns, &s->guest_fns) < 0 ||
+	               dup_host_fns(sb->host_fns, sb->n_host_fns, &s->host_fns) < 0))
+		r = hl__fail(sb, HL_E_NOMEM, "out of memory for a snapshot");
+	if (r < 0) {
+		hl__snapshot_unref(s);
+		return r;
+	}
+	s->n_guest_fns = sb->n_guest_fns;
+	s->n_host_fns = sb->n_host_fns;
+	/* The sandbox continues on top of the snapshot: its private copies are
+	 * freed and a restore to this snapshot drops only new writes. */
+	r = rebase(sb, s);
+	if (r < 0) {
+		hl__snapshot_unref(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+static int alloc_dirty(hl_sandbox *sb)
+{
+	sb->dirty_words = (size_t)((sb->lay.mem_size / PAGE + 63) / 64);
+	sb->dirty = calloc(sb->dirty_words, sizeof *sb->dirty);
+	sb->dirty_tmp = calloc(sb->dirty_words, sizeof *sb->dirty_tmp);
+	return sb->dirty && sb->dirty_tmp ? 0 : -1;
+}
+
+int hl__snapshot_after_init(hl_sandbox *sb)
+{
+	if (alloc_dirty(sb) < 0)
+		return hl__fail(sb, HL_E_NOMEM, "out of memory for the dirty-page bitmap");
+	return take(sb, &sb->initial);
+}
+
+void hl__snapshot_release(hl_sandbox *sb)
+{
+	hl__snapshot_unref(sb->base);
+	hl__snapshot_unref(sb->initial);
+	sb->base = sb->initial = NULL;
+	free(sb->dirty);
+	free(sb->dirty_tmp);
+	sb->dirty = sb->dirty_tmp = NULL;
+	sb->dirty_words = 0;
+}
+
+int hl_sandbox_snapshot(hl_sandbox *sb, hl_snapshot **out)
+{
+	if (!sb)
+		return HL_E_INVAL;
+	hl__clear_error(sb);
+	if (!out)
+		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_snapshot: out is NULL");
+	*out = NULL;
+	if (sb->state != HL__READY)
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_snapshot: the sandbox is not initialised");
+	if (sb->in_call)
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_snapshot: not from inside a host function");
+	if (sb->poisoned)
+		return hl__fail(sb, HL_E_POISONED,
+		                "hl_sandbox_snapshot: the sandbox is poisoned; restore it first");
+	return take(sb, out);
+}
+
+/* ---- restore ---------------------------------------------------------------------- */
+
+static int check_compatible(hl_sandbox *sb, const struct hl_snapshot *s, const char *who)
+{
+	if (s->image_hash != sb->image_hash)
+		return hl__fail(sb, HL_E_INVAL, "%s: the snapshot is of another guest image", who);
+	if (memcmp(&s->lay, &sb->lay, sizeof s->lay) != 0)
+		return hl__fail(sb, HL_E_INVAL,
+		                "%s: the snapshot has another memory layout (memory %llu KiB, heap %llu KiB; this sandbox: %llu KiB, heap %llu KiB)",
+		                who, (unsigned long long)(s->lay.mem_size / 1024),
+		                (unsigned long long)(s->lay.heap_size / 1024),
+		                (unsigned long long)(sb->lay.mem_size / 1024),
+		                (unsigned long long)(sb->lay.heap_size / 1024));
+	if (s->cfg.max_log_level != sb->cfg.max_log_level)
+		return hl__fail(sb, HL_E_INVAL, "%s: the snapshot has max_log_level %u, this sandbox %u",
+		                who, s->cfg.max_log_level, sb->cfg.max_log_level);
+	return 0;
+}
+
+int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
+{
+	if (!sb)
+		return HL_E_INVAL;
+	hl__clear_error(sb);
+	if (!snap)
+		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_restore: snapshot is NULL");
+	if (sb->state != HL__READY)
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_restore: the sandbox was never initialised");
+	if (sb->in_call)
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_restore: not from inside a host function");
+	int r = check_compatible(sb, snap, "hl_sandbox_restore");
+	if (r < 0)
+		return r;
+	r = snap == sb->base ? drop_dirty(sb) : rebase(sb, snap);
+	struct hl_errbuf eb = {{0}};
+	if (r == 0 && hl__backend.restore_state(sb->vm, snap->vcpu, &eb) < 0)
+		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (r < 0) {
+		sb->poisoned = true;
+		return r;
+	}
+	sb->poisoned = false;
+	memset(&sb->fault, 0, sizeof sb->fault);
+	sb->guest_code = 0;
+	return 0;
+}
+
+int hl_sandbox_reset(hl_sandbox *sb)
+{
+	if (!sb)
+		return HL_E_INVAL;
+	if (sb->state != HL__READY) {
+		hl__clear_error(sb);
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_reset: the sandbox was never initialised");
+	}
+	return hl_sandbox_restore(sb, sb->initial);
+}
+
+int hl_call_fresh(hl_sandbox *sb, hl_snapshot *snap, const char *name, const hl_value *args,
+                  size_t nargs, hl_value *result)
+{
+	int r = hl_sandbox_restore(sb, snap);
+	if (r < 0)
+		return r;
+	return hl_call(sb, name, args, nargs, result);
+}
+
+/* ---- sandboxes from a snapshot ------------------------------------------------------ */
+
+int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_sandbox **out)
+{
+	if (!out)
+		return HL_E_INVAL;
+	*out = NULL;
+	if (!snap)
+		return HL_E_INVAL;
+	hl_config c = snap->cfg;
+	if (cfg) {
+		if (cfg->size != sizeof(hl_config) &&
+		    cfg->size != offsetof(hl_config, interrupt_signal))
+			return HL_E_INVAL;
+		hl_config given;
+		hl_config_init(&given);
+		memcpy(&given, cfg, cfg->size);
+		given.size = sizeof given;
+		if (given.heap_size != c.heap_size || given.stack_size != c.stack_size ||
+		    given.input_size != c.input_size || given.output_size != c.output_size ||
+		    given.max_log_level != c.max_log_level)
+			return HL_E_CONFIG;
+		c.flags = given.flags;
+		c.interrupt_signal = given.interrupt_signal;
+		c.call_timeout_ms = given.call_timeout_ms;
+	}
+	hl_sandbox *sb;
+	int r = hl_sandbox_new(&c, &sb);
+	if (r < 0)
+		return r;
+	if ((r = hl__check_signal(sb)) < 0)
+		goto bad;
+	sb->lay = snap->lay;
+	sb->image_hash = snap->image_hash;
+	const struct hl__layout *l = &sb->lay;
+	struct hl_errbuf eb = {{0}};
+	void *mem = mmap(NULL, l->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+	                 snap->fd, 0);
+	if (mem == MAP_FAILED) {
+		r = hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
+		goto bad;
+	}
+	sb->mem = mem;
+	sb->base = snap_ref(snap);
+	sb->initial = snap_ref(snap);
+	sb->scratch = malloc(l->output_size + 1);
+	sb->result_buf = malloc(l->output_size + 1);
+	if (!sb->scratch || !sb->result_buf || alloc_dirty(sb) < 0 ||
+	    dup_guest_fns(snap->guest_fns, snap->n_guest_fns, &sb->guest_fns) < 0) {
+		r = hl__fail(sb, HL_E_NOMEM, "out of memory for a sandbox");
+		goto bad;
+	}
+	sb->n_guest_fns = snap->n_guest_fns;
+	if (snap->n_host_fns) {
+		if (dup_host_fns(snap->host_fns, snap->n_host_fns, &sb->host_fns) < 0) {
+			r = hl__fail(sb, HL_E_NOMEM, "out of memory for a sandbox");
+			goto bad;
+		}
+		sb->n_host_fns = sb->cap_host_fns = snap->n_host_fns;
+	}
+	if (hl__backend.create(&sb->vm, &eb) < 0 ||
+	    hl__backend.map_memory(sb->vm, l->mem_base, sb->mem, l->mem_size, &eb) < 0 ||
+	    hl__backend.restore_state(sb->vm, snap->vcpu, &eb) < 0) {
+		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+		goto bad;
+	}
+	sb->from_snapshot = true;
+	sb->state = HL__READY;
+	*out = sb;
+	return 0;
+bad:
+	hl_sandbox_free(sb);
+	return r;
+}
