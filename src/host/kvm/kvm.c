@@ -66,18 +66,22 @@ static const uint32_t saved_msrs[] = {
 #define NMSRS (sizeof saved_msrs / sizeof saved_msrs[0])
 _Static_assert(NMSRS <= 32, "struct hl_vm holds 32 MSR indices");
 
+/* struct kvm_msrs ends in a flexible array: storage for it with room for
+ * n entries, used through msr_block(). */
+#define MSR_STORAGE(name, n) \
+	_Alignas(struct kvm_msrs) unsigned char \
+		name[sizeof(struct kvm_msrs) + (n) * sizeof(struct kvm_msr_entry)]
+#define msr_block(storage) ((struct kvm_msrs *)(void *)(storage))
+
 struct hl_vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_fpu fpu;
-	struct kvm_xsave xsave;
 	struct kvm_xcrs xcrs;
 	struct kvm_debugregs dregs;
 	struct kvm_vcpu_events events;
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[NMSRS];
-	} msrs;
+	MSR_STORAGE(msrs, NMSRS);
+	struct kvm_xsave xsave; /* last: newer headers end it in a flexible array */
 };
 
 static int fail(struct hl_errbuf *err, const char *what)
@@ -443,23 +447,22 @@ static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct h
 		/* One at a time: KVM_GET_MSRS stops at the first index it does
 		 * not know, and which ones it knows depends on the CPU. */
 		for (size_t i = 0; i < NMSRS; i++) {
-			struct {
-				struct kvm_msrs hdr;
-				struct kvm_msr_entry e[1];
-			} one;
-			memset(&one, 0, sizeof one);
-			one.hdr.nmsrs = 1;
-			one.e[0].index = saved_msrs[i];
-			if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, &one) == 1 &&
-			    ioctl(vm->vcpu_fd, KVM_SET_MSRS, &one) == 1)
+			MSR_STORAGE(one, 1);
+			struct kvm_msrs *m = msr_block(one);
+			memset(one, 0, sizeof one);
+			m->nmsrs = 1;
+			m->entries[0].index = saved_msrs[i];
+			if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, m) == 1 &&
+			    ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) == 1)
 				vm->msrs[vm->nmsrs++] = saved_msrs[i];
 		}
 		vm->msrs_probed = true;
 	}
-	st->msrs.hdr.nmsrs = vm->nmsrs;
+	struct kvm_msrs *m = msr_block(st->msrs);
+	m->nmsrs = vm->nmsrs;
 	for (size_t i = 0; i < vm->nmsrs; i++)
-		st->msrs.e[i].index = vm->msrs[i];
-	int n = ioctl(vm->vcpu_fd, KVM_GET_MSRS, &st->msrs);
+		m->entries[i].index = vm->msrs[i];
+	int n = ioctl(vm->vcpu_fd, KVM_GET_MSRS, m);
 	if (n < 0 || (uint32_t)n != vm->nmsrs) {
 		fail(err, "KVM_GET_MSRS");
 		goto bad;
@@ -487,7 +490,8 @@ static int kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	} else if (ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
 		return fail(err, "KVM_SET_FPU");
 	}
-	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &st->msrs) != (int)st->msrs.hdr.nmsrs)
+	const struct kvm_msrs *m = msr_block(st->msrs);
+	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) != (int)m->nmsrs)
 		return fail(err, "KVM_SET_MSRS");
 	if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &st->dregs) < 0)
 		return fail(err, "KVM_SET_DEBUGREGS");
