@@ -79,6 +79,7 @@ enum hl_error {
 	HL_E_GUEST_PROTOCOL = -44, /* unknown port or malformed data from the guest (poisoned) */
 	HL_E_POISONED = -45,       /* an earlier failure left the sandbox unusable: reset it */
 	HL_E_CANCELLED = -46,      /* the call was cancelled or timed out (poisoned) */
+	HL_E_BUSY = -47,           /* no pooled sandbox free within the timeout */
 };
 
 /* A static string naming `code` ("HL_E_ARG_TYPE: argument of the wrong type"). */
@@ -278,8 +279,9 @@ HL_API int hl_sandbox_layout(const hl_sandbox *sb, hl_layout *out);
  * the writable MSRs), the guest's function table, and a copy of the
  * sandbox's host-function table. Its memory is a sealed memfd; sandboxes
  * restored to it or made from it map it copy-on-write, so the pages they
- * never write are shared, and a restore drops only the pages the guest
- * wrote since (found with the hypervisor's dirty-page log).
+ * never write are shared, and a restore copies the snapshot's bytes back
+ * into only the pages the guest wrote since (found with the hypervisor's
+ * dirty-page log).
  *
  * Lifetime: a snapshot is reference counted. The caller owns one reference
  * from hl_sandbox_snapshot() and drops it with hl_snapshot_free(); every
@@ -396,6 +398,47 @@ HL_API int hl_install_interrupt_handler(int signo);
 
 /* The library version string, "1.0.0". */
 HL_API const char *hl_version(void);
+
+/* ---- Pools ------------------------------------------------------------------
+ *
+ * A pool hands out sandboxes made from one snapshot, each in the snapshot's
+ * state, for concurrent requests: acquire one, call it, release it. Release
+ * restores the sandbox to the snapshot before it is handed out again, so
+ * no request sees another's state.
+ *
+ * Threading: every pool function may be called from any thread at once.
+ * A sandbox from hl_pool_acquire belongs to the caller until it is given
+ * back with hl_pool_release; it must not be freed with hl_sandbox_free.
+ */
+typedef struct hl_pool hl_pool;
+
+/*
+ * Creates a pool of at most `max` sandboxes made from `snap` with `cfg`
+ * (NULL: the snapshot's configuration), created on demand. The pool takes
+ * its own reference to the snapshot. Errors: HL_E_INVAL (NULL, max 0),
+ * HL_E_NOMEM.
+ */
+HL_API int hl_pool_new(hl_snapshot *snap, const hl_config *cfg, size_t max, hl_pool **out);
+
+/*
+ * Takes a sandbox in the snapshot's state. If all `max` are in use, waits up
+ * to `timeout_ms` for a release (0: do not wait; UINT32_MAX: wait forever).
+ * Errors: HL_E_INVAL, HL_E_BUSY (none free in time), and the errors of
+ * hl_sandbox_new_from_snapshot when a new sandbox has to be made.
+ */
+HL_API int hl_pool_acquire(hl_pool *pool, uint32_t timeout_ms, hl_sandbox **out);
+
+/*
+ * Gives a sandbox back. It is restored to the snapshot (which also clears
+ * poisoning) before another caller gets it; a sandbox whose restore fails
+ * is freed and replaced later. Errors: HL_E_INVAL (NULL, or not from this
+ * pool).
+ */
+HL_API int hl_pool_release(hl_pool *pool, hl_sandbox *sb);
+
+/* Frees the pool and every sandbox in it. All acquired sandboxes must have
+ * been released. NULL: no-op. */
+HL_API void hl_pool_free(hl_pool *pool);
 
 #ifdef __cplusplus
 }

@@ -154,6 +154,7 @@ static inline bool hl__in_range(uint64_t off, uint64_t len, uint64_t size)
 /* snapshot.c */
 HL__HIDDEN int hl__snapshot_after_init(hl_sandbox *sb);
 HL__HIDDEN void hl__snapshot_release(hl_sandbox *sb);
+HL__HIDDEN struct hl_snapshot *hl__snapshot_ref(struct hl_snapshot *s);
 HL__HIDDEN void hl__snapshot_unref(struct hl_snapshot *s);
 
 /* cancel.c: the call bracket. begin/end take the handle's lock once each. */

@@ -48,6 +48,7 @@ const char *hl_strerror(int code)
 	case HL_E_GUEST_PROTOCOL: return "HL_E_GUEST_PROTOCOL: the guest broke the protocol";
 	case HL_E_POISONED: return "HL_E_POISONED: the sandbox needs a reset after a guest failure";
 	case HL_E_CANCELLED: return "HL_E_CANCELLED: the call was cancelled or timed out";
+	case HL_E_BUSY: return "HL_E_BUSY: no pooled sandbox became free in time";
 	default: return "unknown error code";
 	}
 }

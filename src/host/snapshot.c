@@ -42,7 +42,7 @@ struct hl_snapshot {
 
 #define PAGE 4096ull
 
-static struct hl_snapshot *snap_ref(struct hl_snapshot *s)
+struct hl_snapshot *hl__snapshot_ref(struct hl_snapshot *s)
 {
 	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	return s;
@@ -211,7 +211,7 @@ static int rebase(hl_sandbox *sb, struct hl_snapshot *s)
 	if (p == MAP_FAILED)
 		return hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
 	int r = clear_dirty(sb);
-	snap_ref(s);
+	hl__snapshot_ref(s);
 	hl__snapshot_unref(sb->base);
 	sb->base = s;
 	return r;
@@ -455,8 +455,8 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 		goto bad;
 	}
 	sb->mem = mem;
-	sb->base = snap_ref(snap);
-	sb->initial = snap_ref(snap);
+	sb->base = hl__snapshot_ref(snap);
+	sb->initial = hl__snapshot_ref(snap);
 	sb->scratch = malloc(l->output_size + 1);
 	sb->result_buf = malloc(l->output_size + 1);
 	if (!sb->scratch || !sb->result_buf || alloc_dirty(sb) < 0 ||
