@@ -30,6 +30,7 @@ enum {
 static const char usage_text[] =
 	"Usage: " PROG " run [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
 	"       " PROG " info [OPTIONS] GUEST\n"
+	"       " PROG " bench [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
 	"       " PROG " demo [OPTIONS] [GUEST_DIR]\n"
 	"       " PROG " --help | --version\n"
 	"\n"
@@ -37,6 +38,8 @@ static const char usage_text[] =
 	"  run    load the guest ELF file GUEST into a new sandbox, call FUNCTION\n"
 	"         with the arguments and print its result on stdout\n"
 	"  info   print the guest's functions and its memory layout\n"
+	"  bench  time the creation of GUEST's sandbox, FUNCTION's call, and the\n"
+	"         call on a fresh state (restore + call): median and p99\n"
 	"  demo   run the sample guests (simpleguest, callbackguest, dummyguest)\n"
 	"         from GUEST_DIR (default: $HYPERLIGHT_GUEST_DIR, then guests/bin\n"
 	"         beside this program, then ./guests/bin) as a guided tour\n"
@@ -694,6 +697,86 @@ static int cmd_run(int argc, char **argv, const hl_config *cfg)
 	return finish_stdout(st);
 }
 
+/* ---- bench ---------------------------------------------------------------------- */
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static void discard_print(int fd, const char *data, size_t len, void *user)
+{
+	(void)fd, (void)data, (void)len, (void)user;
+}
+
+#define BENCH_ITERS 1000
+
+/* Median and 99th percentile of `t` (sorted in place), on one line. */
+static void bench_line(const char *what, double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp_double);
+	printf("%-34s median %10.2f us   p99 %10.2f us\n", what, t[n / 2], t[n * 99 / 100]);
+}
+
+/* Times one guest function the way hl_bench times the sample guests: the
+ * cold creation of the sandbox, the call, and the call on a fresh state
+ * (restore to the post-init snapshot, then call). */
+static int cmd_bench(int argc, char **argv, const hl_config *cfg)
+{
+	if (argc < 2)
+		return usage_error("bench: missing %s", argc < 1 ? "GUEST and FUNCTION" : "FUNCTION");
+	const char *guest = argv[0], *fn = argv[1];
+	struct call_args args;
+	int st = call_args_parse(argc - 2, argv + 2, &args);
+	if (st)
+		return st;
+	static double t[BENCH_ITERS];
+	hl_sandbox *sb = NULL;
+	hl_snapshot *snap = NULL;
+	int r = 0, n = 20;
+	for (int i = 0; i < n && r == 0; i++) {
+		double t0 = now_us();
+		r = open_guest(cfg, guest, discard_print, NULL, &sb);
+		t[i] = now_us() - t0;
+		if (r == 0 && i + 1 < n) {
+			hl_sandbox_free(sb);
+			sb = NULL;
+		}
+	}
+	if (r == 0)
+		bench_line("create + load + init", t, n);
+	if (r == 0)
+		r = hl_sandbox_snapshot(sb, &snap);
+	for (int i = 0; i < BENCH_ITERS && r == 0; i++) {
+		double t0 = now_us();
+		r = hl_call(sb, fn, args.v, args.n, NULL);
+		t[i] = now_us() - t0;
+	}
+	if (r == 0)
+		bench_line(fn, t, BENCH_ITERS);
+	for (int i = 0; i < BENCH_ITERS && r == 0; i++) {
+		double t0 = now_us();
+		r = hl_call_fresh(sb, snap, fn, args.v, args.n, NULL);
+		t[i] = now_us() - t0;
+	}
+	if (r == 0)
+		bench_line("restore + call (fresh state)", t, BENCH_ITERS);
+	if (r < 0)
+		st = api_error(sb, r);
+	hl_snapshot_free(snap);
+	hl_sandbox_free(sb);
+	call_args_free(&args);
+	return finish_stdout(st);
+}
+
 /* ---- info ----------------------------------------------------------------------- */
 
 struct region {
@@ -1296,10 +1379,12 @@ int main(int argc, char **argv)
 		run = cmd_info;
 	else if (strcmp(cmd, "demo") == 0)
 		run = cmd_demo;
+	else if (strcmp(cmd, "bench") == 0)
+		run = cmd_bench;
 	else if (cmd[0] == '-')
 		return usage_error("unknown option '%s' (options go after the command)", cmd);
 	else
-		return usage_error("unknown command '%s' (run, info or demo)", cmd);
+		return usage_error("unknown command '%s' (run, info, bench or demo)", cmd);
 
 	hl_config cfg;
 	hl_config_init(&cfg);

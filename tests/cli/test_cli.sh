@@ -290,6 +290,17 @@ fi
 kvm_case "--timeout-ms leaves a quick call alone" &&
 	expect_out "--timeout-ms leaves a quick call alone" 7 run --timeout-ms 5000 "$sg" EchoI32 i32:7
 
+name="bench times creation, the call and a fresh-state call"
+if kvm_case "$name"; then
+	hl bench "$sg" EchoI32 i32:1
+	if [ "$rc" -eq 0 ] && [ "$(grep -c 'median .* us   p99 .* us' "$tmp/out")" -eq 3 ]; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+expect_error "bench needs a function" 1 "missing FUNCTION" bench "$sg"
+
 # The sample host functions, through the callbackguest functions that call them.
 kvm_case "HostAdd adds" && expect_out "HostAdd adds" 42 run "$cg" GuestMethod2 i32:40 i32:2
 kvm_case "HostAdd wraps around" && expect_out "HostAdd wraps around" -2147483648 run "$cg" GuestMethod2 i32:2147483647 i32:1
