@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,42 +76,38 @@ uint64_t hl_snapshot_size(const hl_snapshot *snap)
 	return snap ? snap->bytes : 0;
 }
 
-static int dup_guest_fns(const struct hl__guest_fn *src, size_t n, struct hl__guest_fn **out)
+/* Copies an array of n structs of `size` bytes whose `char *` member at
+ * `name_off` is owned: the copy gets its own names. Serves both function
+ * tables (struct hl__guest_fn and struct hl__host_fn). */
+static void *dup_named(const void *src, size_t n, size_t size, size_t name_off)
 {
-	struct hl__guest_fn *d = calloc(n ? n : 1, sizeof *d);
+	unsigned char *d = calloc(n ? n : 1, size);
 	if (!d)
-		return -1;
+		return NULL;
+	if (n)
+		memcpy(d, src, n * size);
 	for (size_t i = 0; i < n; i++) {
-		d[i] = src[i];
-		d[i].name = strdup(src[i].name);
-		if (!d[i].name) {
+		char **name = (char **)(void *)(d + i * size + name_off);
+		if (!(*name = strdup(*name))) {
 			while (i--)
-				free(d[i].name);
+				free(*(char **)(void *)(d + i * size + name_off));
 			free(d);
-			return -1;
+			return NULL;
 		}
 	}
-	*out = d;
-	return 0;
+	return d;
+}
+
+static int dup_guest_fns(const struct hl__guest_fn *src, size_t n, struct hl__guest_fn **out)
+{
+	*out = dup_named(src, n, sizeof *src, offsetof(struct hl__guest_fn, name));
+	return *out ? 0 : -1;
 }
 
 static int dup_host_fns(const struct hl__host_fn *src, size_t n, struct hl__host_fn **out)
 {
-	struct hl__host_fn *d = calloc(n ? n : 1, sizeof *d);
-	if (!d)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		d[i] = src[i];
-		d[i].name = strdup(src[i].name);
-		if (!d[i].name) {
-			while (i--)
-				free(d[i].name);
-			free(d);
-			return -1;
-		}
-	}
-	*out = d;
-	return 0;
+	*out = dup_named(src, n, sizeof *src, offsetof(struct hl__host_fn, name));
+	return *out ? 0 : -1;
 }
 
 /* ---- dirty pages --------------------------------------------------------------- */
