@@ -1,6 +1,6 @@
 #!/bin/sh
 # example_hello.sh HOST GUEST - runs the README's example and checks its output.
-if ! (exec 3<>/dev/kvm) 2>/dev/null; then
+if [ ! -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
 	echo "SKIP: no usable /dev/kvm"
 	exit 0
 fi
