@@ -16,6 +16,7 @@
 
 #include "hyperlight/hyperlight.h"
 #include "sample_host.h"
+#include "wasm_cmd.h"
 
 /* Exit statuses; docs/cli.md lists them too. */
 enum {
@@ -31,6 +32,7 @@ static const char usage_text[] =
 	"Usage: " PROG " run [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
 	"       " PROG " info [OPTIONS] GUEST\n"
 	"       " PROG " bench [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
+	"       " PROG " wasm build|run ...  (see '" PROG " wasm help')\n"
 	"       " PROG " demo [OPTIONS] [GUEST_DIR]\n"
 	"       " PROG " --help | --version\n"
 	"\n"
@@ -1372,6 +1374,8 @@ int main(int argc, char **argv)
 		printf(PROG " %s\n", hl_version());
 		return finish_stdout(0);
 	}
+	if (strcmp(cmd, "wasm") == 0)
+		return hl_cli_wasm(argc - 1, argv + 1);
 	int (*run)(int, char **, const hl_config *) = NULL;
 	if (strcmp(cmd, "run") == 0)
 		run = cmd_run;
@@ -1384,7 +1388,7 @@ int main(int argc, char **argv)
 	else if (cmd[0] == '-')
 		return usage_error("unknown option '%s' (options go after the command)", cmd);
 	else
-		return usage_error("unknown command '%s' (run, info, bench or demo)", cmd);
+		return usage_error("unknown command '%s' (run, info, bench, demo or wasm)", cmd);
 
 	hl_config cfg;
 	hl_config_init(&cfg);

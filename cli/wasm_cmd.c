@@ -1,0 +1,434 @@
+/* wasm_cmd.c - `hyperlight wasm build` (a wasm module to a guest ELF) and `hyperlight wasm run` (call an export with arguments typed by its signature). */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperlight/hyperlight.h"
+#include "hyperlight/wasm.h"
+#include "sample_host.h"
+#include "wasm_cmd.h"
+
+#define PROG "hyperlight wasm"
+
+enum { ST_USAGE = 1, ST_GUEST = 2, ST_HOST = 3 };
+
+static const char usage_text[] =
+	"Usage: hyperlight wasm build [OPTIONS] MODULE.wasm [-o GUEST]\n"
+	"       hyperlight wasm run [OPTIONS] GUEST FUNCTION [ARG ...]\n"
+	"\n"
+	"build  compile the WebAssembly module MODULE.wasm ahead of time into the\n"
+	"       guest ELF file GUEST (default: MODULE without .wasm) with wasm2c and\n"
+	"       musl-gcc; every export of i32/i64/f32/f64 values becomes a guest\n"
+	"       function of the same name\n"
+	"  -o GUEST               the output file\n"
+	"  --max-call-depth N     trap after N nested wasm calls (default: only\n"
+	"                         when the guest stack runs low)\n"
+	"  -O LEVEL               the C compiler's optimisation level, 0-3 (default 2)\n"
+	"  --keep-c DIR           write the generated C (module.c, module.h, glue.c)\n"
+	"                         into the existing directory DIR and keep it\n"
+	"  -v, --verbose          print the commands run\n"
+	"\n"
+	"run    load GUEST (built by `wasm build`) into a new sandbox, call FUNCTION\n"
+	"       and print its result. Each ARG is converted to the type of the\n"
+	"       parameter: i32 and i64 in decimal or 0x hex (negative, or up to the\n"
+	"       unsigned maximum), f32 and f64 as numbers, nan, inf or -inf; TYPE:VALUE\n"
+	"       (i32:-1) is accepted too. The sample host functions of `hyperlight\n"
+	"       run` are registered, so a module may import them from \"env\".\n"
+	"  --arg STRING           append a WASI argument (argv[0] is GUEST)\n"
+	"  --env NAME=VALUE       add a WASI environment variable\n"
+	"  --heap SIZE            guest heap, which holds the linear memory (default 16M)\n"
+	"  --stack SIZE           guest stack (default 1M)\n"
+	"  --input SIZE, --output SIZE   the call buffers (default 16K each)\n"
+	"  --debug                print the layout and registers to stderr\n"
+	"\n"
+	"Exit status: 0 success, 1 bad command line, 2 the guest failed (a wasm\n"
+	"trap among others), 3 the build or the host failed.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs("\nTry 'hyperlight wasm help' for more information.\n", stderr);
+	va_end(ap);
+	return ST_USAGE;
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past a separate
+ * value. Returns the value, NULL if argv[*i] is not this option, or sets
+ * *missing when the value is missing. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: return false;
+	}
+	if (errno == ERANGE || *end != '\0' || v > (UINT64_MAX >> shift))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+/* ---- build ----------------------------------------------------------------------- */
+
+static void build_note(const char *msg, void *user)
+{
+	(void)user;
+	fprintf(stderr, PROG " build: %s\n", msg);
+}
+
+static int cmd_build(int argc, char **argv)
+{
+	hl_wasm_build_opts o;
+	hl_wasm_build_opts_init(&o);
+	o.note = build_note;
+	const char *in = NULL, *out = NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v;
+		bool missing = false;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			o.verbose = 1;
+		} else if (strcmp(a, "-o") == 0) {
+			if (i + 1 >= argc)
+				return usage_error("build: -o needs a file name");
+			out = argv[++i];
+		} else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && a[3] == '\0') {
+			o.opt_level = a[2] - '0';
+		} else if ((v = opt_value(argc, argv, &i, "--max-call-depth", &missing))) {
+			char *end;
+			errno = 0;
+			unsigned long n = strtoul(v, &end, 10);
+			if (v[0] < '0' || v[0] > '9' || *end || errno || n > UINT32_MAX)
+				return usage_error("build: --max-call-depth: '%s' is not a number of calls", v);
+			o.max_call_depth = (uint32_t)n;
+		} else if ((v = opt_value(argc, argv, &i, "--keep-c", &missing))) {
+			o.keep_dir = v;
+		} else if (missing) {
+			return usage_error("build: option %s needs a value", a);
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return usage_error("build: unknown option '%s'", a);
+		} else if (in) {
+			return usage_error("build: more than one MODULE ('%s' and '%s')", in, a);
+		} else {
+			in = a;
+		}
+	}
+	if (!in)
+		return usage_error("build: missing MODULE.wasm");
+	char *def = NULL;
+	if (!out) {
+		size_t n = strlen(in);
+		if (n > 5 && strcmp(in + n - 5, ".wasm") == 0) {
+			def = strndup(in, n - 5);
+			out = def;
+		} else {
+			return usage_error("build: '%s' does not end in .wasm: give the output with -o", in);
+		}
+		if (!def) {
+			fprintf(stderr, PROG ": out of memory\n");
+			return ST_HOST;
+		}
+	}
+	char err[8192];
+	int r = hl_wasm_build(in, out, &o, err, sizeof err);
+	if (r < 0)
+		fprintf(stderr, PROG " build: %s: %s\n", hl_wasm_strerror(r), err);
+	free(def);
+	return r < 0 ? (r == HL_E_INVAL ? ST_USAGE : ST_HOST) : 0;
+}
+
+/* ---- run ------------------------------------------------------------------------- */
+
+static bool parse_int(const char *s, bool wide, uint64_t *bits)
+{
+	const char *d = s[0] == '-' || s[0] == '+' ? s + 1 : s;
+	if (*d < '0' || *d > '9')
+		return false;
+	char *end;
+	errno = 0;
+	if (s[0] == '-') {
+		long long v = strtoll(s, &end, 0);
+		if (*end || errno || (!wide && v < INT32_MIN))
+			return false;
+		*bits = wide ? (uint64_t)v : (uint32_t)(int32_t)v;
+	} else {
+		unsigned long long v = strtoull(s, &end, 0);
+		if (*end || errno || (!wide && v > UINT32_MAX))
+			return false;
+		*bits = v;
+	}
+	return true;
+}
+
+/* Converts `text` to a value of the wasm type `t`. */
+static bool parse_arg(hl_type t, const char *text, hl_value *out)
+{
+	const char *colon = strchr(text, ':');
+	if (colon) {
+		size_t n = (size_t)(colon - text);
+		const char *name = hl_type_name(t);
+		if (strlen(name) != n || strncmp(text, name, n) != 0)
+			return false;
+		text = colon + 1;
+	}
+	uint64_t bits;
+	char *end;
+	switch (t) {
+	case HL_TYPE_I32:
+		if (!parse_int(text, false, &bits))
+			return false;
+		*out = hl_i32((int32_t)(uint32_t)bits);
+		return true;
+	case HL_TYPE_I64:
+		if (!parse_int(text, true, &bits))
+			return false;
+		*out = hl_i64((int64_t)bits);
+		return true;
+	case HL_TYPE_F32: {
+		float f = strtof(text, &end);
+		if (end == text || *end || isspace((unsigned char)text[0]))
+			return false;
+		*out = hl_f32(f);
+		return true;
+	}
+	case HL_TYPE_F64: {
+		double d = strtod(text, &end);
+		if (end == text || *end || isspace((unsigned char)text[0]))
+			return false;
+		*out = hl_f64(d);
+		return true;
+	}
+	default: return false;
+	}
+}
+
+/* The shortest %g that reads back to the same value. */
+static void print_float(double d, bool single)
+{
+	if (isnan(d)) {
+		puts("nan");
+		return;
+	}
+	if (isinf(d)) {
+		puts(d < 0 ? "-inf" : "inf");
+		return;
+	}
+	char buf[64];
+	for (int p = 1; p <= 17; p++) {
+		snprintf(buf, sizeof buf, "%.*g", p, d);
+		if (single ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
+			break;
+	}
+	puts(buf);
+}
+
+static void print_to_stdio(int fd, const char *data, size_t len, void *user)
+{
+	(void)user;
+	if (fd == 2) {
+		fflush(stdout);
+		fwrite(data, 1, len, stderr);
+	} else {
+		fwrite(data, 1, len, stdout);
+	}
+}
+
+static int guest_error(const hl_sandbox *sb, int code)
+{
+	fflush(stdout);
+	const char *msg = sb ? hl_errmsg(sb) : "";
+	fprintf(stderr, "hyperlight: %s%s%s\n", hl_strerror(code), msg[0] ? ": " : "", msg);
+	switch (code) {
+	case HL_E_GUEST_ERROR:
+	case HL_E_HOST_FUNCTION:
+	case HL_E_GUEST_ABORT:
+	case HL_E_GUEST_FAULT:
+	case HL_E_GUEST_PROTOCOL:
+	case HL_E_POISONED: return ST_GUEST;
+	case HL_E_CONFIG:
+	case HL_E_NO_FUNCTION:
+	case HL_E_ARG_COUNT:
+	case HL_E_ARG_TYPE: return ST_USAGE;
+	default: return ST_HOST;
+	}
+}
+
+static int call_and_print(hl_sandbox *sb, const char *fn, int nargs, char **words)
+{
+	hl_function_info fi;
+	bool found = false;
+	for (size_t i = 0, n = hl_function_count(sb); i < n && !found; i++)
+		found = hl_function_get(sb, i, &fi) == 0 && strcmp(fi.name, fn) == 0;
+	if (!found) /* the library names what is missing */
+		return guest_error(sb, hl_call(sb, fn, NULL, 0, NULL));
+	if ((size_t)nargs != fi.nparams) {
+		fprintf(stderr, PROG " run: %s takes %zu argument%s (", fn, fi.nparams,
+		        fi.nparams == 1 ? "" : "s");
+		for (size_t i = 0; i < fi.nparams; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", hl_type_name(fi.params[i]));
+		fprintf(stderr, "), got %d\n", nargs);
+		return ST_USAGE;
+	}
+	hl_value args[HL_MAX_PARAMS];
+	for (int i = 0; i < nargs; i++)
+		if (!parse_arg(fi.params[i], words[i], &args[i]))
+			return usage_error("run: argument %d '%s' is not a valid %s", i + 1, words[i],
+			                   hl_type_name(fi.params[i]));
+	hl_value res;
+	int r = hl_call(sb, fn, args, (size_t)nargs, &res);
+	if (r < 0)
+		return guest_error(sb, r);
+	switch (res.type) {
+	case HL_TYPE_I32: printf("%" PRId32 "\n", res.u.i32); break;
+	case HL_TYPE_I64: printf("%" PRId64 "\n", res.u.i64); break;
+	case HL_TYPE_F32: print_float(res.u.f32, true); break;
+	case HL_TYPE_F64: print_float(res.u.f64, false); break;
+	default: break;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	hl_config cfg;
+	hl_wasm_config_init(&cfg);
+	cfg.heap_size = 16u << 20;
+	cfg.stack_size = 1u << 20;
+	/* WASI argv[0] is GUEST, filled in below. */
+	const char **wargs = calloc((size_t)argc + 2, sizeof *wargs);
+	const char **wenv = calloc((size_t)argc + 1, sizeof *wenv);
+	size_t nwargs = 1, nwenv = 0;
+	int i, st = 0;
+	if (!wargs || !wenv) {
+		fprintf(stderr, PROG ": out of memory\n");
+		st = ST_HOST;
+		goto out;
+	}
+	for (i = 0; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+		const char *a = argv[i], *v;
+		bool missing = false;
+		uint64_t *size = NULL;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(usage_text, stdout);
+			goto out;
+		} else if (strcmp(a, "--debug") == 0) {
+			cfg.flags |= HL_CONFIG_DEBUG;
+			continue;
+		} else if ((v = opt_value(argc, argv, &i, "--arg", &missing))) {
+			wargs[nwargs++] = v;
+			continue;
+		} else if ((v = opt_value(argc, argv, &i, "--env", &missing))) {
+			if (!strchr(v, '=') || v[0] == '=') {
+				st = usage_error("run: --env '%s' is not NAME=VALUE", v);
+				goto out;
+			}
+			wenv[nwenv++] = v;
+			continue;
+		} else if ((v = opt_value(argc, argv, &i, "--heap", &missing))) {
+			size = &cfg.heap_size;
+		} else if ((v = opt_value(argc, argv, &i, "--stack", &missing))) {
+			size = &cfg.stack_size;
+		} else if ((v = opt_value(argc, argv, &i, "--input", &missing))) {
+			size = &cfg.input_size;
+		} else if ((v = opt_value(argc, argv, &i, "--output", &missing))) {
+			size = &cfg.output_size;
+		} else {
+			st = missing ? usage_error("run: option %s needs a value", a)
+			             : usage_error("run: unknown option '%s'", a);
+			goto out;
+		}
+		if (!parse_size(v, size)) {
+			st = usage_error("run: '%s' is not a size (bytes with an optional K, M or G)", v);
+			goto out;
+		}
+	}
+	if (argc - i < 2) {
+		st = usage_error(argc - i < 1 ? "run: missing GUEST and FUNCTION"
+		                              : "run: missing FUNCTION after GUEST");
+		goto out;
+	}
+	wargs[0] = argv[i];
+
+	hl_wasi *wasi = NULL;
+	hl_sandbox *sb = NULL;
+	int r = hl_wasi_new(wargs, wenv, &wasi);
+	if (r < 0) {
+		fprintf(stderr, PROG " run: the WASI args and environment: %s\n", hl_strerror(r));
+		st = r == HL_E_INVAL ? ST_USAGE : ST_HOST;
+		goto out;
+	}
+	if ((r = hl_sandbox_new(&cfg, &sb)) < 0 || (r = hl_sandbox_load_file(sb, argv[i])) < 0 ||
+	    (r = hl_sample_host_register(sb)) < 0 || (r = hl_wasi_register(sb, wasi)) < 0 ||
+	    (r = hl_sandbox_set_print(sb, print_to_stdio, NULL)) < 0 || (r = hl_sandbox_init(sb)) < 0)
+		st = guest_error(sb, r);
+	else
+		st = call_and_print(sb, argv[i + 1], argc - i - 2, argv + i + 2);
+	hl_sandbox_free(sb);
+	hl_wasi_free(wasi);
+out:
+	free(wargs);
+	free(wenv);
+	if (fflush(stdout) != 0 && st == 0) {
+		fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
+		st = ST_HOST;
+	}
+	return st;
+}
+
+int hl_cli_wasm(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("missing command: build, run or help");
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "build") == 0)
+		return cmd_build(argc - 2, argv + 2);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	return usage_error("unknown command '%s' (build, run or help)", cmd);
+}

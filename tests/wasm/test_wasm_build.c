@@ -1,0 +1,335 @@
+/* test_wasm_build.c - no KVM: the module reader, wasm2c's names, the import checks, and every way hl_wasm_build fails. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hyperlight/wasm.h"
+#include "wasm_glue.h"
+#include "wasm_module.h"
+
+static const char *fixture(const char *name)
+{
+	static char path[4096];
+	snprintf(path, sizeof path, "%s/%s", HL_WASM_TEST_DIR, name);
+	return path;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	uint8_t *buf = malloc(1 << 20);
+	assert_non_null(buf);
+	*len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	return buf;
+}
+
+/* A temporary output path, removed by the caller. */
+static const char *out_path(void)
+{
+	static char p[64];
+	snprintf(p, sizeof p, "/tmp/hl-wasm-test-%d", (int)getpid());
+	return p;
+}
+
+static void mangling_follows_wasm2c(void **state)
+{
+	(void)state;
+	struct {
+		const char *in, *out;
+	} cases[] = {
+		{"add", "add"},           {"Zap.x y", "Z5AapZ2ExZ20y"}, {"my-env", "myZ2Denv"},
+		{"Odd-Name_Z", "OddZ2DName_Z5A"}, {"*/weird", "Z2AZ2Fweird"}, {"", ""},
+		{"\xc3\xa9", "ZC3ZA9"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char buf[64];
+		size_t n = hl__wasm_mangle((const uint8_t *)cases[i].in, strlen(cases[i].in), buf,
+		                           sizeof buf);
+		assert_string_equal(buf, cases[i].out);
+		assert_int_equal(n, strlen(cases[i].out));
+	}
+	/* Too small: truncated, NUL-terminated, the full length returned. */
+	char small[4];
+	assert_int_equal(hl__wasm_mangle((const uint8_t *)"ZZZ", 3, small, sizeof small), 9);
+	assert_string_equal(small, "Z5A");
+}
+
+static void reader_finds_imports_and_exports(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *buf = slurp(fixture("imports.wasm"), &len);
+	struct hl__wasm_module m;
+	char err[256];
+	assert_int_equal(hl__wasm_parse(buf, len, &m, err, sizeof err), 0);
+	assert_int_equal(m.nimports, 6);
+	assert_int_equal(m.nfunc_imports, 6);
+	assert_int_equal(m.nexports, 7);
+	assert_int_equal(hl__wasm_check_imports(&m, err, sizeof err), 0);
+	const struct hl__wasm_functype *t = hl__wasm_func_type(&m, 1); /* import 1 */
+	assert_non_null(t);
+	assert_int_equal(t->nparams, 2); /* host_scale(f64, f32) */
+	assert_int_equal(t->params[0], HL__WASM_F64);
+	assert_int_equal(t->params[1], HL__WASM_F32);
+	hl__wasm_module_free(&m);
+	free(buf);
+}
+
+/* Every truncation of a real module is refused or read without harm (the
+ * reader only sees the sections it needs; wasm2c validates the rest). */
+static void reader_survives_truncation_and_bit_flips(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *buf = slurp(fixture("wasi.wasm"), &len);
+	struct hl__wasm_module m;
+	char err[256];
+	for (size_t n = 0; n < len; n++) {
+		uint8_t *copy = malloc(n ? n : 1);
+		memcpy(copy, buf, n);
+		if (hl__wasm_parse(copy, n, &m, err, sizeof err) == 0)
+			hl__wasm_module_free(&m);
+		free(copy);
+	}
+	for (size_t i = 0; i < len * 8; i++) {
+		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+		if (hl__wasm_parse(buf, len, &m, err, sizeof err) == 0) {
+			hl__wasm_check_imports(&m, err, sizeof err);
+			hl__wasm_module_free(&m);
+		}
+		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	free(buf);
+}
+
+static void reader_rejects_what_is_not_wasm(void **state)
+{
+	(void)state;
+	struct hl__wasm_module m;
+	char err[256];
+	static const uint8_t elf[] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+	assert_int_equal(hl__wasm_parse(elf, sizeof elf, &m, err, sizeof err), -22);
+	assert_non_null(strstr(err, "not a wasm module"));
+	static const uint8_t v2[] = {0, 'a', 's', 'm', 2, 0, 0, 0};
+	assert_int_equal(hl__wasm_parse(v2, sizeof v2, &m, err, sizeof err), -22);
+	assert_non_null(strstr(err, "version 2"));
+	/* A section that claims more bytes than there are. */
+	static const uint8_t big[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 0xff, 0xff, 0x03};
+	assert_int_equal(hl__wasm_parse(big, sizeof big, &m, err, sizeof err), -22);
+	assert_non_null(strstr(err, "runs past"));
+	/* A count of types far larger than the section. */
+	static const uint8_t count[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 5, 0xff, 0xff, 0xff, 0xff, 0x0f};
+	assert_int_equal(hl__wasm_parse(count, sizeof count, &m, err, sizeof err), -22);
+	assert_non_null(strstr(err, "do not fit"));
+}
+
+/* hl_wasm_build of `name` must fail with `code` and a message naming `word`. */
+static void expect_build_error(const char *name, int code, const char *word)
+{
+	char err[8192];
+	int r = hl_wasm_build(fixture(name), out_path(), NULL, err, sizeof err);
+	if (r != code)
+		fail_msg("%s: %d (%s), expected %d; message: %s", name, r, hl_wasm_strerror(r), code, err);
+	if (!strstr(err, word))
+		fail_msg("%s: message '%s' does not mention '%s'", name, err, word);
+	unlink(out_path());
+}
+
+static void import_from_another_module_is_refused(void **state)
+{
+	(void)state;
+	expect_build_error("bad_import_module.wasm", HL_WASM_E_MODULE, "'other' 'f'");
+}
+
+static void imported_memory_is_refused(void **state)
+{
+	(void)state;
+	expect_build_error("bad_import_memory.wasm", HL_WASM_E_MODULE, "is a memory");
+}
+
+static void env_import_with_bad_name_is_refused(void **state)
+{
+	(void)state;
+	expect_build_error("bad_env_name.wasm", HL_WASM_E_MODULE, "no-dashes");
+}
+
+static void wasi_import_with_wrong_signature_is_refused(void **state)
+{
+	(void)state;
+	expect_build_error("bad_wasi_sig.wasm", HL_WASM_E_MODULE, "fd_write");
+}
+
+static void missing_module_is_an_io_error(void **state)
+{
+	(void)state;
+	expect_build_error("no-such-module.wasm", HL_E_IO, "No such file");
+}
+
+static void garbage_is_refused(void **state)
+{
+	(void)state;
+	/* An ELF guest is not a module. */
+	char err[512];
+	int r = hl_wasm_build(HL_WASM_TEST_DIR "/arith", out_path(), NULL, err, sizeof err);
+	assert_int_equal(r, HL_WASM_E_MODULE);
+	assert_non_null(strstr(err, "not a wasm module"));
+}
+
+static void missing_tool_is_a_tool_error(void **state)
+{
+	(void)state;
+	hl_wasm_build_opts o;
+	hl_wasm_build_opts_init(&o);
+	o.wasm2c = "/nonexistent/wasm2c";
+	char err[512];
+	assert_int_equal(hl_wasm_build(fixture("arith.wasm"), out_path(), &o, err, sizeof err),
+	                 HL_WASM_E_TOOL);
+	assert_non_null(strstr(err, "/nonexistent/wasm2c"));
+	hl_wasm_build_opts_init(&o);
+	o.sdk_dir = "/nonexistent";
+	assert_int_equal(hl_wasm_build(fixture("arith.wasm"), out_path(), &o, err, sizeof err),
+	                 HL_WASM_E_TOOL);
+	assert_non_null(strstr(err, "SDK"));
+}
+
+static void bad_options_are_refused(void **state)
+{
+	(void)state;
+	hl_wasm_build_opts o;
+	hl_wasm_build_opts_init(&o);
+	o.size = 3;
+	char err[256];
+	assert_int_equal(hl_wasm_build(fixture("arith.wasm"), out_path(), &o, err, sizeof err),
+	                 HL_E_INVAL);
+	assert_int_equal(hl_wasm_build(NULL, out_path(), NULL, err, sizeof err), HL_E_INVAL);
+}
+
+struct notes {
+	char text[4096];
+	size_t len;
+};
+
+static void collect(const char *msg, void *user)
+{
+	struct notes *n = user;
+	n->len += (size_t)snprintf(n->text + n->len, sizeof n->text - n->len, "%s\n", msg);
+	if (n->len >= sizeof n->text)
+		n->len = sizeof n->text - 1;
+}
+
+static void skipped_exports_are_noted_and_the_build_succeeds(void **state)
+{
+	(void)state;
+	hl_wasm_build_opts o;
+	hl_wasm_build_opts_init(&o);
+	struct notes n = {"", 0};
+	o.note = collect;
+	o.note_user = &n;
+	o.verbose = 1;
+	o.opt_level = 0;
+	char err[8192];
+	int r = hl_wasm_build(fixture("multi.wasm"), out_path(), &o, err, sizeof err);
+	if (r != 0)
+		fail_msg("build failed: %s", err);
+	assert_non_null(strstr(n.text, "'pair'"));
+	assert_non_null(strstr(n.text, "more than one result"));
+	assert_non_null(strstr(n.text, "running: "));
+	/* The generated glue compiles without a warning. */
+	if (strstr(n.text, "(glue) said"))
+		fail_msg("the glue has warnings:\n%s", n.text);
+	/* The result is a static ELF executable. */
+	size_t len;
+	uint8_t *elf = slurp(out_path(), &len);
+	assert_true(len > 64 && memcmp(elf, "\x7f" "ELF", 4) == 0);
+	free(elf);
+	unlink(out_path());
+}
+
+static void generated_glue_compiles_without_warnings(void **state)
+{
+	(void)state;
+	/* Between them: every kind of import, skipped exports, all value types. */
+	static const char *const modules[] = {"arith.wasm", "imports.wasm", "wasi.wasm"};
+	for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
+		hl_wasm_build_opts o;
+		hl_wasm_build_opts_init(&o);
+		struct notes n = {"", 0};
+		o.note = collect;
+		o.note_user = &n;
+		o.verbose = 1;
+		char err[8192];
+		int r = hl_wasm_build(fixture(modules[i]), out_path(), &o, err, sizeof err);
+		if (r != 0)
+			fail_msg("%s: build failed: %s", modules[i], err);
+		if (strstr(n.text, "(glue) said"))
+			fail_msg("%s: the glue has warnings:\n%s", modules[i], n.text);
+	}
+	unlink(out_path());
+}
+
+static void keep_dir_holds_the_generated_c(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/hl-wasm-keep-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	hl_wasm_build_opts o;
+	hl_wasm_build_opts_init(&o);
+	o.keep_dir = dir;
+	o.max_call_depth = 77;
+	o.opt_level = 0;
+	struct notes n = {"", 0};
+	o.note = collect;
+	o.note_user = &n;
+	o.verbose = 1;
+	char err[8192], path[128];
+	int r = hl_wasm_build(fixture("imports.wasm"), out_path(), &o, err, sizeof err);
+	if (r != 0)
+		fail_msg("build failed: %s", err);
+	if (strstr(n.text, "(glue) said"))
+		fail_msg("the glue has warnings:\n%s", n.text);
+	snprintf(path, sizeof path, "%s/glue.c", dir);
+	size_t len;
+	char *glue = (char *)slurp(path, &len);
+	glue[len < (1 << 20) ? len : len - 1] = '\0';
+	assert_non_null(strstr(glue, "hl_wasm__max_depth = 77u"));
+	assert_non_null(strstr(glue, "Z_envZ_host_mul"));
+	assert_non_null(strstr(glue, "\"host_scale\", HL_TYPE_F64, 2, {HL_TYPE_F64, HL_TYPE_F32}"));
+	free(glue);
+	const char *files[] = {"glue.c", "module.c", "module.h", "module.o", "glue.o", "tool.log"};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+	unlink(out_path());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(mangling_follows_wasm2c),
+		cmocka_unit_test(reader_finds_imports_and_exports),
+		cmocka_unit_test(reader_survives_truncation_and_bit_flips),
+		cmocka_unit_test(reader_rejects_what_is_not_wasm),
+		cmocka_unit_test(import_from_another_module_is_refused),
+		cmocka_unit_test(imported_memory_is_refused),
+		cmocka_unit_test(env_import_with_bad_name_is_refused),
+		cmocka_unit_test(wasi_import_with_wrong_signature_is_refused),
+		cmocka_unit_test(missing_module_is_an_io_error),
+		cmocka_unit_test(garbage_is_refused),
+		cmocka_unit_test(missing_tool_is_a_tool_error),
+		cmocka_unit_test(bad_options_are_refused),
+		cmocka_unit_test(skipped_exports_are_noted_and_the_build_succeeds),
+		cmocka_unit_test(generated_glue_compiles_without_warnings),
+		cmocka_unit_test(keep_dir_holds_the_generated_c),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,30 @@
+;; traps.wat - one export per trap kind, and calls that come close without trapping.
+(module
+  (memory 1)
+  (type $i_i (func (param i32) (result i32)))
+  (table 3 funcref)
+  (elem (i32.const 0) $inc $nop)
+  (func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func $nop)
+  (func (export "ok") (result i32) (i32.const 42))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "store") (param i32) (i32.store (local.get 0) (i32.const 1)))
+  (func (export "unreachable") (unreachable))
+  (func (export "div_s") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "rem_s") (param i32 i32) (result i32) (i32.rem_s (local.get 0) (local.get 1)))
+  (func (export "div_u64") (param i64 i64) (result i64) (i64.div_u (local.get 0) (local.get 1)))
+  (func (export "trunc_f32") (param f32) (result i32) (i32.trunc_f32_s (local.get 0)))
+  (func (export "trunc_f64_u") (param f64) (result i64) (i64.trunc_f64_u (local.get 0)))
+  (func (export "trunc_sat") (param f64) (result i32) (i32.trunc_sat_f64_s (local.get 0)))
+  ;; table[index](arg) through the type (i32) -> i32
+  (func (export "call_ind") (param $arg i32) (param $index i32) (result i32)
+    (call_indirect (type $i_i) (local.get $arg) (local.get $index)))
+  ;; never returns
+  (func $recurse (export "recurse") (param i32) (result i32)
+    (i32.add (call $recurse (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+  ;; recursion n deep; returns n
+  (func $depth (export "depth") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (call $depth (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
+)
