@@ -8,8 +8,9 @@
  * snapshot's page-cache pages, shared by every sandbox on that snapshot.
  * The slot has dirty-page logging on from its creation; a restore to the
  * base reads the log (one ioctl), adds the input-buffer pages the host
- * wrote, and drops exactly those private copies with MADV_DONTNEED: the
- * next access sees the snapshot's page again. Restoring to another
+ * wrote, and copies the snapshot's bytes back into exactly those pages
+ * (copy_back): they stay mapped, so the next request does not fault on
+ * them. Restoring to another
  * snapshot replaces the mapping (mmap MAP_FIXED at the same address); KVM
  * follows the host mapping through its MMU notifier, so the memory slot is
  * never changed. docs/performance.md has the measurements behind this.
@@ -175,7 +176,7 @@ static int copy_back(hl_sandbox *sb, uint64_t p, uint64_t n)
 }
 
 /* Puts every dirty page back to the base's content. */
-static int drop_dirty(hl_sandbox *sb)
+static int restore_dirty(hl_sandbox *sb)
 {
 	int r = collect_dirty(sb);
 	if (r < 0)
@@ -288,7 +289,7 @@ static int take(hl_sandbox *sb, struct hl_snapshot **out)
 	s->n_guest_fns = sb->n_guest_fns;
 	s->n_host_fns = sb->n_host_fns;
 	/* The sandbox continues on top of the snapshot: its private copies are
-	 * freed and a restore to this snapshot drops only new writes. */
+	 * freed and a restore to this snapshot puts back only new writes. */
 	r = rebase(sb, s);
 	if (r < 0) {
 		hl__snapshot_unref(s);
@@ -375,7 +376,7 @@ int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 	int r = check_compatible(sb, snap, "hl_sandbox_restore");
 	if (r < 0)
 		return r;
-	r = snap == sb->base ? drop_dirty(sb) : rebase(sb, snap);
+	r = snap == sb->base ? restore_dirty(sb) : rebase(sb, snap);
 	struct hl_errbuf eb = {{0}};
 	if (r == 0 && hl__backend.restore_state(sb->vm, snap->vcpu, &eb) < 0)
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
