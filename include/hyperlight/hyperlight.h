@@ -28,7 +28,8 @@
  *
  * Threading: a sandbox may be used by one thread at a time (any thread);
  * different sandboxes may be used from different threads at once. The
- * library keeps no global mutable state.
+ * library keeps no global mutable state other than the allocator set
+ * with hl_set_allocator().
  *
  * The library never exits or aborts, and installs a signal handler only when
  * the application calls hl_install_interrupt_handler().
@@ -439,6 +440,40 @@ HL_API int hl_pool_release(hl_pool *pool, hl_sandbox *sb);
 /* Frees the pool and every sandbox in it. All acquired sandboxes must have
  * been released. NULL: no-op. */
 HL_API void hl_pool_free(hl_pool *pool);
+
+/* ---- Memory allocation (1.2) --------------------------------------------------
+ *
+ * Every heap allocation the host library makes (sandboxes, function
+ * tables, buffers, snapshots, pools, interrupt handles) goes through one
+ * allocator, libc's by default. An application that accounts for memory,
+ * or caps it, installs its own. Guest memory is not heap memory: it is
+ * mapped with mmap and is not seen by the allocator.
+ */
+typedef struct hl_allocator {
+	size_t size; /* sizeof(hl_allocator) */
+	/* Returns n bytes (n > 0) aligned for any type, or NULL. */
+	void *(*malloc)(size_t n, void *user);
+	/* Resizes p (never NULL; n > 0) as realloc does, or returns NULL and
+	 * leaves p as it was. */
+	void *(*realloc)(void *p, size_t n, void *user);
+	/* Frees p (never NULL). */
+	void (*free)(void *p, void *user);
+	void *user; /* passed to every function; owned by the application */
+} hl_allocator;
+
+/*
+ * Makes *a (copied; NULL: libc's malloc, realloc and free) the allocator
+ * of the host library, process-wide. Only while the library holds no
+ * memory: before the first sandbox, snapshot, pool or interrupt handle is
+ * created, or after all of them are freed. The functions may be called
+ * from any thread that uses the library, concurrently, so they must be
+ * thread-safe; a NULL result makes the API call that needed the memory
+ * fail with HL_E_NOMEM. Not thread-safe itself: call it while no other
+ * thread uses the library.
+ * Errors: HL_E_INVAL (wrong size or a NULL function), HL_E_STATE (memory
+ * from the current allocator is still in use).
+ */
+HL_API int hl_set_allocator(const hl_allocator *a);
 
 #ifdef __cplusplus
 }

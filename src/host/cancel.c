@@ -78,7 +78,7 @@ int hl__check_signal(hl_sandbox *sb)
 
 int hl__intr_create(hl_sandbox *sb)
 {
-	struct hl_interrupt *h = calloc(1, sizeof *h);
+	struct hl_interrupt *h = hl__calloc(1, sizeof *h);
 	if (!h)
 		return HL_E_NOMEM;
 	atomic_init(&h->refs, 1);
@@ -94,7 +94,7 @@ static void intr_unref(struct hl_interrupt *h)
 {
 	if (h && atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1) {
 		pthread_mutex_destroy(&h->mu);
-		free(h);
+		hl__free(h);
 	}
 }
 
@@ -103,7 +103,7 @@ void hl__intr_detach(hl_sandbox *sb)
 	struct hl_interrupt *h = sb->intr;
 	if (sb->timer) {
 		timer_delete(*(timer_t *)sb->timer);
-		free(sb->timer);
+		hl__free(sb->timer);
 		sb->timer = NULL;
 	}
 	if (!h)
@@ -180,18 +180,18 @@ static void arm_timer(hl_sandbox *sb)
 	int tid = (int)syscall(SYS_gettid);
 	if (sb->timer && sb->timer_tid != tid) {
 		timer_delete(*(timer_t *)sb->timer);
-		free(sb->timer);
+		hl__free(sb->timer);
 		sb->timer = NULL;
 	}
 	if (!sb->timer) {
-		timer_t *t = malloc(sizeof *t);
+		timer_t *t = hl__malloc(sizeof *t);
 		struct sigevent ev;
 		memset(&ev, 0, sizeof ev);
 		ev.sigev_notify = SIGEV_THREAD_ID;
 		ev.sigev_signo = sb->cfg.interrupt_signal;
 		ev._sigev_un._tid = tid;
-		if (!t || timer_create(CLOCK_MONOTONIC, &ev, t) < 0) {
-			free(t);
+		if (!t || hl__timer_create(CLOCK_MONOTONIC, &ev, t) < 0) {
+			hl__free(t);
 			return; /* the deadline is still checked at every exit */
 		}
 		sb->timer = t;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hyperlight/hyperlight.h"
+#include "alloc.h"
 #include "backend.h"
 
 #define HL__HIDDEN __attribute__((visibility("hidden")))

@@ -35,15 +35,15 @@ int hl_pool_new(hl_snapshot *snap, const hl_config *cfg, size_t max, hl_pool **o
 	*out = NULL;
 	if (!snap || max == 0 || (cfg && cfg->size != sizeof *cfg))
 		return HL_E_INVAL;
-	hl_pool *p = calloc(1, sizeof *p);
+	hl_pool *p = hl__calloc(1, sizeof *p);
 	if (!p)
 		return HL_E_NOMEM;
-	p->free_list = calloc(max, sizeof *p->free_list);
-	p->all = calloc(max, sizeof *p->all);
+	p->free_list = hl__calloc(max, sizeof *p->free_list);
+	p->all = hl__calloc(max, sizeof *p->all);
 	if (!p->free_list || !p->all || pthread_mutex_init(&p->lock, NULL) != 0) {
-		free(p->free_list);
-		free(p->all);
-		free(p);
+		hl__free(p->free_list);
+		hl__free(p->all);
+		hl__free(p);
 		return HL_E_NOMEM;
 	}
 	pthread_cond_init(&p->freed, NULL);
@@ -175,7 +175,7 @@ void hl_pool_free(hl_pool *p)
 	hl__snapshot_unref(p->snap);
 	pthread_cond_destroy(&p->freed);
 	pthread_mutex_destroy(&p->lock);
-	free(p->free_list);
-	free(p->all);
-	free(p);
+	hl__free(p->free_list);
+	hl__free(p->all);
+	hl__free(p);
 }

@@ -170,7 +170,7 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 	if (cfg && cfg->size != sizeof(hl_config) &&
 	    cfg->size != offsetof(hl_config, interrupt_signal))
 		return HL_E_INVAL;
-	hl_sandbox *sb = calloc(1, sizeof *sb);
+	hl_sandbox *sb = hl__calloc(1, sizeof *sb);
 	if (!sb)
 		return HL_E_NOMEM;
 	hl_config_init(&sb->cfg);
@@ -179,7 +179,7 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 		sb->cfg.size = sizeof sb->cfg;
 	}
 	if (hl__intr_create(sb) < 0) {
-		free(sb);
+		hl__free(sb);
 		return HL_E_NOMEM;
 	}
 	sb->state = HL__EMPTY;
@@ -197,13 +197,13 @@ static void unload(hl_sandbox *sb)
 		munmap(sb->mem, sb->lay.mem_size);
 	sb->mem = NULL;
 	hl__snapshot_release(sb);
-	free(sb->scratch);
+	hl__free(sb->scratch);
 	sb->scratch = NULL;
-	free(sb->result_buf);
+	hl__free(sb->result_buf);
 	sb->result_buf = NULL;
 	for (size_t i = 0; i < sb->n_guest_fns; i++)
-		free(sb->guest_fns[i].name);
-	free(sb->guest_fns);
+		hl__free(sb->guest_fns[i].name);
+	hl__free(sb->guest_fns);
 	sb->guest_fns = NULL;
 	sb->n_guest_fns = 0;
 	sb->state = HL__EMPTY;
@@ -217,9 +217,9 @@ void hl_sandbox_free(hl_sandbox *sb)
 	hl__intr_detach(sb); /* before the VM goes: cancels answer HL_E_STATE from here on */
 	unload(sb);
 	for (size_t i = 0; i < sb->n_host_fns; i++)
-		free(sb->host_fns[i].name);
-	free(sb->host_fns);
-	free(sb);
+		hl__free(sb->host_fns[i].name);
+	hl__free(sb->host_fns);
+	hl__free(sb);
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -247,7 +247,7 @@ int hl_sandbox_load_file(hl_sandbox *sb, const char *path)
 		                path, (long long)st.st_size, MAX_FILE / MiB);
 	}
 	size_t len = (size_t)st.st_size;
-	uint8_t *buf = malloc(len ? len : 1);
+	uint8_t *buf = hl__malloc(len ? len : 1);
 	if (!buf) {
 		close(fd);
 		return hl__fail(sb, HL_E_NOMEM, "out of memory reading guest '%s'", path);
@@ -259,7 +259,7 @@ int hl_sandbox_load_file(hl_sandbox *sb, const char *path)
 			continue;
 		if (n <= 0) {
 			int e = n < 0 ? errno : EIO;
-			free(buf);
+			hl__free(buf);
 			close(fd);
 			return hl__fail(sb, HL_E_IO, "reading guest '%s': %s", path, strerror(e));
 		}
@@ -267,7 +267,7 @@ int hl_sandbox_load_file(hl_sandbox *sb, const char *path)
 	}
 	close(fd);
 	int r = hl_sandbox_load_image(sb, buf, len);
-	free(buf);
+	hl__free(buf);
 	if (r < 0)
 		prefix_error(sb, path); /* name the file in front of the loader's message */
 	return r;
@@ -332,14 +332,14 @@ int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len)
 	const struct hl__layout *l = &sb->lay;
 
 	/* MAP_NORESERVE: pages the guest never touches cost nothing. */
-	void *mem = mmap(NULL, l->mem_size, PROT_READ | PROT_WRITE,
+	void *mem = hl__mmap(NULL, l->mem_size, PROT_READ | PROT_WRITE,
 	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED)
 		return hl__fail(sb, HL_E_NOMEM, "cannot map %llu KiB of guest memory: %s",
 		                (unsigned long long)(l->mem_size / KiB), strerror(errno));
 	sb->mem = mem;
-	sb->scratch = malloc(l->output_size + 1);
-	sb->result_buf = malloc(l->output_size + 1);
+	sb->scratch = hl__malloc(l->output_size + 1);
+	sb->result_buf = hl__malloc(l->output_size + 1);
 	if (!sb->scratch || !sb->result_buf) {
 		unload(sb);
 		return hl__fail(sb, HL_E_NOMEM, "out of memory for the sandbox's buffers");
@@ -428,7 +428,7 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 			return hl__fail(sb, HL_E_EXISTS, "host function '%s' is registered already", name);
 	if (sb->n_host_fns == sb->cap_host_fns) {
 		size_t cap = sb->cap_host_fns ? sb->cap_host_fns * 2 : 8;
-		struct hl__host_fn *a = realloc(sb->host_fns, cap * sizeof *a);
+		struct hl__host_fn *a = hl__realloc(sb->host_fns, cap * sizeof *a);
 		if (!a)
 			return hl__fail(sb, HL_E_NOMEM, "out of memory registering '%s'", name);
 		sb->host_fns = a;
@@ -436,7 +436,7 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 	}
 	struct hl__host_fn *h = &sb->host_fns[sb->n_host_fns];
 	memset(h, 0, sizeof *h);
-	h->name = strdup(name);
+	h->name = hl__strdup(name);
 	if (!h->name)
 		return hl__fail(sb, HL_E_NOMEM, "out of memory registering '%s'", name);
 	h->name_len = n;
@@ -496,7 +496,7 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 		                      t.total_len, (unsigned long long)need, (unsigned long long)osz);
 	uint8_t *rec = sb->scratch;
 	hl__out_copy(sb, off, t.total_len, rec);
-	struct hl__guest_fn *fns = calloc(t.count ? t.count : 1, sizeof *fns);
+	struct hl__guest_fn *fns = hl__calloc(t.count ? t.count : 1, sizeof *fns);
 	if (!fns)
 		return hl__fail(sb, HL_E_NOMEM, "out of memory for the guest function table");
 	int r = 0;
@@ -528,7 +528,7 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 		}
 		if (r < 0)
 			break;
-		fns[i].name = strndup(nm, d.name_len);
+		fns[i].name = hl__strndup(nm, d.name_len);
 		if (!fns[i].name) {
 			r = hl__fail(sb, HL_E_NOMEM, "out of memory for the guest function table");
 			break;
@@ -544,8 +544,8 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 	}
 	if (r < 0) {
 		for (uint32_t i = 0; i < t.count; i++)
-			free(fns[i].name);
-		free(fns);
+			hl__free(fns[i].name);
+		hl__free(fns);
 		return r;
 	}
 	sb->guest_fns = fns;

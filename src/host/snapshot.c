@@ -59,12 +59,12 @@ void hl__snapshot_unref(struct hl_snapshot *s)
 	if (s->vcpu)
 		hl__backend.free_state(s->vcpu);
 	for (size_t i = 0; i < s->n_guest_fns; i++)
-		free(s->guest_fns[i].name);
-	free(s->guest_fns);
+		hl__free(s->guest_fns[i].name);
+	hl__free(s->guest_fns);
 	for (size_t i = 0; i < s->n_host_fns; i++)
-		free(s->host_fns[i].name);
-	free(s->host_fns);
-	free(s);
+		hl__free(s->host_fns[i].name);
+	hl__free(s->host_fns);
+	hl__free(s);
 }
 
 void hl_snapshot_free(hl_snapshot *snap)
@@ -82,17 +82,17 @@ uint64_t hl_snapshot_size(const hl_snapshot *snap)
  * tables (struct hl__guest_fn and struct hl__host_fn). */
 static void *dup_named(const void *src, size_t n, size_t size, size_t name_off)
 {
-	unsigned char *d = calloc(n ? n : 1, size);
+	unsigned char *d = hl__calloc(n ? n : 1, size);
 	if (!d)
 		return NULL;
 	if (n)
 		memcpy(d, src, n * size);
 	for (size_t i = 0; i < n; i++) {
 		char **name = (char **)(void *)(d + i * size + name_off);
-		if (!(*name = strdup(*name))) {
+		if (!(*name = hl__strdup(*name))) {
 			while (i--)
-				free(*(char **)(void *)(d + i * size + name_off));
-			free(d);
+				hl__free(*(char **)(void *)(d + i * size + name_off));
+			hl__free(d);
 			return NULL;
 		}
 	}
@@ -204,7 +204,7 @@ static int restore_dirty(hl_sandbox *sb)
 /* Maps `s` MAP_PRIVATE over the sandbox's memory and makes it the base. */
 static int rebase(hl_sandbox *sb, struct hl_snapshot *s)
 {
-	void *p = mmap(sb->mem, sb->lay.mem_size, PROT_READ | PROT_WRITE,
+	void *p = hl__mmap(sb->mem, sb->lay.mem_size, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, s->fd, 0);
 	if (p == MAP_FAILED)
 		return hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
@@ -223,16 +223,16 @@ static int rebase(hl_sandbox *sb, struct hl_snapshot *s)
 static int copy_memory(hl_sandbox *sb, struct hl_snapshot *s)
 {
 	uint64_t size = sb->lay.mem_size, npages = size / PAGE;
-	s->fd = memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	s->fd = hl__memfd_create("hyperlight-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (s->fd < 0)
 		return hl__fail(sb, HL_E_NOMEM, "memfd_create: %s", strerror(errno));
 	if (ftruncate(s->fd, (off_t)size) < 0)
 		return hl__fail(sb, HL_E_NOMEM, "sizing the snapshot memfd: %s", strerror(errno));
-	unsigned char *vec = malloc(npages);
+	unsigned char *vec = hl__malloc(npages);
 	if (!vec)
 		return hl__fail(sb, HL_E_NOMEM, "out of memory for the snapshot");
 	if (mincore(sb->mem, size, vec) < 0) {
-		free(vec);
+		hl__free(vec);
 		return hl__fail(sb, HL_E_NOMEM, "mincore: %s", strerror(errno));
 	}
 	for (uint64_t p = 0; p < npages;) {
@@ -250,7 +250,7 @@ static int copy_memory(hl_sandbox *sb, struct hl_snapshot *s)
 				continue;
 			if (n <= 0) {
 				int e = n < 0 ? errno : EIO;
-				free(vec);
+				hl__free(vec);
 				return hl__fail(sb, HL_E_NOMEM, "writing the snapshot: %s", strerror(e));
 			}
 			done += (uint64_t)n;
@@ -258,7 +258,7 @@ static int copy_memory(hl_sandbox *sb, struct hl_snapshot *s)
 		s->bytes += len;
 		p = q;
 	}
-	free(vec);
+	hl__free(vec);
 	/* Sealed: nobody can change a snapshot that sandboxes map privately. */
 	if (fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
 		return hl__fail(sb, HL_E_HYPERVISOR, "sealing the snapshot: %s", strerror(errno));
@@ -267,7 +267,7 @@ static int copy_memory(hl_sandbox *sb, struct hl_snapshot *s)
 
 static int take(hl_sandbox *sb, struct hl_snapshot **out)
 {
-	struct hl_snapshot *s = calloc(1, sizeof *s);
+	struct hl_snapshot *s = hl__calloc(1, sizeof *s);
 	if (!s)
 		return hl__fail(sb, HL_E_NOMEM, "out of memory for a snapshot");
 	atomic_init(&s->refs, 1);
@@ -302,8 +302,8 @@ static int take(hl_sandbox *sb, struct hl_snapshot **out)
 static int alloc_dirty(hl_sandbox *sb)
 {
 	sb->dirty_words = (size_t)((sb->lay.mem_size / PAGE + 63) / 64);
-	sb->dirty = calloc(sb->dirty_words, sizeof *sb->dirty);
-	sb->dirty_tmp = calloc(sb->dirty_words, sizeof *sb->dirty_tmp);
+	sb->dirty = hl__calloc(sb->dirty_words, sizeof *sb->dirty);
+	sb->dirty_tmp = hl__calloc(sb->dirty_words, sizeof *sb->dirty_tmp);
 	return sb->dirty && sb->dirty_tmp ? 0 : -1;
 }
 
@@ -319,8 +319,8 @@ void hl__snapshot_release(hl_sandbox *sb)
 	hl__snapshot_unref(sb->base);
 	hl__snapshot_unref(sb->initial);
 	sb->base = sb->initial = NULL;
-	free(sb->dirty);
-	free(sb->dirty_tmp);
+	hl__free(sb->dirty);
+	hl__free(sb->dirty_tmp);
 	sb->dirty = sb->dirty_tmp = NULL;
 	sb->dirty_words = 0;
 }
@@ -446,7 +446,7 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 	sb->image_hash = snap->image_hash;
 	const struct hl__layout *l = &sb->lay;
 	struct hl_errbuf eb = {{0}};
-	void *mem = mmap(NULL, l->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+	void *mem = hl__mmap(NULL, l->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
 	                 snap->fd, 0);
 	if (mem == MAP_FAILED) {
 		r = hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
@@ -455,8 +455,8 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 	sb->mem = mem;
 	sb->base = hl__snapshot_ref(snap);
 	sb->initial = hl__snapshot_ref(snap);
-	sb->scratch = malloc(l->output_size + 1);
-	sb->result_buf = malloc(l->output_size + 1);
+	sb->scratch = hl__malloc(l->output_size + 1);
+	sb->result_buf = hl__malloc(l->output_size + 1);
 	if (!sb->scratch || !sb->result_buf || alloc_dirty(sb) < 0 ||
 	    dup_guest_fns(snap->guest_fns, snap->n_guest_fns, &sb->guest_fns) < 0) {
 		r = hl__fail(sb, HL_E_NOMEM, "out of memory for a sandbox");

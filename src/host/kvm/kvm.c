@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../alloc.h"
 #include "../backend.h"
 
 struct hl_vm {
@@ -84,6 +85,21 @@ struct hl_vcpu_state {
 	struct kvm_xsave xsave; /* last: newer headers end it in a flexible array */
 };
 
+/*
+ * Every ioctl of this backend goes through here: one place for a test to
+ * make the Nth hypervisor call fail (HL__INJECT_IOCTL, as EIO) and for
+ * tracing. Integer arguments are passed as (void *)(uintptr_t)value, which
+ * the kernel reads the same way.
+ */
+static inline int kvm_ioctl(int fd, unsigned long req, const void *arg)
+{
+	if (HL__INJECT_HIT(HL__INJECT_IOCTL)) {
+		errno = EIO;
+		return -1;
+	}
+	return ioctl(fd, req, arg);
+}
+
 static int fail(struct hl_errbuf *err, const char *what)
 {
 	int e = errno;
@@ -103,7 +119,7 @@ static void kvm_destroy(struct hl_vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	free(vm);
+	hl__free(vm);
 }
 
 /* Gives the guest the CPUID that KVM supports, so that it sees SSE, AVX,
@@ -112,14 +128,14 @@ static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
 {
 	int n = 128;
 	for (;;) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof *c + (size_t)n * sizeof c->entries[0]);
+		struct kvm_cpuid2 *c = hl__calloc(1, sizeof *c + (size_t)n * sizeof c->entries[0]);
 		if (!c) {
 			snprintf(err->msg, sizeof err->msg, "KVM: out of memory for CPUID");
 			return -1;
 		}
 		c->nent = (uint32_t)n;
-		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-			free(c);
+		if (kvm_ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+			hl__free(c);
 			if (errno == E2BIG && n < 4096) {
 				n *= 2;
 				continue;
@@ -134,48 +150,51 @@ static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
 					vm->has_xsave = true;
 			}
 		}
-		int r = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c);
-		free(c);
+		int r = kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c);
+		hl__free(c);
 		return r < 0 ? fail(err, "KVM_SET_CPUID2") : 0;
 	}
 }
 
 static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 {
-	struct hl_vm *vm = calloc(1, sizeof *vm);
+	struct hl_vm *vm = hl__calloc(1, sizeof *vm);
 	if (!vm) {
 		snprintf(err->msg, sizeof err->msg, "KVM: out of memory");
 		return -1;
 	}
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (HL__INJECT_HIT(HL__INJECT_SYSCALL))
+		errno = EMFILE; /* a test's injected failure */
+	else
+		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		fail(err, "open /dev/kvm");
 		goto out;
 	}
-	int ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	int ver = kvm_ioctl(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
 	if (ver != KVM_API_VERSION) {
 		snprintf(err->msg, sizeof err->msg, "KVM: API version %d, expected %d", ver,
 		         KVM_API_VERSION);
 		goto out;
 	}
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	vm->vm_fd = kvm_ioctl(vm->kvm_fd, KVM_CREATE_VM, NULL);
 	if (vm->vm_fd < 0) {
 		fail(err, "KVM_CREATE_VM");
 		goto out;
 	}
-	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	vm->vcpu_fd = kvm_ioctl(vm->vm_fd, KVM_CREATE_VCPU, NULL);
 	if (vm->vcpu_fd < 0) {
 		fail(err, "KVM_CREATE_VCPU");
 		goto out;
 	}
-	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	int sz = kvm_ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
 	if (sz < (int)sizeof(struct kvm_run)) {
 		fail(err, "KVM_GET_VCPU_MMAP_SIZE");
 		goto out;
 	}
 	vm->run_size = (size_t)sz;
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	vm->run = hl__mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
 	if (vm->run == MAP_FAILED) {
 		vm->run = NULL;
 		fail(err, "mmap of kvm_run");
@@ -183,8 +202,8 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 	}
 	if (set_cpuid(vm, err) < 0)
 		goto out;
-	vm->has_xcrs = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
-	int khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, 0);
+	vm->has_xcrs = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XCRS) > 0;
+	int khz = kvm_ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, NULL);
 	vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
 	/* The VM and vCPU keep KVM alive: one descriptor less per sandbox
 	 * matters when a process holds a thousand of them. */
@@ -209,7 +228,7 @@ static int kvm_map_memory(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t s
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+	if (kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return fail(err, "KVM_SET_USER_MEMORY_REGION");
 	vm->mem_size = size;
 	return 0;
@@ -221,7 +240,7 @@ static int kvm_get_dirty_log(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbu
 	memset(&d, 0, sizeof d);
 	d.slot = 0;
 	d.dirty_bitmap = bitmap;
-	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
+	if (kvm_ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
 		return fail(err, "KVM_GET_DIRTY_LOG");
 	return 0;
 }
@@ -250,7 +269,7 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
                              struct hl_errbuf *err)
 {
 	struct kvm_sregs sr;
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
 		return fail(err, "KVM_GET_SREGS");
 	seg(&sr.cs, 0x08, 0xb, true); /* execute/read, accessed */
 	seg(&sr.ds, 0x10, 0x3, false); /* read/write, accessed */
@@ -273,13 +292,13 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
 	if (vm->has_xsave)
 		sr.cr4 |= 1u << 18; /* OSXSAVE */
 	sr.efer = (1u << 0) | (1u << 8) | (1u << 10) | (1u << 11); /* SCE | LME | LMA | NXE */
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sr) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sr) < 0)
 		return fail(err, "KVM_SET_SREGS (long mode)");
 
 	if (vm->has_xsave && vm->has_xcrs) {
 		/* Enable x87, SSE and AVX state where the host supports them. */
 		struct kvm_xcrs x;
-		if (ioctl(vm->vcpu_fd, KVM_GET_XCRS, &x) < 0)
+		if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XCRS, &x) < 0)
 			return fail(err, "KVM_GET_XCRS");
 		uint64_t want = 0x7;
 		unsigned a, b, c, d;
@@ -289,7 +308,7 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
 		x.nr_xcrs = 1;
 		x.xcrs[0].xcr = 0;
 		x.xcrs[0].value = want | 1;
-		if (ioctl(vm->vcpu_fd, KVM_SET_XCRS, &x) < 0)
+		if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XCRS, &x) < 0)
 			return fail(err, "KVM_SET_XCRS");
 	}
 
@@ -299,7 +318,7 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
 	r.rsp = br->rsp;
 	r.rdi = br->rdi;
 	r.rflags = 0x2;
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
 		return fail(err, "KVM_SET_REGS");
 	return 0;
 }
@@ -307,7 +326,7 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
 static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
 {
 	struct kvm_run *run = vm->run;
-	while (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+	while (kvm_ioctl(vm->vcpu_fd, KVM_RUN, NULL) < 0) {
 		if (errno == EINTR) {
 			/* A signal or immediate_exit: the core decides whether the
 			 * call was cancelled or the run simply resumes. */
@@ -373,9 +392,9 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
 		return fail(err, "KVM_GET_REGS");
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
 		return fail(err, "KVM_GET_SREGS");
 	*o = (struct hl_regs){
 		.rax = r.rax, .rbx = r.rbx, .rcx = r.rcx, .rdx = r.rdx,
@@ -396,7 +415,7 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 static int complete_pending(struct hl_vm *vm, struct hl_errbuf *err)
 {
 	vm->run->immediate_exit = 1;
-	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	int r = kvm_ioctl(vm->vcpu_fd, KVM_RUN, NULL);
 	int e = errno;
 	vm->run->immediate_exit = 0;
 	if (r < 0 && e != EINTR) {
@@ -408,38 +427,38 @@ static int complete_pending(struct hl_vm *vm, struct hl_errbuf *err)
 
 static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_errbuf *err)
 {
-	struct hl_vcpu_state *st = calloc(1, sizeof *st);
+	struct hl_vcpu_state *st = hl__calloc(1, sizeof *st);
 	if (!st) {
 		snprintf(err->msg, sizeof err->msg, "KVM: out of memory for vCPU state");
 		return -1;
 	}
 	if (complete_pending(vm, err) < 0)
 		goto bad;
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &st->regs) < 0) {
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &st->regs) < 0) {
 		fail(err, "KVM_GET_REGS");
 		goto bad;
 	}
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &st->sregs) < 0) {
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &st->sregs) < 0) {
 		fail(err, "KVM_GET_SREGS");
 		goto bad;
 	}
-	if (ioctl(vm->vcpu_fd, KVM_GET_FPU, &st->fpu) < 0) {
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_FPU, &st->fpu) < 0) {
 		fail(err, "KVM_GET_FPU");
 		goto bad;
 	}
-	if (vm->has_xsave && ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &st->xsave) < 0) {
+	if (vm->has_xsave && kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &st->xsave) < 0) {
 		fail(err, "KVM_GET_XSAVE");
 		goto bad;
 	}
-	if (vm->has_xcrs && ioctl(vm->vcpu_fd, KVM_GET_XCRS, &st->xcrs) < 0) {
+	if (vm->has_xcrs && kvm_ioctl(vm->vcpu_fd, KVM_GET_XCRS, &st->xcrs) < 0) {
 		fail(err, "KVM_GET_XCRS");
 		goto bad;
 	}
-	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &st->dregs) < 0) {
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &st->dregs) < 0) {
 		fail(err, "KVM_GET_DEBUGREGS");
 		goto bad;
 	}
-	if (ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &st->events) < 0) {
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_VCPU_EVENTS, &st->events) < 0) {
 		fail(err, "KVM_GET_VCPU_EVENTS");
 		goto bad;
 	}
@@ -452,8 +471,8 @@ static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct h
 			memset(one, 0, sizeof one);
 			m->nmsrs = 1;
 			m->entries[0].index = saved_msrs[i];
-			if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, m) == 1 &&
-			    ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) == 1)
+			if (kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, m) == 1 &&
+			    kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) == 1)
 				vm->msrs[vm->nmsrs++] = saved_msrs[i];
 		}
 		vm->msrs_probed = true;
@@ -462,7 +481,7 @@ static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct h
 	m->nmsrs = vm->nmsrs;
 	for (size_t i = 0; i < vm->nmsrs; i++)
 		m->entries[i].index = vm->msrs[i];
-	int n = ioctl(vm->vcpu_fd, KVM_GET_MSRS, m);
+	int n = kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, m);
 	if (n < 0 || (uint32_t)n != vm->nmsrs) {
 		fail(err, "KVM_GET_MSRS");
 		goto bad;
@@ -470,7 +489,7 @@ static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct h
 	*out = st;
 	return 0;
 bad:
-	free(st);
+	hl__free(st);
 	return -1;
 }
 
@@ -480,33 +499,33 @@ static int kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	if (complete_pending(vm, err) < 0)
 		return -1;
 	/* sregs first: CR4/EFER decide what the XSAVE and register state mean. */
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &st->sregs) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &st->sregs) < 0)
 		return fail(err, "KVM_SET_SREGS");
-	if (vm->has_xcrs && ioctl(vm->vcpu_fd, KVM_SET_XCRS, &st->xcrs) < 0)
+	if (vm->has_xcrs && kvm_ioctl(vm->vcpu_fd, KVM_SET_XCRS, &st->xcrs) < 0)
 		return fail(err, "KVM_SET_XCRS");
 	if (vm->has_xsave) {
-		if (ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &st->xsave) < 0)
+		if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &st->xsave) < 0)
 			return fail(err, "KVM_SET_XSAVE");
-	} else if (ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
+	} else if (kvm_ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
 		return fail(err, "KVM_SET_FPU");
 	}
 	const struct kvm_msrs *m = msr_block(st->msrs);
-	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) != (int)m->nmsrs)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) != (int)m->nmsrs)
 		return fail(err, "KVM_SET_MSRS");
-	if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &st->dregs) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &st->dregs) < 0)
 		return fail(err, "KVM_SET_DEBUGREGS");
 	struct kvm_vcpu_events ev = st->events;
 	ev.flags = 0; /* leave the NMI/SIPI/SMM bookkeeping fields alone */
-	if (ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return fail(err, "KVM_SET_VCPU_EVENTS");
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &st->regs) < 0)
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &st->regs) < 0)
 		return fail(err, "KVM_SET_REGS");
 	return 0;
 }
 
 static void kvm_free_state(struct hl_vcpu_state *st)
 {
-	free(st);
+	hl__free(st);
 }
 
 static uint64_t kvm_tsc_khz(struct hl_vm *vm)
