@@ -279,15 +279,20 @@ static int take(hl_sandbox *sb, struct hl_snapshot **out)
 	struct hl_errbuf eb = {{0}};
 	if (r == 0 && hl__backend.save_state(sb->vm, &s->vcpu, &eb) < 0)
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
-	if (r == 0 && (dup_guest_fns(sb->guest_fns, sb->n_guest_fns, &s->guest_fns) < 0 ||
-	               dup_host_fns(sb->host_fns, sb->n_host_fns, &s->host_fns) < 0))
+	/* Each count is set as soon as its copy exists, so that the unref
+	 * below frees the names of a copy made before a later failure. */
+	if (r == 0 && dup_guest_fns(sb->guest_fns, sb->n_guest_fns, &s->guest_fns) < 0)
 		r = hl__fail(sb, HL_E_NOMEM, "out of memory for a snapshot");
+	else if (r == 0)
+		s->n_guest_fns = sb->n_guest_fns;
+	if (r == 0 && dup_host_fns(sb->host_fns, sb->n_host_fns, &s->host_fns) < 0)
+		r = hl__fail(sb, HL_E_NOMEM, "out of memory for a snapshot");
+	else if (r == 0)
+		s->n_host_fns = sb->n_host_fns;
 	if (r < 0) {
 		hl__snapshot_unref(s);
 		return r;
 	}
-	s->n_guest_fns = sb->n_guest_fns;
-	s->n_host_fns = sb->n_host_fns;
 	/* The sandbox continues on top of the snapshot: its private copies are
 	 * freed and a restore to this snapshot puts back only new writes. */
 	r = rebase(sb, s);

@@ -471,8 +471,18 @@ static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct h
 			memset(one, 0, sizeof one);
 			m->nmsrs = 1;
 			m->entries[0].index = saved_msrs[i];
-			if (kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, m) == 1 &&
-			    kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) == 1)
+			/* 0 means "not this MSR"; -1 is a failure of the call,
+			 * which must not silently drop an MSR from every
+			 * snapshot (a sandbox made from one on a fresh vCPU
+			 * would start with that MSR at its reset value). */
+			int g = kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, m);
+			int s = g == 1 ? kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, m) : 0;
+			if (g < 0 || s < 0) {
+				fail(err, g < 0 ? "KVM_GET_MSRS (probing)" : "KVM_SET_MSRS (probing)");
+				vm->nmsrs = 0;
+				goto bad;
+			}
+			if (s == 1)
 				vm->msrs[vm->nmsrs++] = saved_msrs[i];
 		}
 		vm->msrs_probed = true;
