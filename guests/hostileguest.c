@@ -1,4 +1,4 @@
-/* hostileguest.c - a test guest whose functions each send one malformed record by hand, to check that the host refuses it. */
+/* hostileguest.c - a test guest that writes records by hand: malformed ones, which the host must refuse, and ones exactly at the limits of the buffers, which it must take whole. */
 #include <stdint.h>
 #include <string.h>
 
@@ -185,6 +185,80 @@ static int record_offset_outside(hl_call *c)
 	return hl_return_i32(c, 0);
 }
 
+/* ---- records exactly as large as the output buffer allows, or one byte
+ * more (extra = 1); the host must take the first whole and refuse the
+ * second. Nothing is written past the buffer's end. ---- */
+
+static void fill(uint32_t off, uint32_t len)
+{
+	uint8_t *p = out() + off;
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)('a' + i % 26);
+}
+
+static int log_fill(hl_call *c)
+{
+	uint32_t extra = hl_arg_u32(c, 0);
+	uint32_t fl = 7, room = out_size() - REC_OFF - (uint32_t)sizeof(struct hl_log);
+	struct hl_log g = {HL_LOG_MAGIC, HL_LOG_ERROR, 42, fl, room - fl + extra, 0};
+	put(REC_OFF, &g, sizeof g);
+	put(REC_OFF + sizeof g, "capfile", fl);
+	fill(REC_OFF + sizeof g + fl, room - fl);
+	hl_outl(HL_PORT_LOG, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+static int print_fill(hl_call *c)
+{
+	uint32_t extra = hl_arg_u32(c, 0);
+	uint32_t room = out_size() - REC_OFF - (uint32_t)sizeof(struct hl_print);
+	struct hl_print p = {HL_PRINT_MAGIC, 1, room + extra, 0};
+	put(REC_OFF, &p, sizeof p);
+	fill(REC_OFF + sizeof p, room);
+	hl_outl(HL_PORT_PRINT, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
+/* HostMethod1(string) with the string (and its NUL) reaching the last byte
+ * of the output buffer, plus `extra`; returns what the host answered. */
+static int hostcall_fill(hl_call *c)
+{
+	uint32_t extra = hl_arg_u32(c, 0);
+	static const char name[] = "HostMethod1";
+	uint32_t fixed = (uint32_t)(sizeof(struct hl_hostcall) + sizeof(struct hl_wire_value));
+	uint32_t p_off = (uint32_t)HL_ALIGN8(fixed + sizeof name - 1);
+	uint32_t room = out_size() - REC_OFF;
+	uint32_t len = room - p_off - 1 + extra; /* payload bytes, NUL after them */
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, room + extra, fixed, sizeof name - 1, 1, HL_TYPE_I32};
+	struct hl_wire_value w = {HL_TYPE_STRING, len, p_off};
+	put(REC_OFF, &h, sizeof h);
+	put(REC_OFF + sizeof h, &w, sizeof w);
+	put(REC_OFF + fixed, name, sizeof name - 1);
+	fill(REC_OFF + p_off, room - p_off - 1);
+	out()[REC_OFF + room - 1] = extra ? 'z' : 0;
+	hl_outl(HL_PORT_HOSTCALL, REC_OFF);
+	/* The answer is in the input buffer after the call message. */
+	const uint8_t *in = (const uint8_t *)(uintptr_t)hl_boot_info()->input_addr;
+	struct hl_call_msg m;
+	struct hl_result r;
+	memcpy(&m, in, sizeof m);
+	memcpy(&r, in + HL_ALIGN8(m.total_len), sizeof r);
+	if (r.magic != HL_RESULT_MAGIC || r.status != HL_STATUS_OK)
+		return hl_return_error(c, 1, "HostMethod1 failed");
+	return hl_return_i32(c, (int32_t)r.value.bits);
+}
+
+/* Prints until the host stops the call (call_timeout_ms or a cancel). */
+static int print_forever(hl_call *c)
+{
+	struct hl_print p = {HL_PRINT_MAGIC, 1, 5, 0};
+	put(REC_OFF, &p, sizeof p);
+	put(REC_OFF + sizeof p, "spam\n", 5);
+	for (;;)
+		hl_outl(HL_PORT_PRINT, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
 int main(void)
 {
 	HL_REGISTER("BadResultMagic", bad_result_magic, HL_TYPE_I32);
@@ -204,5 +278,9 @@ int main(void)
 	HL_REGISTER("AbortMsgLenHuge", abort_msg_len_huge, HL_TYPE_I32);
 	HL_REGISTER("ExceptionRecordGarbage", exception_record_garbage, HL_TYPE_I32);
 	HL_REGISTER("RecordOffsetOutside", record_offset_outside, HL_TYPE_I32);
+	HL_REGISTER("LogFill", log_fill, HL_TYPE_I32, HL_TYPE_U32);
+	HL_REGISTER("PrintFill", print_fill, HL_TYPE_I32, HL_TYPE_U32);
+	HL_REGISTER("HostcallFill", hostcall_fill, HL_TYPE_I32, HL_TYPE_U32);
+	HL_REGISTER("PrintForever", print_forever, HL_TYPE_I32);
 	hl_dispatch();
 }

@@ -245,6 +245,12 @@ static int reply(hl_sandbox *sb, const hl_value *v, const char *msg)
 		                      "no room in the input buffer for a host-call result at offset %llu",
 		                      (unsigned long long)base);
 	if (!hl__in_range(base, need, size)) {
+		/* An error message that does not fit either ends the call: its
+		 * own "does not fit" message would not fit, without end. */
+		if (msg)
+			return hl__guest_fail(sb, HL_E_TOO_LARGE,
+			                      "no room in the input buffer for a host-call error of %zu bytes at offset %llu",
+			                      plen, (unsigned long long)base);
 		char m[160];
 		snprintf(m, sizeof m, "host-call result of %zu bytes does not fit the input buffer (%llu bytes free)",
 		         plen, (unsigned long long)(size - base - sizeof r));
