@@ -3,8 +3,9 @@
  * messages, prints and host-call arguments exactly as large as the output
  * buffer allows are delivered whole and one byte more is refused; a
  * host-call answer that does not fit the input buffer ends the call
- * cleanly; abort messages are truncated; a guest that prints forever is
- * stopped by the call timeout. docs/security.md lists the caps.
+ * cleanly; abort messages are truncated; a function table over
+ * HL_MAX_FUNCTIONS fails init; a guest that prints forever is stopped by
+ * the call timeout. docs/security.md lists the caps.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -212,6 +213,23 @@ static void a_long_abort_message_is_truncated(void **state)
 	hl_sandbox_free(sb);
 }
 
+/* ---- the function table ----------------------------------------------------------- */
+
+static void a_function_table_over_the_limit_fails_init(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb;
+	assert_int_equal(hl_sandbox_new(NULL, &sb), 0);
+	assert_int_equal(hl_sandbox_load_file(sb, hlt_guest("hostiletable")), 0);
+	HLT_ASSERT_CODE(sb, hl_sandbox_init(sb), HL_E_GUEST_PROTOCOL);
+	HLT_ASSERT_MSG(sb, "1025 functions, at most 1024");
+	assert_int_equal(hl_function_count(sb), 0);
+	assert_true(hl_sandbox_poisoned(sb));
+	HLT_ASSERT_CODE(sb, hl_call(sb, "Anything", NULL, 0, NULL), HL_E_STATE);
+	hl_sandbox_free(sb);
+}
+
 /* ---- loops ------------------------------------------------------------------------ */
 
 static void discard_count(int fd, const char *data, size_t len, void *user)
@@ -255,6 +273,7 @@ int main(void)
 		cmocka_unit_test(host_call_arguments_filling_the_output_buffer_arrive_whole),
 		cmocka_unit_test(a_host_call_answer_without_room_ends_the_call_cleanly),
 		cmocka_unit_test(a_long_abort_message_is_truncated),
+		cmocka_unit_test(a_function_table_over_the_limit_fails_init),
 		cmocka_unit_test(a_guest_printing_forever_is_stopped_by_the_call_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
