@@ -440,6 +440,108 @@ HL_API int hl_pool_release(hl_pool *pool, hl_sandbox *sb);
  * been released. NULL: no-op. */
 HL_API void hl_pool_free(hl_pool *pool);
 
+/* ---- Statistics (1.2) ---------------------------------------------------------
+ *
+ * Every sandbox counts what happens in it: plain increments on the thread
+ * running the sandbox, and one pair of clock readings per call. The counters
+ * start at zero when the sandbox is created (a sandbox made from a snapshot
+ * or by a pool starts at zero too: statistics are not part of a snapshot),
+ * survive hl_sandbox_reset() and hl_sandbox_restore() (which they count), and
+ * go back to zero only with hl_sandbox_stats_reset().
+ *
+ * A call that the library refuses before the guest runs (HL_E_INVAL,
+ * HL_E_STATE, HL_E_POISONED, HL_E_NO_FUNCTION, HL_E_ARG_*, HL_E_TOO_LARGE)
+ * counts only in `rejected`. Every call that runs the guest counts in
+ * `calls` and in exactly one of calls_ok, guest_errors, host_function_errors,
+ * aborts, faults, protocol_errors, cancelled, timeouts or other_errors, so
+ * that they add up to `calls`.
+ *
+ * vm_exits, host_calls, prints and logs also count what happens during
+ * hl_sandbox_init() (the guest's main()). A log record that the guest
+ * filters out (its level is above hl_config.max_log_level) never leaves the
+ * guest: it costs no exit and is not counted.
+ *
+ * Durations: every call that runs the guest is timed with CLOCK_MONOTONIC,
+ * from just before the guest runs to when its result is decoded (argument
+ * checks and encoding are not included). call_ns_hist[i] counts the calls
+ * whose duration d in nanoseconds has floor(log2(d)) == i: bucket i holds
+ * [2^i, 2^(i+1)) ns (bucket 0 also holds 0 and 1 ns; the last bucket,
+ * from 2^39 ns or about nine minutes, has no upper end). A percentile read
+ * from it is therefore known to within a factor of two:
+ * hl_stats_percentile_ns() returns an upper bound u with d <= u < 2d for
+ * the true value d (below nine minutes).
+ *
+ * Growth: the structure carries its size. Fields are only ever appended.
+ */
+#define HL_STATS_HIST_BUCKETS 40
+
+typedef struct hl_stats {
+	size_t size; /* set by the caller to sizeof(hl_stats); hl_sandbox_stats sets it to
+	              * the number of bytes it filled in */
+	/* calls */
+	uint64_t calls;    /* calls that ran the guest */
+	uint64_t calls_ok; /* ... and returned a result */
+	uint64_t rejected; /* calls refused before the guest ran (misuse, poisoned, ...) */
+	/* how the calls that ran the guest failed, by error family */
+	uint64_t guest_errors;         /* HL_E_GUEST_ERROR: the function returned an error */
+	uint64_t host_function_errors; /* HL_E_HOST_FUNCTION: a host function failed, unhandled */
+	uint64_t aborts;               /* HL_E_GUEST_ABORT: abort(), exit(), hl_abort() */
+	uint64_t faults;               /* HL_E_GUEST_FAULT: CPU exception, bad access, halt */
+	uint64_t protocol_errors;      /* HL_E_GUEST_PROTOCOL: malformed or hostile records */
+	uint64_t cancelled;            /* HL_E_CANCELLED through an interrupt handle */
+	uint64_t timeouts;             /* HL_E_CANCELLED by hl_config.call_timeout_ms */
+	uint64_t other_errors;         /* anything else (HL_E_HYPERVISOR, HL_E_TOO_LARGE, ...) */
+	/* what the guest sent */
+	uint64_t host_calls; /* host-call records (each answered with a result or an error) */
+	uint64_t prints;     /* print records (writes to stdout or stderr) */
+	uint64_t logs;       /* log records that reached the host (then the log callback) */
+	uint64_t vm_exits;   /* returns from the hypervisor's run: every exit, any reason */
+	/* lifecycle */
+	uint64_t restores;  /* successful hl_sandbox_restore, hl_sandbox_reset, pool releases */
+	uint64_t snapshots; /* successful hl_sandbox_snapshot */
+	/* durations of the calls counted in `calls`, in nanoseconds */
+	uint64_t call_ns_total;
+	uint64_t call_ns_min; /* 0 when no call has run */
+	uint64_t call_ns_max;
+	uint64_t call_ns_hist[HL_STATS_HIST_BUCKETS];
+} hl_stats;
+
+/*
+ * Copies the sandbox's statistics into *out. Set out->size = sizeof(hl_stats)
+ * first: the library fills in min(out->size, its own sizeof(hl_stats)) bytes
+ * and stores that number in out->size, so programs built against an older
+ * or newer header keep working. Works in every state, including poisoned
+ * and from inside a host function of the same sandbox.
+ * Errors: HL_E_INVAL (NULL, or out->size smaller than the 1.2 structure).
+ * Threading: like every sandbox function, from the thread using the sandbox
+ * or while no other thread uses it: the counters are not atomic.
+ */
+HL_API int hl_sandbox_stats(const hl_sandbox *sb, hl_stats *out);
+
+/* Sets every counter of the sandbox back to zero. Errors: HL_E_INVAL (NULL),
+ * HL_E_STATE (inside a call, from a host function). Same threading as
+ * hl_sandbox_stats. */
+HL_API int hl_sandbox_stats_reset(hl_sandbox *sb);
+
+/*
+ * Estimates the duration, in nanoseconds, below which a fraction `q`
+ * (0 < q <= 1; 0.5 for the median, 0.99 for p99) of the calls in `s` ran,
+ * from its histogram. Returns an upper bound u with d <= u < 2d for the true
+ * percentile d, clamped to [call_ns_min, call_ns_max]; 0 if no call was
+ * counted, `s` is NULL or q is out of range. Reads only `s`: any thread.
+ */
+HL_API uint64_t hl_stats_percentile_ns(const hl_stats *s, double q);
+
+/*
+ * Formats the statistics as a readable table, one "name  value" line each,
+ * durations in microseconds with p50 and p99 estimates, into buf (len bytes,
+ * always NUL-terminated when len > 0; buf may be NULL when len is 0).
+ * Returns the length of the whole table like snprintf (a result >= len means
+ * it was cut short: call again with result + 1 bytes), or HL_E_INVAL (s is
+ * NULL, or buf is NULL with len > 0). Reads only `s`: any thread.
+ */
+HL_API int hl_stats_format(const hl_stats *s, char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
