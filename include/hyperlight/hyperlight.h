@@ -533,6 +533,15 @@ HL_API int hl_sandbox_stats_reset(hl_sandbox *sb);
 HL_API uint64_t hl_stats_percentile_ns(const hl_stats *s, double q);
 
 /*
+ * Adds the counters of `s` to `sum` (durations: totals and histograms
+ * added, min and max combined), for totals over the sandboxes of a pool or
+ * over requests. Both must have size set to sizeof(hl_stats) (a zeroed
+ * `sum` with its size set is an empty total). Returns 0 or HL_E_INVAL.
+ * Touches only the two structures: any thread, with the caller's locking.
+ */
+HL_API int hl_stats_add(hl_stats *sum, const hl_stats *s);
+
+/*
  * Formats the statistics as a readable table, one "name  value" line each,
  * durations in microseconds with p50 and p99 estimates, into buf (len bytes,
  * always NUL-terminated when len > 0; buf may be NULL when len is 0).

@@ -18,6 +18,10 @@
 /* The 1.2 structure: anything smaller is a caller that did not set size. */
 #define STATS_MIN_SIZE sizeof(hl_stats)
 
+/* hl_stats_add and hl_stats_format walk the counters as an array. */
+_Static_assert((offsetof(hl_stats, call_ns_total) - offsetof(hl_stats, calls)) % sizeof(uint64_t) == 0,
+               "the counters before the durations are all uint64_t");
+
 uint64_t hl__stats_now(void)
 {
 	struct timespec ts;
@@ -87,6 +91,35 @@ int hl_sandbox_stats_reset(hl_sandbox *sb)
 	if (sb->in_call)
 		return hl__fail(sb, HL_E_STATE, "hl_sandbox_stats_reset: not during a call");
 	memset(&sb->stats, 0, sizeof sb->stats);
+	return 0;
+}
+
+int hl_stats_add(hl_stats *sum, const hl_stats *s)
+{
+	if (!sum || !s || sum->size < STATS_MIN_SIZE || s->size < STATS_MIN_SIZE)
+		return HL_E_INVAL;
+	/* Every field from calls up to the durations is a plain counter. */
+	for (size_t off = offsetof(hl_stats, calls); off < offsetof(hl_stats, call_ns_total);
+	     off += sizeof(uint64_t)) {
+		uint64_t a, b;
+		memcpy(&a, (const char *)sum + off, sizeof a);
+		memcpy(&b, (const char *)s + off, sizeof b);
+		a += b;
+		memcpy((char *)sum + off, &a, sizeof a);
+	}
+	uint64_t had = 0, has = 0;
+	for (unsigned i = 0; i < HL_STATS_HIST_BUCKETS; i++) {
+		had += sum->call_ns_hist[i];
+		has += s->call_ns_hist[i];
+		sum->call_ns_hist[i] += s->call_ns_hist[i];
+	}
+	if (has) {
+		if (!had || s->call_ns_min < sum->call_ns_min)
+			sum->call_ns_min = s->call_ns_min;
+		if (s->call_ns_max > sum->call_ns_max)
+			sum->call_ns_max = s->call_ns_max;
+	}
+	sum->call_ns_total += s->call_ns_total;
 	return 0;
 }
 

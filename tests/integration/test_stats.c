@@ -463,6 +463,45 @@ static void the_table_names_every_counter_and_reports_truncation(void **state)
 	assert_null(strstr(none, "call_us"));
 }
 
+static void totals_add_counters_and_combine_durations(void **state)
+{
+	(void)state;
+	hl_stats sum, a, b;
+	memset(&sum, 0, sizeof sum);
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	sum.size = a.size = b.size = sizeof(hl_stats);
+	a.calls = 2, a.calls_ok = 1, a.faults = 1, a.vm_exits = 5, a.snapshots = 1;
+	a.call_ns_total = 3000, a.call_ns_min = 1000, a.call_ns_max = 2000;
+	a.call_ns_hist[9] = 1, a.call_ns_hist[10] = 1;
+	b.calls = 1, b.calls_ok = 1, b.vm_exits = 1, b.restores = 4;
+	b.call_ns_total = 500, b.call_ns_min = 500, b.call_ns_max = 500;
+	b.call_ns_hist[8] = 1;
+	assert_int_equal(hl_stats_add(&sum, &a), 0);
+	assert_int_equal(sum.call_ns_min, 1000); /* an empty total takes the first minimum */
+	assert_int_equal(hl_stats_add(&sum, &b), 0);
+	hl_stats empty;
+	memset(&empty, 0, sizeof empty);
+	empty.size = sizeof empty;
+	assert_int_equal(hl_stats_add(&sum, &empty), 0); /* no calls: durations unchanged */
+	assert_int_equal(sum.calls, 3);
+	assert_int_equal(sum.calls_ok, 2);
+	assert_int_equal(sum.faults, 1);
+	assert_int_equal(sum.vm_exits, 6);
+	assert_int_equal(sum.snapshots, 1);
+	assert_int_equal(sum.restores, 4);
+	assert_int_equal(sum.call_ns_total, 3500);
+	assert_int_equal(sum.call_ns_min, 500);
+	assert_int_equal(sum.call_ns_max, 2000);
+	assert_int_equal(sum.call_ns_hist[8] + sum.call_ns_hist[9] + sum.call_ns_hist[10], 3);
+	assert_int_equal(sum.size, sizeof(hl_stats));
+	assert_families_add_up(&sum);
+	a.size = 0;
+	assert_int_equal(hl_stats_add(&sum, &a), HL_E_INVAL);
+	assert_int_equal(hl_stats_add(NULL, &b), HL_E_INVAL);
+	assert_int_equal(hl_stats_add(&sum, NULL), HL_E_INVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +514,7 @@ int main(void)
 		cmocka_unit_test(bad_arguments_are_refused),
 		cmocka_unit_test(percentiles_are_upper_bounds_within_a_factor_of_two),
 		cmocka_unit_test(the_table_names_every_counter_and_reports_truncation),
+		cmocka_unit_test(totals_add_counters_and_combine_durations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
