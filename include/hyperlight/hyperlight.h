@@ -111,7 +111,7 @@ typedef struct hl_config {
 
 #define HL_CONFIG_DEBUG 1u /* print the memory layout and registers to stderr at entry and failure */
 
-/* Fills *cfg with the defaults. */
+/* Fills *cfg with the defaults, including cfg->size. NULL: no-op. */
 HL_API void hl_config_init(hl_config *cfg);
 
 /* ---- Sandboxes ------------------------------------------------------------ */
@@ -132,9 +132,10 @@ HL_API void hl_sandbox_free(hl_sandbox *sb);
 /*
  * Loads a guest: checks the configuration and the ELF image, builds the VM
  * and its memory. `path` / `image` are borrowed. Once per sandbox.
- * Errors: HL_E_CONFIG, HL_E_IO, HL_E_ELF, HL_E_VERSION, HL_E_HYPERVISOR,
- * HL_E_NOMEM, HL_E_STATE (already loaded). On error nothing is left behind:
- * the sandbox is as it was and may load again.
+ * Errors: HL_E_INVAL (NULL sb, path or image), HL_E_CONFIG, HL_E_IO,
+ * HL_E_ELF, HL_E_VERSION, HL_E_HYPERVISOR, HL_E_NOMEM, HL_E_STATE (already
+ * loaded). On error nothing is left behind: the sandbox is as it was and
+ * may load again.
  */
 HL_API int hl_sandbox_load_file(hl_sandbox *sb, const char *path);
 HL_API int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len);
@@ -157,7 +158,8 @@ typedef int (*hl_host_fn)(hl_host_call *hc, const hl_value *args, size_t nargs,
 HL_API int hl_host_call_fail(hl_host_call *hc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The sandbox the host call came from (for hl_errmsg and user data lookup). */
+/* The sandbox the host call came from (for hl_errmsg and user data lookup);
+ * NULL for NULL. Valid during the callback. */
 HL_API hl_sandbox *hl_host_call_sandbox(hl_host_call *hc);
 
 /*
@@ -172,24 +174,37 @@ HL_API int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret,
                                const hl_type *params, size_t nparams,
                                hl_host_fn fn, void *user);
 
-/* Receives what the guest writes to stdout (fd 1) and stderr (fd 2). `data`
- * is owned by the sandbox and valid during the callback. */
+/* Receives what the guest writes to stdout (fd 1) and stderr (fd 2): `len`
+ * bytes at `data`, not NUL-terminated, any bytes (the guest's, untrusted).
+ * `data` is owned by the sandbox and valid during the callback, which runs
+ * on the thread that called hl_call or hl_sandbox_init. */
 typedef void (*hl_print_fn)(int fd, const char *data, size_t len, void *user);
 /* Replaces the print callback (default: write to the host's fd 1 or 2);
- * NULL restores the default. Any time, but not during a call. */
+ * NULL restores the default. `user` stays owned by the caller and is passed
+ * to every invocation. Any time, but not during a call.
+ * Errors: HL_E_INVAL (NULL sb), HL_E_STATE (from inside a call). */
 HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
 
-/* Receives guest log records; strings valid during the callback. */
+/* Receives a guest log record: its level (HL_LOG_ERROR .. HL_LOG_TRACE,
+ * checked), the guest source file and line, and the message. The strings
+ * are NUL-terminated, written by the guest (untrusted text), owned by the
+ * sandbox and valid during the callback, which runs on the thread that
+ * called hl_call or hl_sandbox_init. Records above
+ * hl_config.max_log_level are dropped inside the guest and never arrive. */
 typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line,
                           const char *msg, void *user);
-/* Replaces the log callback (default: "LEVEL file:line: msg" to stderr). */
+/* Replaces the log callback (default: "guest LEVEL file:line: msg" to
+ * stderr); NULL restores the default. `user` stays owned by the caller and
+ * is passed to every invocation. Any time, but not during a call.
+ * Errors: HL_E_INVAL (NULL sb), HL_E_STATE (from inside a call). */
 HL_API int hl_sandbox_set_log(hl_sandbox *sb, hl_log_fn fn, void *user);
 
 /*
  * Runs the guest's main() until it calls hl_dispatch(), records its
  * function table, and saves the state that hl_sandbox_reset() returns to.
- * Errors: HL_E_STATE (not loaded, or already initialised), any HL_E_GUEST_*
- * if main() fails, HL_E_HYPERVISOR.
+ * Errors: HL_E_INVAL (NULL), HL_E_STATE (not loaded, or already
+ * initialised), any HL_E_GUEST_* or HL_E_CANCELLED if main() fails (the
+ * sandbox is then only good for hl_sandbox_free), HL_E_HYPERVISOR.
  */
 HL_API int hl_sandbox_init(hl_sandbox *sb);
 
@@ -199,9 +214,14 @@ HL_API int hl_sandbox_init(hl_sandbox *sb);
  * sandbox and valid until the next call, reset or free of this sandbox.
  * The arguments are checked against the guest's signature before the guest
  * runs: HL_E_NO_FUNCTION, HL_E_ARG_COUNT, HL_E_ARG_TYPE, HL_E_TOO_LARGE.
- * Guest failures: HL_E_GUEST_ERROR, HL_E_HOST_FUNCTION, HL_E_GUEST_ABORT,
- * HL_E_GUEST_FAULT, HL_E_GUEST_PROTOCOL; then HL_E_POISONED until reset.
- * Not from inside a host function of the same sandbox (HL_E_STATE).
+ * Misuse: HL_E_INVAL (NULL sb or name, args NULL with nargs > 0, a NULL
+ * string or bytes pointer with a length, a string with a NUL byte),
+ * HL_E_STATE (not initialised, or from inside a host function of the same
+ * sandbox), HL_E_POISONED (an earlier failure: reset or restore first).
+ * Guest failures: HL_E_GUEST_ERROR, HL_E_HOST_FUNCTION (neither poisons),
+ * HL_E_GUEST_ABORT, HL_E_GUEST_FAULT, HL_E_GUEST_PROTOCOL, HL_E_CANCELLED;
+ * these four poison the sandbox until reset. Host failure: HL_E_HYPERVISOR.
+ * Host functions, print and log callbacks run on the calling thread.
  */
 HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args,
                    size_t nargs, hl_value *result);
@@ -209,14 +229,17 @@ HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args,
 /* Returns the sandbox to its state right after hl_sandbox_init() (for a
  * sandbox made from a snapshot: to that snapshot): memory, registers,
  * poisoning cleared. The same machinery as hl_sandbox_restore(), with the
- * snapshot init took. Errors: HL_E_STATE (not initialised), HL_E_HYPERVISOR. */
+ * snapshot init took. Errors: HL_E_INVAL (NULL), HL_E_STATE (not
+ * initialised, or from inside a host function), HL_E_HYPERVISOR. */
 HL_API int hl_sandbox_reset(hl_sandbox *sb);
 
-/* True if a guest failure left the sandbox unusable until reset. */
+/* True if a guest failure left the sandbox unusable until reset (or its
+ * init failed). False for NULL. */
 HL_API bool hl_sandbox_poisoned(const hl_sandbox *sb);
 
 /* The details of the sandbox's last failure; owned by the sandbox, valid
- * until its next API call. "" when the last operation succeeded. */
+ * until its next API call. "" when the last operation succeeded; a static
+ * string for NULL. */
 HL_API const char *hl_errmsg(const hl_sandbox *sb);
 
 /* ---- Guest failures in detail ---------------------------------------------- */
@@ -241,10 +264,12 @@ typedef struct hl_fault {
 	uint64_t rsp;
 } hl_fault;
 
-/* Copies the last guest failure into *out (kind HL_FAULT_NONE if none). */
+/* Copies the last guest failure into *out (kind HL_FAULT_NONE if none;
+ * cleared by restore and reset). Errors: HL_E_INVAL (NULL). */
 HL_API int hl_sandbox_last_fault(const hl_sandbox *sb, hl_fault *out);
 
-/* The error code the guest gave with its last HL_E_GUEST_ERROR or abort. */
+/* The error code the guest gave with its last HL_E_GUEST_ERROR or abort;
+ * 0 if none, or for NULL. */
 HL_API int hl_sandbox_guest_code(const hl_sandbox *sb);
 
 /* ---- The guest's functions ---------------------------------------------------- */
@@ -255,9 +280,10 @@ typedef struct hl_function_info {
 	const hl_type *params; /* owned by the sandbox, valid until free */
 } hl_function_info;
 
-/* The number of functions the guest registered (0 before init). */
+/* The number of functions the guest registered (0 before init, or NULL). */
 HL_API size_t hl_function_count(const hl_sandbox *sb);
-/* Describes function `index`. Errors: HL_E_INVAL (index out of range). */
+/* Describes function `index` in *out (strings owned by the sandbox, valid
+ * until free). Errors: HL_E_INVAL (NULL, index out of range). */
 HL_API int hl_function_get(const hl_sandbox *sb, size_t index, hl_function_info *out);
 
 /* ---- Memory layout --------------------------------------------------------- */
@@ -268,7 +294,8 @@ typedef struct hl_layout {
 	uint64_t input, input_size, output, output_size;
 	uint64_t heap, heap_size, stack, stack_size, ist, ist_size;
 } hl_layout;
-/* Describes the guest memory layout after load. Errors: HL_E_STATE. */
+/* Describes the guest memory layout (guest-physical addresses and sizes in
+ * bytes) after load. Errors: HL_E_INVAL (NULL), HL_E_STATE (not loaded). */
 HL_API int hl_sandbox_layout(const hl_sandbox *sb, hl_layout *out);
 
 /* ---- Snapshots (1.1) ---------------------------------------------------------
@@ -338,7 +365,8 @@ HL_API int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg,
 /* Drops the caller's reference. NULL: no-op. Thread-safe. */
 HL_API void hl_snapshot_free(hl_snapshot *snap);
 
-/* Guest memory bytes the snapshot holds (its resident size). */
+/* Guest memory bytes the snapshot holds (its resident size); 0 for NULL.
+ * Thread-safe. */
 HL_API uint64_t hl_snapshot_size(const hl_snapshot *snap);
 
 /*
