@@ -395,6 +395,28 @@ if kvm_case "$name"; then
 	if [ "$rc" -eq 0 ]; then pass "$name"; else fail "$name" "$(last)"; fi
 fi
 
+# ---------------------------------------------------------------- guest logs
+name="by default a guest warning reaches stderr with its file and line"
+if kvm_case "$name"; then
+	hl run "$sg" LogMessage i32:2 string:careful
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp/out" ] &&
+		[[ $err =~ guest\ WARN\ [^\ ]*simpleguest\.c:[0-9]+:\ careful ]]; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+name="by default a guest info record is not shown"
+if kvm_case "$name"; then
+	hl run "$sg" LogMessage i32:3 string:chatty
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ]; then pass "$name"; else fail "$name" "$(last)"; fi
+fi
+name="--log-level debug shows a debug record"
+if kvm_case "$name"; then
+	hl run --log-level debug "$sg" LogMessage i32:4 string:detail
+	if [ "$rc" -eq 0 ] && [[ $err == *"guest DEBUG "*": detail"* ]]; then pass "$name"; else fail "$name" "$(last)"; fi
+fi
+
 # ---------------------------------------------------------------- --stats
 expect_error "--stats is only for run" 1 "--stats: only for the run command" info --stats "$sg"
 

@@ -128,6 +128,29 @@ static void calls_exits_prints_and_logs_are_counted_exactly(void **state)
 	hl_sandbox_free(sb);
 }
 
+static void the_default_log_level_sends_warnings_and_errors_only(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_config cfg;
+	hl_config_init(&cfg);
+	assert_int_equal(cfg.max_log_level, HL_LOG_WARN);
+	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	struct logs l = {0};
+	assert_int_equal(hl_sandbox_set_log(sb, count_log, &l), 0);
+	assert_int_equal(hl_sandbox_stats_reset(sb), 0);
+	log_call(sb, HL_LOG_ERROR);
+	log_call(sb, HL_LOG_WARN);
+	log_call(sb, HL_LOG_INFO);
+	log_call(sb, HL_LOG_DEBUG);
+	log_call(sb, HL_LOG_TRACE);
+	assert_int_equal(l.n, 2);
+	hl_stats s = stats_of(sb);
+	assert_int_equal(s.logs, 2);
+	assert_int_equal(s.vm_exits, 2 * 2 + 3 * 1); /* the three filtered ones cost no exit */
+	hl_sandbox_free(sb);
+}
+
 static void failures_are_counted_by_family(void **state)
 {
 	(void)state;
@@ -506,6 +529,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(calls_exits_prints_and_logs_are_counted_exactly),
+		cmocka_unit_test(the_default_log_level_sends_warnings_and_errors_only),
 		cmocka_unit_test(failures_are_counted_by_family),
 		cmocka_unit_test(host_calls_and_host_function_errors_are_counted),
 		cmocka_unit_test(cancels_and_timeouts_are_counted_apart),
