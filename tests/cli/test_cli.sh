@@ -471,7 +471,7 @@ fi
 
 name="--stats counts a timeout"
 if kvm_case "$name"; then
-	hl run --stats --timeout-ms 200 "$sg" Spin
+	hl run --stats --timeout-ms 1000 "$sg" Spin
 	if [ "$rc" -eq 2 ] && [ "$(stat timeouts)" = 1 ] && [ "$(stat cancelled)" = 0 ]; then
 		pass "$name"
 	else
