@@ -61,6 +61,8 @@ static const char usage_text[] =
 	"  --log-level LEVEL  send guest log records up to LEVEL: error, warn\n"
 	"                     (default), info, debug or trace\n"
 	"  --timeout-ms N     cancel a call that runs longer than N milliseconds\n"
+	"  --stats            (run) print the sandbox's statistics to stderr after\n"
+	"                     the call: calls, failures, exits, durations\n"
 	"  --debug            print the memory layout and the registers to stderr\n"
 	"                     when the guest starts and when it fails\n"
 	"  -h, --help         print this help and exit\n"
@@ -209,6 +211,9 @@ static bool parse_log_level(const char *s, uint32_t *out)
 
 enum { OPT_DONE = 0, OPT_HELP = 1, OPT_ERROR = -1 };
 
+/* --stats: print the statistics table after `run` (not part of hl_config). */
+static bool opt_stats;
+
 /*
  * Parses the options that follow the command name into *cfg, from argv[*i]
  * on, and leaves *i at the first operand. Accepts "--opt VALUE" and
@@ -225,6 +230,10 @@ static int parse_options(int argc, char **argv, int *i, hl_config *cfg)
 		}
 		if (a[0] != '-' || a[1] == '\0')
 			return OPT_DONE; /* an operand ("-" alone counts as one) */
+		if (strcmp(a, "--stats") == 0) {
+			opt_stats = true;
+			continue;
+		}
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			fputs(usage_text, stdout);
 			return OPT_HELP;
@@ -667,6 +676,18 @@ static int open_guest(const hl_config *cfg, const char *path, hl_print_fn print,
 
 /* ---- run ------------------------------------------------------------------------ */
 
+/* The statistics table on stderr, after stdout so the two stay in order. */
+static void print_stats(const hl_sandbox *sb)
+{
+	hl_stats s;
+	s.size = sizeof s;
+	char buf[2048];
+	if (hl_sandbox_stats(sb, &s) < 0 || hl_stats_format(&s, buf, sizeof buf) < 0)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "--- statistics\n%s", buf);
+}
+
 static int cmd_run(int argc, char **argv, const hl_config *cfg)
 {
 	if (argc < 1)
@@ -693,6 +714,8 @@ static int cmd_run(int argc, char **argv, const hl_config *cfg)
 		print_value(stdout, &res);
 		putchar('\n');
 	}
+	if (opt_stats && sb)
+		print_stats(sb);
 	/* The result is owned by the sandbox: print it before freeing. */
 	hl_sandbox_free(sb);
 	call_args_free(&args);
@@ -1398,5 +1421,7 @@ int main(int argc, char **argv)
 	case OPT_ERROR: return EXIT_USAGE;
 	default: break;
 	}
+	if (opt_stats && run != cmd_run)
+		return usage_error("option --stats: only for the run command");
 	return run(argc - i, argv + i, &cfg);
 }

@@ -112,7 +112,7 @@ typedef struct hl_config {
 
 #define HL_CONFIG_DEBUG 1u /* print the memory layout and registers to stderr at entry and failure */
 
-/* Fills *cfg with the defaults. */
+/* Fills *cfg with the defaults, including cfg->size. NULL: no-op. */
 HL_API void hl_config_init(hl_config *cfg);
 
 /* ---- Sandboxes ------------------------------------------------------------ */
@@ -133,9 +133,10 @@ HL_API void hl_sandbox_free(hl_sandbox *sb);
 /*
  * Loads a guest: checks the configuration and the ELF image, builds the VM
  * and its memory. `path` / `image` are borrowed. Once per sandbox.
- * Errors: HL_E_CONFIG, HL_E_IO, HL_E_ELF, HL_E_VERSION, HL_E_HYPERVISOR,
- * HL_E_NOMEM, HL_E_STATE (already loaded). On error nothing is left behind:
- * the sandbox is as it was and may load again.
+ * Errors: HL_E_INVAL (NULL sb, path or image), HL_E_CONFIG, HL_E_IO,
+ * HL_E_ELF, HL_E_VERSION, HL_E_HYPERVISOR, HL_E_NOMEM, HL_E_STATE (already
+ * loaded). On error nothing is left behind: the sandbox is as it was and
+ * may load again.
  */
 HL_API int hl_sandbox_load_file(hl_sandbox *sb, const char *path);
 HL_API int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len);
@@ -158,7 +159,8 @@ typedef int (*hl_host_fn)(hl_host_call *hc, const hl_value *args, size_t nargs,
 HL_API int hl_host_call_fail(hl_host_call *hc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The sandbox the host call came from (for hl_errmsg and user data lookup). */
+/* The sandbox the host call came from (for hl_errmsg and user data lookup);
+ * NULL for NULL. Valid during the callback. */
 HL_API hl_sandbox *hl_host_call_sandbox(hl_host_call *hc);
 
 /*
@@ -173,24 +175,37 @@ HL_API int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret,
                                const hl_type *params, size_t nparams,
                                hl_host_fn fn, void *user);
 
-/* Receives what the guest writes to stdout (fd 1) and stderr (fd 2). `data`
- * is owned by the sandbox and valid during the callback. */
+/* Receives what the guest writes to stdout (fd 1) and stderr (fd 2): `len`
+ * bytes at `data`, not NUL-terminated, any bytes (the guest's, untrusted).
+ * `data` is owned by the sandbox and valid during the callback, which runs
+ * on the thread that called hl_call or hl_sandbox_init. */
 typedef void (*hl_print_fn)(int fd, const char *data, size_t len, void *user);
 /* Replaces the print callback (default: write to the host's fd 1 or 2);
- * NULL restores the default. Any time, but not during a call. */
+ * NULL restores the default. `user` stays owned by the caller and is passed
+ * to every invocation. Any time, but not during a call.
+ * Errors: HL_E_INVAL (NULL sb), HL_E_STATE (from inside a call). */
 HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
 
-/* Receives guest log records; strings valid during the callback. */
+/* Receives a guest log record: its level (HL_LOG_ERROR .. HL_LOG_TRACE,
+ * checked), the guest source file and line, and the message. The strings
+ * are NUL-terminated, written by the guest (untrusted text), owned by the
+ * sandbox and valid during the callback, which runs on the thread that
+ * called hl_call or hl_sandbox_init. Records above
+ * hl_config.max_log_level are dropped inside the guest and never arrive. */
 typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line,
                           const char *msg, void *user);
-/* Replaces the log callback (default: "LEVEL file:line: msg" to stderr). */
+/* Replaces the log callback (default: "guest LEVEL file:line: msg" to
+ * stderr); NULL restores the default. `user` stays owned by the caller and
+ * is passed to every invocation. Any time, but not during a call.
+ * Errors: HL_E_INVAL (NULL sb), HL_E_STATE (from inside a call). */
 HL_API int hl_sandbox_set_log(hl_sandbox *sb, hl_log_fn fn, void *user);
 
 /*
  * Runs the guest's main() until it calls hl_dispatch(), records its
  * function table, and saves the state that hl_sandbox_reset() returns to.
- * Errors: HL_E_STATE (not loaded, or already initialised), any HL_E_GUEST_*
- * if main() fails, HL_E_HYPERVISOR.
+ * Errors: HL_E_INVAL (NULL), HL_E_STATE (not loaded, or already
+ * initialised), any HL_E_GUEST_* or HL_E_CANCELLED if main() fails (the
+ * sandbox is then only good for hl_sandbox_free), HL_E_HYPERVISOR.
  */
 HL_API int hl_sandbox_init(hl_sandbox *sb);
 
@@ -200,9 +215,14 @@ HL_API int hl_sandbox_init(hl_sandbox *sb);
  * sandbox and valid until the next call, reset or free of this sandbox.
  * The arguments are checked against the guest's signature before the guest
  * runs: HL_E_NO_FUNCTION, HL_E_ARG_COUNT, HL_E_ARG_TYPE, HL_E_TOO_LARGE.
- * Guest failures: HL_E_GUEST_ERROR, HL_E_HOST_FUNCTION, HL_E_GUEST_ABORT,
- * HL_E_GUEST_FAULT, HL_E_GUEST_PROTOCOL; then HL_E_POISONED until reset.
- * Not from inside a host function of the same sandbox (HL_E_STATE).
+ * Misuse: HL_E_INVAL (NULL sb or name, args NULL with nargs > 0, a NULL
+ * string or bytes pointer with a length, a string with a NUL byte),
+ * HL_E_STATE (not initialised, or from inside a host function of the same
+ * sandbox), HL_E_POISONED (an earlier failure: reset or restore first).
+ * Guest failures: HL_E_GUEST_ERROR, HL_E_HOST_FUNCTION (neither poisons),
+ * HL_E_GUEST_ABORT, HL_E_GUEST_FAULT, HL_E_GUEST_PROTOCOL, HL_E_CANCELLED;
+ * these four poison the sandbox until reset. Host failure: HL_E_HYPERVISOR.
+ * Host functions, print and log callbacks run on the calling thread.
  */
 HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args,
                    size_t nargs, hl_value *result);
@@ -210,14 +230,17 @@ HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args,
 /* Returns the sandbox to its state right after hl_sandbox_init() (for a
  * sandbox made from a snapshot: to that snapshot): memory, registers,
  * poisoning cleared. The same machinery as hl_sandbox_restore(), with the
- * snapshot init took. Errors: HL_E_STATE (not initialised), HL_E_HYPERVISOR. */
+ * snapshot init took. Errors: HL_E_INVAL (NULL), HL_E_STATE (not
+ * initialised, or from inside a host function), HL_E_HYPERVISOR. */
 HL_API int hl_sandbox_reset(hl_sandbox *sb);
 
-/* True if a guest failure left the sandbox unusable until reset. */
+/* True if a guest failure left the sandbox unusable until reset (or its
+ * init failed). False for NULL. */
 HL_API bool hl_sandbox_poisoned(const hl_sandbox *sb);
 
 /* The details of the sandbox's last failure; owned by the sandbox, valid
- * until its next API call. "" when the last operation succeeded. */
+ * until its next API call. "" when the last operation succeeded; a static
+ * string for NULL. */
 HL_API const char *hl_errmsg(const hl_sandbox *sb);
 
 /* ---- Guest failures in detail ---------------------------------------------- */
@@ -242,10 +265,12 @@ typedef struct hl_fault {
 	uint64_t rsp;
 } hl_fault;
 
-/* Copies the last guest failure into *out (kind HL_FAULT_NONE if none). */
+/* Copies the last guest failure into *out (kind HL_FAULT_NONE if none;
+ * cleared by restore and reset). Errors: HL_E_INVAL (NULL). */
 HL_API int hl_sandbox_last_fault(const hl_sandbox *sb, hl_fault *out);
 
-/* The error code the guest gave with its last HL_E_GUEST_ERROR or abort. */
+/* The error code the guest gave with its last HL_E_GUEST_ERROR or abort;
+ * 0 if none, or for NULL. */
 HL_API int hl_sandbox_guest_code(const hl_sandbox *sb);
 
 /* ---- The guest's functions ---------------------------------------------------- */
@@ -256,9 +281,10 @@ typedef struct hl_function_info {
 	const hl_type *params; /* owned by the sandbox, valid until free */
 } hl_function_info;
 
-/* The number of functions the guest registered (0 before init). */
+/* The number of functions the guest registered (0 before init, or NULL). */
 HL_API size_t hl_function_count(const hl_sandbox *sb);
-/* Describes function `index`. Errors: HL_E_INVAL (index out of range). */
+/* Describes function `index` in *out (strings owned by the sandbox, valid
+ * until free). Errors: HL_E_INVAL (NULL, index out of range). */
 HL_API int hl_function_get(const hl_sandbox *sb, size_t index, hl_function_info *out);
 
 /* ---- Memory layout --------------------------------------------------------- */
@@ -269,7 +295,8 @@ typedef struct hl_layout {
 	uint64_t input, input_size, output, output_size;
 	uint64_t heap, heap_size, stack, stack_size, ist, ist_size;
 } hl_layout;
-/* Describes the guest memory layout after load. Errors: HL_E_STATE. */
+/* Describes the guest memory layout (guest-physical addresses and sizes in
+ * bytes) after load. Errors: HL_E_INVAL (NULL), HL_E_STATE (not loaded). */
 HL_API int hl_sandbox_layout(const hl_sandbox *sb, hl_layout *out);
 
 /* ---- Snapshots (1.1) ---------------------------------------------------------
@@ -339,7 +366,8 @@ HL_API int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg,
 /* Drops the caller's reference. NULL: no-op. Thread-safe. */
 HL_API void hl_snapshot_free(hl_snapshot *snap);
 
-/* Guest memory bytes the snapshot holds (its resident size). */
+/* Guest memory bytes the snapshot holds (its resident size); 0 for NULL.
+ * Thread-safe. */
 HL_API uint64_t hl_snapshot_size(const hl_snapshot *snap);
 
 /*
@@ -474,6 +502,116 @@ typedef struct hl_allocator {
  * from the current allocator is still in use).
  */
 HL_API int hl_set_allocator(const hl_allocator *a);
+/* ---- Statistics (1.2) ---------------------------------------------------------
+ *
+ * Every sandbox counts what happens in it: plain increments on the thread
+ * running the sandbox, and one pair of clock readings per call. The counters
+ * start at zero when the sandbox is created (a sandbox made from a snapshot
+ * or by a pool starts at zero too: statistics are not part of a snapshot),
+ * survive hl_sandbox_reset() and hl_sandbox_restore() (which they count), and
+ * go back to zero only with hl_sandbox_stats_reset().
+ *
+ * A call that the library refuses before the guest runs (HL_E_INVAL,
+ * HL_E_STATE, HL_E_POISONED, HL_E_NO_FUNCTION, HL_E_ARG_*, HL_E_TOO_LARGE)
+ * counts only in `rejected`. Every call that runs the guest counts in
+ * `calls` and in exactly one of calls_ok, guest_errors, host_function_errors,
+ * aborts, faults, protocol_errors, cancelled, timeouts or other_errors, so
+ * that they add up to `calls`.
+ *
+ * vm_exits, host_calls, prints and logs also count what happens during
+ * hl_sandbox_init() (the guest's main()). A log record that the guest
+ * filters out (its level is above hl_config.max_log_level) never leaves the
+ * guest: it costs no exit and is not counted.
+ *
+ * Durations: every call that runs the guest is timed with CLOCK_MONOTONIC,
+ * from just before the guest runs to when its result is decoded (argument
+ * checks and encoding are not included). call_ns_hist[i] counts the calls
+ * whose duration d in nanoseconds has floor(log2(d)) == i: bucket i holds
+ * [2^i, 2^(i+1)) ns (bucket 0 also holds 0 and 1 ns; the last bucket,
+ * from 2^39 ns or about nine minutes, has no upper end). A percentile read
+ * from it is therefore known to within a factor of two:
+ * hl_stats_percentile_ns() returns an upper bound u with d <= u < 2d for
+ * the true value d (below nine minutes).
+ *
+ * Growth: the structure carries its size. Fields are only ever appended.
+ */
+#define HL_STATS_HIST_BUCKETS 40
+
+typedef struct hl_stats {
+	size_t size; /* set by the caller to sizeof(hl_stats); hl_sandbox_stats sets it to
+	              * the number of bytes it filled in */
+	/* calls */
+	uint64_t calls;    /* calls that ran the guest */
+	uint64_t calls_ok; /* ... and returned a result */
+	uint64_t rejected; /* calls refused before the guest ran (misuse, poisoned, ...) */
+	/* how the calls that ran the guest failed, by error family */
+	uint64_t guest_errors;         /* HL_E_GUEST_ERROR: the function returned an error */
+	uint64_t host_function_errors; /* HL_E_HOST_FUNCTION: a host function failed, unhandled */
+	uint64_t aborts;               /* HL_E_GUEST_ABORT: abort(), exit(), hl_abort() */
+	uint64_t faults;               /* HL_E_GUEST_FAULT: CPU exception, bad access, halt */
+	uint64_t protocol_errors;      /* HL_E_GUEST_PROTOCOL: malformed or hostile records */
+	uint64_t cancelled;            /* HL_E_CANCELLED through an interrupt handle */
+	uint64_t timeouts;             /* HL_E_CANCELLED by hl_config.call_timeout_ms */
+	uint64_t other_errors;         /* anything else (HL_E_HYPERVISOR, HL_E_TOO_LARGE, ...) */
+	/* what the guest sent */
+	uint64_t host_calls; /* host-call records (each answered with a result or an error) */
+	uint64_t prints;     /* print records (writes to stdout or stderr) */
+	uint64_t logs;       /* log records that reached the host (then the log callback) */
+	uint64_t vm_exits;   /* returns from the hypervisor's run: every exit, any reason */
+	/* lifecycle */
+	uint64_t restores;  /* successful hl_sandbox_restore, hl_sandbox_reset, pool releases */
+	uint64_t snapshots; /* successful hl_sandbox_snapshot */
+	/* durations of the calls counted in `calls`, in nanoseconds */
+	uint64_t call_ns_total;
+	uint64_t call_ns_min; /* 0 when no call has run */
+	uint64_t call_ns_max;
+	uint64_t call_ns_hist[HL_STATS_HIST_BUCKETS];
+} hl_stats;
+
+/*
+ * Copies the sandbox's statistics into *out. Set out->size = sizeof(hl_stats)
+ * first: the library fills in min(out->size, its own sizeof(hl_stats)) bytes
+ * and stores that number in out->size, so programs built against an older
+ * or newer header keep working. Works in every state, including poisoned
+ * and from inside a host function of the same sandbox.
+ * Errors: HL_E_INVAL (NULL, or out->size smaller than the 1.2 structure).
+ * Threading: like every sandbox function, from the thread using the sandbox
+ * or while no other thread uses it: the counters are not atomic.
+ */
+HL_API int hl_sandbox_stats(const hl_sandbox *sb, hl_stats *out);
+
+/* Sets every counter of the sandbox back to zero. Errors: HL_E_INVAL (NULL),
+ * HL_E_STATE (inside a call, from a host function). Same threading as
+ * hl_sandbox_stats. */
+HL_API int hl_sandbox_stats_reset(hl_sandbox *sb);
+
+/*
+ * Estimates the duration, in nanoseconds, below which a fraction `q`
+ * (0 < q <= 1; 0.5 for the median, 0.99 for p99) of the calls in `s` ran,
+ * from its histogram. Returns an upper bound u with d <= u < 2d for the true
+ * percentile d, clamped to [call_ns_min, call_ns_max]; 0 if no call was
+ * counted, `s` is NULL or q is out of range. Reads only `s`: any thread.
+ */
+HL_API uint64_t hl_stats_percentile_ns(const hl_stats *s, double q);
+
+/*
+ * Adds the counters of `s` to `sum` (durations: totals and histograms
+ * added, min and max combined), for totals over the sandboxes of a pool or
+ * over requests. Both must have size set to sizeof(hl_stats) (a zeroed
+ * `sum` with its size set is an empty total). Returns 0 or HL_E_INVAL.
+ * Touches only the two structures: any thread, with the caller's locking.
+ */
+HL_API int hl_stats_add(hl_stats *sum, const hl_stats *s);
+
+/*
+ * Formats the statistics as a readable table, one "name  value" line each,
+ * durations in microseconds with p50 and p99 estimates, into buf (len bytes,
+ * always NUL-terminated when len > 0; buf may be NULL when len is 0).
+ * Returns the length of the whole table like snprintf (a result >= len means
+ * it was cut short: call again with result + 1 bytes), or HL_E_INVAL (s is
+ * NULL, or buf is NULL with len > 0). Reads only `s`: any thread.
+ */
+HL_API int hl_stats_format(const hl_stats *s, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

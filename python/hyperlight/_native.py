@@ -88,6 +88,23 @@ class LayoutStruct(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in LAYOUT_FIELDS]
 
 
+# hl_stats (1.2): its counters in order, then the duration histogram. The
+# library fills in as many bytes as `size` says, so no room to grow is needed.
+STATS_FIELDS = (
+    "calls", "calls_ok", "rejected", "guest_errors", "host_function_errors", "aborts",
+    "faults", "protocol_errors", "cancelled", "timeouts", "other_errors", "host_calls",
+    "prints", "logs", "vm_exits", "restores", "snapshots", "call_ns_total", "call_ns_min",
+    "call_ns_max",
+)
+STATS_HIST_BUCKETS = 40
+
+
+class StatsStruct(ctypes.Structure):
+    _fields_ = ([("size", ctypes.c_size_t)]
+                + [(name, ctypes.c_uint64) for name in STATS_FIELDS]
+                + [("call_ns_hist", ctypes.c_uint64 * STATS_HIST_BUCKETS)])
+
+
 # Room for whatever a newer library appends to the structures above.
 _GROWTH = 1024
 
@@ -117,7 +134,8 @@ _INT = ctypes.c_int
 _SIZE = ctypes.c_size_t
 _STR = ctypes.c_char_p
 
-# name: (restype, argtypes). Those marked optional came in 1.1.
+# name: (restype, argtypes). The optional ones came in 1.1 (snapshots,
+# cancelling) and 1.2 (statistics).
 _PROTOTYPES = {
     "hl_strerror": (_STR, [_INT]),
     "hl_type_name": (_STR, [_INT]),
@@ -153,6 +171,9 @@ _OPTIONAL_PROTOTYPES = {
     "hl_interrupt_cancel": (_INT, [_P]),
     "hl_interrupt_free": (None, [_P]),
     "hl_install_interrupt_handler": (_INT, [_INT]),
+    "hl_sandbox_stats": (_INT, [_P, _P]),
+    "hl_sandbox_stats_reset": (_INT, [_P]),
+    "hl_stats_percentile_ns": (ctypes.c_uint64, [_P, ctypes.c_double]),
 }
 
 # ---- finding the library ----------------------------------------------------------

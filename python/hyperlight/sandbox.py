@@ -483,6 +483,35 @@ class Sandbox:
             self._check(_native.lib().hl_sandbox_layout(self._live_handle(), buf))
         return {name: getattr(lay, name) for name in _native.LAYOUT_FIELDS}
 
+    def stats(self):
+        """The sandbox's statistics (hl_stats) as a dict: the counters (calls,
+        calls_ok, rejected, guest_errors, host_function_errors, aborts, faults,
+        protocol_errors, cancelled, timeouts, other_errors, host_calls, prints,
+        logs, vm_exits, restores, snapshots), the call durations in
+        nanoseconds (call_ns_total, call_ns_min, call_ns_max), call_ns_hist
+        (a list: bucket i counts calls of 2**i to 2**(i+1) ns) and the
+        estimates call_ns_p50 and call_ns_p99 (upper bounds, less than twice
+        the true value). They survive reset() and restore()."""
+        if not _native.has("hl_sandbox_stats"):
+            raise errors.UnsupportedError("this libhyperlight has no statistics")
+        st = _native.StatsStruct()
+        st.size = ctypes.sizeof(st)
+        with self._lock:
+            self._check(_native.lib().hl_sandbox_stats(self._live_handle(), ctypes.byref(st)))
+        out = {name: getattr(st, name) for name in _native.STATS_FIELDS}
+        out["call_ns_hist"] = list(st.call_ns_hist)
+        pct = _native.lib().hl_stats_percentile_ns
+        out["call_ns_p50"] = pct(ctypes.byref(st), 0.5)
+        out["call_ns_p99"] = pct(ctypes.byref(st), 0.99)
+        return out
+
+    def reset_stats(self):
+        """Sets every statistics counter back to zero."""
+        if not _native.has("hl_sandbox_stats_reset"):
+            raise errors.UnsupportedError("this libhyperlight has no statistics")
+        with self._lock:
+            self._check(_native.lib().hl_sandbox_stats_reset(self._live_handle()))
+
     def close(self):
         """Frees the sandbox and its VM. Closing twice does nothing; any other
         use afterwards raises StateError."""

@@ -409,6 +409,7 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
 			return hl__guest_fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
 		}
+		hl__stats_exit(sb, &x);
 		int r = 0;
 		switch (x.kind) {
 		case HL_EXIT_OUT:
@@ -626,8 +627,9 @@ static int decode_result(hl_sandbox *sb, const struct hl__guest_fn *f, uint32_t 
 	}
 }
 
-int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs,
-            hl_value *result)
+/* hl_call without the statistics; *t0 is set when the guest is about to run. */
+static int call_guest(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs,
+                      hl_value *result, uint64_t *t0)
 {
 	if (!sb)
 		return HL_E_INVAL;
@@ -656,6 +658,7 @@ int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs
 		return r;
 	sb->in_call = true;
 	sb->called = true;
+	*t0 = hl__stats_now();
 	hl__call_begin(sb);
 	uint32_t off = 0;
 	r = hl__run_until_done(sb, &off);
@@ -664,4 +667,14 @@ int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs
 	if (r < 0)
 		return r;
 	return decode_result(sb, f, off, result);
+}
+
+int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs,
+            hl_value *result)
+{
+	uint64_t t0 = 0;
+	int r = call_guest(sb, name, args, nargs, result, &t0);
+	if (sb)
+		hl__stats_call(sb, r, t0);
+	return r;
 }

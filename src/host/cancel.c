@@ -242,9 +242,11 @@ void hl__call_end(hl_sandbox *sb)
 
 int hl__call_cancelled(hl_sandbox *sb)
 {
+	int why = 0;
 	if (atomic_load(&sb->intr->requested))
-		return 1;
-	if (sb->deadline_ns && mono_ns() >= sb->deadline_ns)
-		return 2; /* the deadline passed: end the call as a cancel would */
-	return 0;
+		why = 1;
+	else if (sb->deadline_ns && mono_ns() >= sb->deadline_ns)
+		why = 2; /* the deadline passed: end the call as a cancel would */
+	sb->cancel_why = why; /* the statistics tell a cancel from a timeout */
+	return why;
 }

@@ -112,6 +112,10 @@ struct hl_sandbox {
 	/* the last failure */
 	hl_fault fault;
 	int guest_code;
+
+	/* statistics (stats.c): plain counters, written by the calling thread */
+	hl_stats stats;
+	int cancel_why; /* hl__call_cancelled's last answer: 1 cancelled, 2 timed out */
 };
 
 /* Sets the sandbox message and returns code. */
@@ -171,5 +175,26 @@ HL__HIDDEN int hl__check_signal(hl_sandbox *sb);
 /* call.c */
 HL__HIDDEN int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off);
 HL__HIDDEN void hl__debug_dump(hl_sandbox *sb, const char *when);
+
+/* stats.c: the clock a call is timed with, and the end of a call: `r` is
+ * hl_call's result, `t0` the hl__stats_now() taken just before the guest
+ * ran, or 0 for a call refused before that. */
+HL__HIDDEN uint64_t hl__stats_now(void);
+HL__HIDDEN void hl__stats_call(hl_sandbox *sb, int r, uint64_t t0);
+
+/* Counts one return from the backend's run: every exit, and by port the
+ * records the guest sent. Inline: it runs on every exit. */
+static inline void hl__stats_exit(hl_sandbox *sb, const struct hl_exit *x)
+{
+	sb->stats.vm_exits++;
+	if (x->kind != HL_EXIT_OUT)
+		return;
+	if (x->port == HL_PORT_HOSTCALL)
+		sb->stats.host_calls++;
+	else if (x->port == HL_PORT_PRINT)
+		sb->stats.prints++;
+	else if (x->port == HL_PORT_LOG)
+		sb->stats.logs++;
+}
 
 #endif /* HL_INTERNAL_H */

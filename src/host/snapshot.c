@@ -345,7 +345,10 @@ int hl_sandbox_snapshot(hl_sandbox *sb, hl_snapshot **out)
 	if (sb->poisoned)
 		return hl__fail(sb, HL_E_POISONED,
 		                "hl_sandbox_snapshot: the sandbox is poisoned; restore it first");
-	return take(sb, out);
+	int r = take(sb, out);
+	if (r == 0)
+		sb->stats.snapshots++;
+	return r;
 }
 
 /* ---- restore ---------------------------------------------------------------------- */
@@ -392,6 +395,7 @@ int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 	sb->poisoned = false;
 	memset(&sb->fault, 0, sizeof sb->fault);
 	sb->guest_code = 0;
+	sb->stats.restores++;
 	return 0;
 }
 

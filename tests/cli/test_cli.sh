@@ -395,6 +395,90 @@ if kvm_case "$name"; then
 	if [ "$rc" -eq 0 ]; then pass "$name"; else fail "$name" "$(last)"; fi
 fi
 
+# ---------------------------------------------------------------- guest logs
+name="by default a guest warning reaches stderr with its file and line"
+if kvm_case "$name"; then
+	hl run "$sg" LogMessage i32:2 string:careful
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp/out" ] &&
+		[[ $err =~ guest\ WARN\ [^\ ]*simpleguest\.c:[0-9]+:\ careful ]]; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+name="by default a guest info record is not shown"
+if kvm_case "$name"; then
+	hl run "$sg" LogMessage i32:3 string:chatty
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ]; then pass "$name"; else fail "$name" "$(last)"; fi
+fi
+name="--log-level debug shows a debug record"
+if kvm_case "$name"; then
+	hl run --log-level debug "$sg" LogMessage i32:4 string:detail
+	if [ "$rc" -eq 0 ] && [[ $err == *"guest DEBUG "*": detail"* ]]; then pass "$name"; else fail "$name" "$(last)"; fi
+fi
+
+# ---------------------------------------------------------------- --stats
+expect_error "--stats is only for run" 1 "--stats: only for the run command" info --stats "$sg"
+
+# stat NAME: the value on the NAME line of the statistics table in stderr.
+stat() { awk -v n="$1" '$1 == n { print $2 }' "$tmp/err"; }
+
+name="--stats prints the table after the call"
+if kvm_case "$name"; then
+	hl run --stats "$sg" Echo string:counted
+	if [ "$rc" -eq 0 ] && [ "$out" = counted ] && grep -qx -- '--- statistics' "$tmp/err" &&
+		[ "$(stat calls)" = 1 ] && [ "$(stat calls_ok)" = 1 ] && [ "$(stat rejected)" = 0 ] &&
+		[ "$(stat vm_exits)" -ge 2 ] && [[ $(stat call_us_p50) =~ ^[0-9]+\.[0-9]{3}$ ]]; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+
+name="--stats counts a fault in its family"
+if kvm_case "$name"; then
+	hl run --stats "$sg" NullDeref
+	if [ "$rc" -eq 2 ] && [ "$(stat calls)" = 1 ] && [ "$(stat faults)" = 1 ] &&
+		[ "$(stat calls_ok)" = 0 ]; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+
+name="--stats counts a refused call as rejected"
+if kvm_case "$name"; then
+	hl run --stats "$sg" NoSuchFunction
+	if [ "$rc" -eq 1 ] && [ "$(stat calls)" = 0 ] && [ "$(stat rejected)" = 1 ]; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+
+name="--stats counts log records sent, not those filtered in the guest"
+if kvm_case "$name"; then
+	hl run --stats --log-level info "$sg" LogMessage i32:3 string:sent
+	sent=$(stat logs) exits_sent=$(stat vm_exits) rc1=$rc
+	hl run --stats --log-level warn "$sg" LogMessage i32:3 string:filtered
+	if [ "$rc1" -eq 0 ] && [ "$rc" -eq 0 ] && [ "$sent" = 1 ] && [ "$(stat logs)" = 0 ] &&
+		[ $((exits_sent - $(stat vm_exits))) -eq 1 ]; then
+		pass "$name"
+	else
+		fail "$name" "logs $sent, exits $exits_sent then $(stat vm_exits); $(last)"
+	fi
+fi
+
+name="--stats counts a timeout"
+if kvm_case "$name"; then
+	hl run --stats --timeout-ms 1000 "$sg" Spin
+	if [ "$rc" -eq 2 ] && [ "$(stat timeouts)" = 1 ] && [ "$(stat cancelled)" = 0 ]; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+
 if [ "$skipped" -gt 0 ]; then
 	echo "# $skipped skipped"
 fi
