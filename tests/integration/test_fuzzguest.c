@@ -4,7 +4,7 @@
  * documented error with a message, and the sandbox still answers Echo (after
  * hl_sandbox_reset when the guest poisoned it). Prints the outcomes by code.
  *
- * HL_FUZZGUEST_ITERS (default 150) seeds from HL_FUZZGUEST_SEED (default 1),
+ * HL_FUZZGUEST_ITERS (default 2000) seeds from HL_FUZZGUEST_SEED (default 1),
  * HL_FUZZGUEST_STEPS (default 64) steps each: a long run is
  * HL_FUZZGUEST_ITERS=100000 build/tests/test_fuzzguest.
  */
@@ -60,7 +60,7 @@ static void random_guests_leave_the_host_intact(void **state)
 {
 	(void)state;
 	HLT_REQUIRE_KVM();
-	unsigned long long iters = env_number("HL_FUZZGUEST_ITERS", 150);
+	unsigned long long iters = env_number("HL_FUZZGUEST_ITERS", 2000);
 	unsigned long long first = env_number("HL_FUZZGUEST_SEED", 1);
 	unsigned long long steps = env_number("HL_FUZZGUEST_STEPS", 64);
 
