@@ -6,7 +6,9 @@
  * and the next OUT to HL_PORT_DONE ends the call. Host calls, prints and log
  * records are OUTs to their own ports in between. Every record the guest
  * writes is hostile: it is copied out of shared memory with hl__out_copy
- * before any field is looked at, and each field is read once.
+ * before any field is looked at, and each field is read once. What a record
+ * may contain is decided by the pure decoders in records.c; this file keeps
+ * the copies and the side effects (callbacks, replies, faults).
  */
 #define _GNU_SOURCE
 #include <errno.h>
