@@ -104,6 +104,10 @@ static void random_guests_leave_the_host_intact(void **state)
 			resets++;
 		}
 		echo_works(sb, seed);
+		if ((seed - first + 1) % 10000 == 0) { /* progress, for long runs */
+			printf("fuzzguest: %llu seeds done\n", seed - first + 1);
+			fflush(stdout);
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
