@@ -6,7 +6,9 @@
  * and the next OUT to HL_PORT_DONE ends the call. Host calls, prints and log
  * records are OUTs to their own ports in between. Every record the guest
  * writes is hostile: it is copied out of shared memory with hl__out_copy
- * before any field is looked at, and each field is read once.
+ * before any field is looked at, and each field is read once. What a record
+ * may contain is decided by the pure decoders in records.c; this file keeps
+ * the copies and the side effects (callbacks, replies, faults).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,19 +18,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "records.h"
 
 #define GPA_IN(sb) ((sb)->mem + ((sb)->lay.input - (sb)->lay.mem_base))
-
-static const char *const vector_names[32] = {
-	"divide error (#DE)", "debug (#DB)", "NMI", "breakpoint (#BP)", "overflow (#OF)",
-	"bound range (#BR)", "invalid opcode (#UD)", "device not available (#NM)",
-	"double fault (#DF)", "coprocessor segment overrun", "invalid TSS (#TS)",
-	"segment not present (#NP)", "stack-segment fault (#SS)", "general protection (#GP)",
-	"page fault (#PF)", "reserved (15)", "x87 floating point (#MF)", "alignment check (#AC)",
-	"machine check (#MC)", "SIMD floating point (#XM)", "virtualization (#VE)",
-	"control protection (#CP)", "reserved (22)", "reserved (23)", "reserved (24)",
-	"reserved (25)", "reserved (26)", "reserved (27)", "hypervisor injection (#HV)",
-	"VMM communication (#VC)", "security (#SX)", "reserved (31)"};
 
 /* ---- diagnostics ------------------------------------------------------------ */
 
@@ -67,28 +59,6 @@ static uint64_t current_rip(hl_sandbox *sb)
 	return hl__backend.get_regs(sb->vm, &r, &eb) == 0 ? r.rip : 0;
 }
 
-/* Which part of guest memory an address falls in, for fault messages. */
-static const char *region_of(const struct hl__layout *l, uint64_t a)
-{
-	if (a < HL_PAGE_SIZE)
-		return " (NULL pointer dereference)";
-	if (a >= l->stack_guard && a < l->stack_guard + HL_PAGE_SIZE)
-		return " (stack guard page: stack overflow)";
-	if (a >= l->image_lo && a < l->image_hi)
-		return " (guest image)";
-	if (a >= l->heap && a < l->heap + l->heap_size)
-		return " (heap)";
-	if (a >= l->stack && a < l->stack + l->stack_size)
-		return " (stack)";
-	if (a >= l->ist && a < l->ist + l->ist_size)
-		return " (exception stacks)";
-	if (a >= l->pt && a < l->pt + l->pt_size)
-		return " (page tables)";
-	if (a < l->mem_base || a >= l->mem_base + l->mem_size)
-		return " (outside guest memory)";
-	return "";
-}
-
 /* ---- records from the guest ---------------------------------------------------- */
 
 static int protocol(hl_sandbox *sb, const char *what, uint32_t off)
@@ -103,26 +73,14 @@ static int handle_exception(hl_sandbox *sb, uint32_t off)
 	struct hl_exception e;
 	if (!hl__out_copy(sb, off, sizeof e, &e))
 		return protocol(sb, "exception record outside the output buffer", off);
-	if (e.magic != HL_EXCEPTION_MAGIC || e.vector > 255)
-		return protocol(sb, "exception record with bad magic or vector", off);
+	const char *bad = hl__rec_exception(&e);
+	if (bad)
+		return protocol(sb, bad, off);
 	sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION, .vector = e.vector,
 	                       .error_code = e.error_code, .rip = e.rip, .rsp = e.rsp, .addr = e.cr2};
-	const char *name = e.vector < 32 ? vector_names[e.vector] : "unexpected interrupt";
-	if (e.vector == 14) {
-		char detail[96];
-		snprintf(detail, sizeof detail, "%s %s, %s",
-		         (e.error_code & 16) ? "instruction fetch" : (e.error_code & 2) ? "write" : "read",
-		         (e.error_code & 1) ? "of a page without that permission" : "of an unmapped page",
-		         region_of(&sb->lay, e.cr2)[0] ? region_of(&sb->lay, e.cr2) + 1 : "(mapped region)");
-		return hl__guest_fail(sb, HL_E_GUEST_FAULT,
-		                      "guest fault: %s, vector %u, at RIP 0x%llx: %s at address 0x%llx, error code 0x%llx",
-		                      name, e.vector, (unsigned long long)e.rip, detail,
-		                      (unsigned long long)e.cr2, (unsigned long long)e.error_code);
-	}
-	return hl__guest_fail(sb, HL_E_GUEST_FAULT,
-	                      "guest fault: %s, vector %u, at RIP 0x%llx, RSP 0x%llx, error code 0x%llx",
-	                      name, e.vector, (unsigned long long)e.rip, (unsigned long long)e.rsp,
-	                      (unsigned long long)e.error_code);
+	char msg[384];
+	hl__rec_exception_message(&e, &sb->lay, msg, sizeof msg);
+	return hl__guest_fail(sb, HL_E_GUEST_FAULT, "%s", msg);
 }
 
 static int handle_abort(hl_sandbox *sb, uint32_t off)
@@ -130,17 +88,15 @@ static int handle_abort(hl_sandbox *sb, uint32_t off)
 	struct hl_abort a;
 	if (!hl__out_copy(sb, off, sizeof a, &a))
 		return protocol(sb, "abort record outside the output buffer", off);
-	if (a.magic != HL_ABORT_MAGIC)
-		return protocol(sb, "abort record with bad magic", off);
-	if (!hl__in_range((uint64_t)off + sizeof a, a.msg_len, sb->lay.output_size))
-		return protocol(sb, "abort message beyond the output buffer", off);
 	char msg[512];
-	uint32_t n = a.msg_len < sizeof msg - 1 ? a.msg_len : (uint32_t)sizeof msg - 1;
-	hl__out_copy(sb, (uint64_t)off + sizeof a, n, msg);
-	msg[n] = '\0';
-	for (uint32_t i = 0; i < n; i++) /* the message ends up in logs: no control bytes */
-		if ((unsigned char)msg[i] < 0x20 && msg[i] != '\n')
-			msg[i] = '?';
+	struct hl__span m;
+	const char *bad = hl__rec_abort(&a, off, sb->lay.output_size, sizeof msg - 1, &m);
+	if (bad)
+		return protocol(sb, bad, off);
+	if (!hl__out_copy(sb, m.off, m.len, msg))
+		return protocol(sb, "abort message beyond the output buffer", off);
+	msg[m.len] = '\0';
+	hl__rec_sanitize(msg, m.len); /* the message ends up in logs: no control bytes */
 	sb->guest_code = a.code;
 	sb->fault = (hl_fault){.kind = HL_FAULT_ABORT, .error_code = (uint64_t)(int64_t)a.code};
 	return hl__guest_fail(sb, HL_E_GUEST_ABORT, "guest aborted with code %d: %s", a.code, msg);
@@ -163,16 +119,18 @@ static void default_print(int fd, const char *data, size_t len, void *user)
 static int handle_print(hl_sandbox *sb, uint32_t off)
 {
 	struct hl_print p;
-	if (!hl__out_copy(sb, off, sizeof p, &p) || p.magic != HL_PRINT_MAGIC)
+	struct hl__span d;
+	if (!hl__out_copy(sb, off, sizeof p, &p))
 		return protocol(sb, "print record with bad magic or outside the buffer", off);
-	if (p.fd != 1 && p.fd != 2)
-		return protocol(sb, "print record for a file descriptor other than 1 and 2", off);
-	if (!hl__out_copy(sb, (uint64_t)off + sizeof p, p.len, sb->scratch))
+	const char *bad = hl__rec_print(&p, off, sb->lay.output_size, &d);
+	if (bad)
+		return protocol(sb, bad, off);
+	if (!hl__out_copy(sb, d.off, d.len, sb->scratch))
 		return protocol(sb, "print data beyond the output buffer", off);
 	if (sb->print_fn)
-		sb->print_fn((int)p.fd, (const char *)sb->scratch, p.len, sb->print_user);
+		sb->print_fn((int)p.fd, (const char *)sb->scratch, d.len, sb->print_user);
 	else
-		default_print((int)p.fd, (const char *)sb->scratch, p.len, NULL);
+		default_print((int)p.fd, (const char *)sb->scratch, d.len, NULL);
 	return 0;
 }
 
@@ -187,19 +145,18 @@ static void default_log(enum hl_log_level level, const char *file, int line, con
 static int handle_log(hl_sandbox *sb, uint32_t off)
 {
 	struct hl_log g;
-	if (!hl__out_copy(sb, off, sizeof g, &g) || g.magic != HL_LOG_MAGIC)
+	struct hl__span f, m;
+	if (!hl__out_copy(sb, off, sizeof g, &g))
 		return protocol(sb, "log record with bad magic or outside the buffer", off);
-	if (g.level < HL_LOG_ERROR || g.level > HL_LOG_TRACE)
-		return protocol(sb, "log record with an unknown level", off);
-	uint64_t fl = g.file_len, ml = g.msg_len;
 	/* file, NUL, message, NUL in scratch (output_size + 1 bytes) */
-	if (fl + ml + 2 > sb->lay.output_size + 1 ||
-	    !hl__out_copy(sb, (uint64_t)off + sizeof g, fl, sb->scratch) ||
-	    !hl__out_copy(sb, (uint64_t)off + sizeof g + fl, ml, sb->scratch + fl + 1))
+	const char *bad = hl__rec_log(&g, off, sb->lay.output_size, sb->lay.output_size + 1, &f, &m);
+	if (bad)
+		return protocol(sb, bad, off);
+	char *file = (char *)sb->scratch, *msg = (char *)sb->scratch + f.len + 1;
+	if (!hl__out_copy(sb, f.off, f.len, file) || !hl__out_copy(sb, m.off, m.len, msg))
 		return protocol(sb, "log text beyond the output buffer", off);
-	char *file = (char *)sb->scratch, *msg = (char *)sb->scratch + fl + 1;
-	file[fl] = '\0';
-	msg[ml] = '\0';
+	file[f.len] = '\0';
+	msg[m.len] = '\0';
 	hl_log_fn fn = sb->log_fn ? sb->log_fn : default_log;
 	fn((enum hl_log_level)g.level, file, (int)g.line, msg, sb->log_user);
 	return 0;
@@ -298,85 +255,48 @@ hl_sandbox *hl_host_call_sandbox(hl_host_call *hc)
 	return hc ? hc->sb : NULL;
 }
 
-/* Decodes one wire value of a record copy `rec` of `len` bytes. */
-static bool decode_value(const struct hl_wire_value *w, uint8_t *rec, uint64_t len,
-                         uint64_t min_off, hl_value *out)
-{
-	out->type = (hl_type)w->type;
-	switch (w->type) {
-	case HL_TYPE_I32: out->u.i32 = (int32_t)(uint32_t)w->bits; return true;
-	case HL_TYPE_U32: out->u.u32 = (uint32_t)w->bits; return true;
-	case HL_TYPE_I64: out->u.i64 = (int64_t)w->bits; return true;
-	case HL_TYPE_U64: out->u.u64 = w->bits; return true;
-	case HL_TYPE_F32: { uint32_t b = (uint32_t)w->bits; memcpy(&out->u.f32, &b, 4); return true; }
-	case HL_TYPE_F64: memcpy(&out->u.f64, &w->bits, 8); return true;
-	case HL_TYPE_BOOL:
-		if (w->bits > 1)
-			return false;
-		out->u.b = w->bits != 0;
-		return true;
-	case HL_TYPE_STRING:
-		/* payload plus its NUL inside the record, after the fixed part */
-		if (w->bits < min_off || !hl__in_range(w->bits, (uint64_t)w->len + 1, len) ||
-		    rec[w->bits + w->len] != 0 || memchr(rec + w->bits, 0, w->len))
-			return false;
-		out->u.str.ptr = (const char *)rec + w->bits;
-		out->u.str.len = w->len;
-		return true;
-	case HL_TYPE_BYTES:
-		if (w->bits < min_off || !hl__in_range(w->bits, w->len, len))
-			return false;
-		out->u.bytes.ptr = rec + w->bits;
-		out->u.bytes.len = w->len;
-		return true;
-	default:
-		return false;
-	}
-}
-
 static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 {
 	struct hl_hostcall h;
-	uint64_t osz = sb->lay.output_size;
-	if (!hl__out_copy(sb, off, sizeof h, &h) || h.magic != HL_HOSTCALL_MAGIC)
+	struct hl__span span;
+	struct hl__hostcall_req req;
+	if (!hl__out_copy(sb, off, sizeof h, &h))
 		return protocol(sb, "host-call record with bad magic or outside the buffer", off);
-	if (h.argc > HL_MAX_PARAMS)
-		return protocol(sb, "host-call record with more than HL_MAX_PARAMS arguments", off);
-	uint64_t fixed = sizeof h + (uint64_t)h.argc * sizeof(struct hl_wire_value);
-	if (h.total_len < fixed || !hl__in_range(off, h.total_len, osz))
+	const char *bad = hl__rec_hostcall_head(&h, off, sb->lay.output_size, &span);
+	if (bad)
+		return protocol(sb, bad, off);
+	if (!hl__out_copy(sb, span.off, span.len, sb->scratch))
 		return protocol(sb, "host-call record length does not fit the output buffer", off);
-	uint8_t *rec = sb->scratch;
-	hl__out_copy(sb, off, h.total_len, rec);
-	if (h.name_len == 0 || h.name_len > HL_MAX_NAME || h.name_off < fixed ||
-	    !hl__in_range(h.name_off, h.name_len, h.total_len))
-		return protocol(sb, "host-call record with a bad function name", off);
-	const char *name = (const char *)rec + h.name_off;
-	int nl = (int)h.name_len;
+	if ((bad = hl__rec_hostcall_name(&h, sb->scratch, &req)))
+		return protocol(sb, bad, off);
+	const char *name = req.name;
+	int nl = (int)req.name_len;
 
 	struct hl__host_fn *fn = NULL;
 	for (size_t i = 0; i < sb->n_host_fns; i++)
-		if (sb->host_fns[i].name_len == h.name_len &&
-		    memcmp(sb->host_fns[i].name, name, h.name_len) == 0) {
+		if (sb->host_fns[i].name_len == req.name_len &&
+		    memcmp(sb->host_fns[i].name, name, req.name_len) == 0) {
 			fn = &sb->host_fns[i];
 			break;
 		}
 	if (!fn)
 		return reply_error(sb, "no host function named '%.*s'", nl, name);
-	if (h.argc != fn->nparams)
+	if (req.argc != fn->nparams)
 		return reply_error(sb, "host function '%s' takes %u arguments, the guest passed %u",
-		                   fn->name, fn->nparams, h.argc);
-	if (h.ret != (uint32_t)fn->ret)
+		                   fn->name, fn->nparams, req.argc);
+	if (req.ret != (uint32_t)fn->ret)
 		return reply_error(sb, "host function '%s' returns %s, the guest expected %s", fn->name,
-		                   hl_type_name(fn->ret), hl_type_name((hl_type)h.ret));
-	for (uint32_t i = 0; i < h.argc; i++) {
-		struct hl_wire_value w;
-		memcpy(&w, rec + sizeof h + (size_t)i * sizeof w, sizeof w);
-		if (w.type != (uint32_t)fn->params[i])
-			return reply_error(sb, "host function '%s' parameter %u: expected %s, the guest passed %s",
-			                   fn->name, i, hl_type_name(fn->params[i]),
-			                   hl_type_name((hl_type)w.type));
-		if (!decode_value(&w, rec, h.total_len, fixed, &sb->hc_args[i]))
-			return protocol(sb, "host-call argument with a bad value or payload", off);
+		                   hl_type_name(fn->ret), hl_type_name((hl_type)req.ret));
+	uint32_t bad_arg = 0, bad_type = 0;
+	switch (hl__rec_hostcall_args(&req, fn->params, sb->hc_args, &bad_arg, &bad_type)) {
+	case HL__ARGS_OK:
+		break;
+	case HL__ARGS_TYPE:
+		return reply_error(sb, "host function '%s' parameter %u: expected %s, the guest passed %s",
+		                   fn->name, bad_arg, hl_type_name(fn->params[bad_arg]),
+		                   hl_type_name((hl_type)bad_type));
+	case HL__ARGS_BAD_VALUE:
+		return protocol(sb, "host-call argument with a bad value or payload", off);
 	}
 
 	hl_host_call hc;
@@ -386,7 +306,7 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 	hl_value ret;
 	memset(&ret, 0, sizeof ret);
 	ret.type = fn->ret;
-	int r = fn->fn(&hc, sb->hc_args, h.argc, &ret, fn->user);
+	int r = fn->fn(&hc, sb->hc_args, req.argc, &ret, fn->user);
 	if (r < 0 || hc.failed)
 		return reply_error(sb, "%s", hc.msg[0] ? hc.msg : "host function failed");
 	if (ret.type != fn->ret)
@@ -577,54 +497,31 @@ static int decode_result(hl_sandbox *sb, const struct hl__guest_fn *f, uint32_t 
                          hl_value *result)
 {
 	struct hl_result r;
-	if (!hl__out_copy(sb, off, sizeof r, &r) || r.magic != HL_RESULT_MAGIC)
+	struct hl__span p;
+	struct hl__result_out out;
+	if (!hl__out_copy(sb, off, sizeof r, &r))
 		return protocol(sb, "result record with bad magic or outside the buffer", off);
-	if (r.total_len < sizeof r || !hl__in_range(off, r.total_len, sb->lay.output_size))
-		return protocol(sb, "result record length does not fit the output buffer", off);
-	const struct hl_wire_value *w = &r.value;
-	bool payload = w->type == HL_TYPE_STRING || w->type == HL_TYPE_BYTES;
-	if (payload) {
-		if (w->bits < sizeof r || !hl__in_range(w->bits, w->len, r.total_len))
-			return protocol(sb, "result payload outside its record", off);
-		/* sb->result_buf has output_size + 1 bytes: room for the NUL */
-		hl__out_copy(sb, off + w->bits, w->len, sb->result_buf);
-		sb->result_buf[w->len] = 0;
-	}
-	switch (r.status) {
-	case HL_STATUS_OK: {
-		if (w->type != (uint32_t)f->ret)
-			return protocol(sb, "result of the wrong type", off);
-		hl_value v;
-		memset(&v, 0, sizeof v);
-		struct hl_wire_value local = *w;
-		if (payload)
-			local.bits = 0;
-		if (w->type != HL_TYPE_VOID &&
-		    !decode_value(&local, sb->result_buf, (uint64_t)w->len + 1, 0, &v))
-			return protocol(sb, "result with an invalid value", off);
+	const char *bad = hl__rec_result_head(&r, off, sb->lay.output_size, &p);
+	if (bad)
+		return protocol(sb, bad, off);
+	/* sb->result_buf has output_size + 1 bytes: room for the NUL */
+	if (!hl__out_copy(sb, p.off, p.len, sb->result_buf))
+		return protocol(sb, "result payload outside its record", off);
+	sb->result_buf[p.len] = 0;
+	if ((bad = hl__rec_result(&r, f->ret, sb->result_buf, &out)))
+		return protocol(sb, bad, off);
+	if (out.status == HL_STATUS_OK) {
 		if (result)
-			*result = v;
+			*result = out.value;
 		return 0;
 	}
-	case HL_STATUS_ERROR:
-	case HL_STATUS_HOST_ERROR: {
-		if (w->type != HL_TYPE_STRING)
-			return protocol(sb, "error result without a message", off);
-		char *m = (char *)sb->result_buf;
-		for (uint32_t i = 0; i < w->len; i++)
-			if ((unsigned char)m[i] < 0x20 && m[i] != '\n')
-				m[i] = '?';
-		sb->guest_code = r.code;
-		if (r.status == HL_STATUS_ERROR)
-			return hl__fail(sb, HL_E_GUEST_ERROR, "guest function '%s' failed with code %d: %.900s",
-			                f->name, r.code, m);
-		return hl__fail(sb, HL_E_HOST_FUNCTION,
-		                "guest function '%s' did not handle a host function error: %.900s",
-		                f->name, m);
-	}
-	default:
-		return protocol(sb, "result with an unknown status", off);
-	}
+	sb->guest_code = out.code;
+	if (out.status == HL_STATUS_ERROR)
+		return hl__fail(sb, HL_E_GUEST_ERROR, "guest function '%s' failed with code %d: %.900s",
+		                f->name, out.code, out.msg);
+	return hl__fail(sb, HL_E_HOST_FUNCTION,
+	                "guest function '%s' did not handle a host function error: %.900s", f->name,
+	                out.msg);
 }
 
 /* hl_call without the statistics; *t0 is set when the guest is about to run. */
