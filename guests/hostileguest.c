@@ -158,6 +158,17 @@ static int log_bad_level(hl_call *c)
 	return hl_return_i32(c, 0);
 }
 
+/* A well-formed record above the host's maximum level, sent directly (the
+ * runtime's own filter would drop it): the host must drop it too. */
+static int log_above_max(hl_call *c)
+{
+	struct hl_log g = {HL_LOG_MAGIC, HL_LOG_TRACE, 1, 4, 3, 0};
+	put(REC_OFF, &g, sizeof g);
+	put(REC_OFF + sizeof g, "filemsg", 7);
+	hl_outl(HL_PORT_LOG, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
 static int abort_msg_len_huge(hl_call *c)
 {
 	struct hl_abort a = {HL_ABORT_MAGIC, 5, 0xfffffff0u, 0};
@@ -275,6 +286,7 @@ int main(void)
 	HL_REGISTER("PrintBadFd", print_bad_fd, HL_TYPE_I32);
 	HL_REGISTER("LogLenHuge", log_len_huge, HL_TYPE_I32);
 	HL_REGISTER("LogBadLevel", log_bad_level, HL_TYPE_I32);
+	HL_REGISTER("LogAboveMax", log_above_max, HL_TYPE_I32);
 	HL_REGISTER("AbortMsgLenHuge", abort_msg_len_huge, HL_TYPE_I32);
 	HL_REGISTER("ExceptionRecordGarbage", exception_record_garbage, HL_TYPE_I32);
 	HL_REGISTER("RecordOffsetOutside", record_offset_outside, HL_TYPE_I32);

@@ -191,7 +191,8 @@ HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
  * are NUL-terminated, written by the guest (untrusted text), owned by the
  * sandbox and valid during the callback, which runs on the thread that
  * called hl_call or hl_sandbox_init. Records above
- * hl_config.max_log_level are dropped inside the guest and never arrive. */
+ * hl_config.max_log_level are dropped inside the guest and never arrive;
+ * a guest that sends one anyway has it dropped by the host. */
 typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line,
                           const char *msg, void *user);
 /* Replaces the log callback (default: "guest LEVEL file:line: msg" to

@@ -35,6 +35,39 @@ HOSTILE(LogLenHuge)
 HOSTILE(AbortMsgLenHuge)
 HOSTILE(ExceptionRecordGarbage)
 
+static void count_log(enum hl_log_level level, const char *file, int line, const char *msg,
+                      void *user)
+{
+	(void)level, (void)file, (void)line, (void)msg;
+	++*(int *)user;
+}
+
+/* A guest that skips its runtime's level filter is held to the host's
+ * maximum: the record is dropped, the call goes on. */
+static void log_above_max_level_is_dropped(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb = hlt_open("hostileguest", NULL, NULL);
+	int delivered = 0;
+	assert_int_equal(hl_sandbox_set_log(sb, count_log, &delivered), 0);
+	hl_value ret;
+	HLT_ASSERT_CODE(sb, hl_call(sb, "LogAboveMax", NULL, 0, &ret), 0);
+	assert_int_equal(delivered, 0);
+	assert_false(hl_sandbox_poisoned(sb));
+	hl_sandbox_free(sb);
+
+	/* with the maximum raised to trace, the same record is delivered */
+	hl_config cfg;
+	hl_config_init(&cfg);
+	cfg.max_log_level = HL_LOG_TRACE;
+	sb = hlt_open("hostileguest", &cfg, NULL);
+	assert_int_equal(hl_sandbox_set_log(sb, count_log, &delivered), 0);
+	HLT_ASSERT_CODE(sb, hl_call(sb, "LogAboveMax", NULL, 0, &ret), 0);
+	assert_int_equal(delivered, 1);
+	hl_sandbox_free(sb);
+}
+
 static void main_returning_without_dispatch_is_an_abort(void **state)
 {
 	(void)state;
@@ -65,6 +98,7 @@ int main(void)
 		cmocka_unit_test(LogLenHuge),
 		cmocka_unit_test(AbortMsgLenHuge),
 		cmocka_unit_test(ExceptionRecordGarbage),
+		cmocka_unit_test(log_above_max_level_is_dropped),
 		cmocka_unit_test(main_returning_without_dispatch_is_an_abort),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
