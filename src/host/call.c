@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "debug.h"
 #include "internal.h"
 
 #define GPA_IN(sb) ((sb)->mem + ((sb)->lay.input - (sb)->lay.mem_base))
@@ -105,6 +106,8 @@ static int handle_exception(hl_sandbox *sb, uint32_t off)
 		return protocol(sb, "exception record outside the output buffer", off);
 	if (e.magic != HL_EXCEPTION_MAGIC || e.vector > 255)
 		return protocol(sb, "exception record with bad magic or vector", off);
+	sb->exc = e; /* for a core dump: copied once, magic and vector checked */
+	sb->exc_valid = true;
 	sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION, .vector = e.vector,
 	                       .error_code = e.error_code, .rip = e.rip, .rsp = e.rsp, .addr = e.cr2};
 	const char *name = e.vector < 32 ? vector_names[e.vector] : "unexpected interrupt";
@@ -397,6 +400,11 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 {
 	struct hl_errbuf eb; /* written only when the backend fails: not cleared per exit */
+	if (sb->gdb) {
+		int g = hl__gdb_before_run(sb);
+		if (g < 0)
+			return g;
+	}
 	for (;;) {
 		struct hl_exit x;
 		if (hl__backend.run(sb->vm, &x, &eb) < 0) {
@@ -462,6 +470,11 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			return hl__guest_fail(sb, HL_E_CANCELLED,
 			                      "the call was cancelled through its interrupt handle");
 		}
+		case HL_EXIT_DEBUG:
+			r = hl__gdb_stop(sb, &x);
+			if (r < 0)
+				return r;
+			break;
 		case HL_EXIT_FAIL:
 			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR, .rip = current_rip(sb),
 			                       .error_code = x.detail};

@@ -111,6 +111,11 @@ struct hl_sandbox {
 	/* the last failure */
 	hl_fault fault;
 	int guest_code;
+
+	/* debugging (coredump.c, gdbstub.c) */
+	struct hl_exception exc; /* the last exception record, copied and checked */
+	bool exc_valid;          /* exc is for the failure being reported */
+	struct hl__gdb *gdb;     /* the gdb remote stub, NULL unless hl_sandbox_debug_listen */
 };
 
 /* Sets the sandbox message and returns code. */
