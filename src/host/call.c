@@ -454,6 +454,13 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			                      "guest fault: triple fault (the vCPU shut down), last RIP 0x%llx",
 			                      (unsigned long long)sb->fault.rip);
 		case HL_EXIT_HLT:
+			if (sb->gdb) { /* a debugger's breakpoint? (gdbstub.c) */
+				r = hl__gdb_halted(sb);
+				if (r < 0)
+					return r;
+				if (r == 0)
+					break;
+			}
 			sb->fault = (hl_fault){.kind = HL_FAULT_HALT, .rip = current_rip(sb)};
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
 			                      "guest halted the CPU (hlt) at RIP 0x%llx",

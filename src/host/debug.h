@@ -41,6 +41,10 @@ HL__HIDDEN int hl__gdb_before_run(hl_sandbox *sb);
  * until it resumes the guest. 0 to run on, or an error (the message is
  * set; HL_E_CANCELLED if the debugger killed the guest). */
 HL__HIDDEN int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x);
+/* After HL_EXIT_HLT: 0 if the guest stopped at one of the debugger's
+ * breakpoints (served; run on), 1 if the halt is the guest's own (a
+ * fault), or an error as for hl__gdb_stop. */
+HL__HIDDEN int hl__gdb_halted(hl_sandbox *sb);
 /* Tells an attached debugger that the guest is gone and closes the socket. */
 HL__HIDDEN void hl__gdb_close(hl_sandbox *sb);
 

@@ -9,10 +9,15 @@
  * memory is reached only through the guest's page tables into the
  * sandbox's own mapping (hl__gva_translate).
  *
- * Software breakpoints are int3 bytes the stub writes into guest memory
- * (KVM turns the #BP into an exit); reads of memory show the original
- * bytes. Hardware breakpoints and watchpoints use the four debug
- * registers; single steps use the trap flag through the hypervisor.
+ * Software breakpoints are HLT bytes (0xf4) the stub writes into guest
+ * memory; reads of memory show the original bytes. HLT exits to the host
+ * on every x86 hypervisor without an exception intercept, so breakpoints
+ * also work where a nested hypervisor does not intercept INT3 (QEMU's
+ * emulated SVM delivers INT3 to the guest whatever KVM asks), and the
+ * guest's own INT3 keeps its meaning (a guest fault). A halt at an
+ * address without a breakpoint is still the guest's own. Hardware
+ * breakpoints and watchpoints use the four debug registers; single steps
+ * use the trap flag through the hypervisor.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +33,7 @@
 
 #define PKT_MAX 4096 /* payload bytes, both ways (PacketSize) */
 #define MAX_SW_BP 64
+#define BP_INSN 0xf4 /* HLT */
 
 struct sw_bp {
 	uint64_t addr;
@@ -373,7 +379,7 @@ static const char *sw_insert(hl_sandbox *sb, uint64_t addr)
 		return "E28"; /* ENOSPC */
 	uint64_t cr3 = current_cr3(sb);
 	uint8_t orig;
-	if (mem_read(sb, cr3, addr, &orig, 1) != 1 || !poke(sb, cr3, addr, 0xcc))
+	if (mem_read(sb, cr3, addr, &orig, 1) != 1 || !poke(sb, cr3, addr, BP_INSN))
 		return "E0e"; /* EFAULT */
 	g->sw[freei] = (struct sw_bp){.addr = addr, .orig = orig, .used = true};
 	return "OK";
@@ -749,7 +755,7 @@ int hl__gdb_before_run(hl_sandbox *sb)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	g->fd = fd;
-	g->dbg = (struct hl_debug_cfg){.enable = true, .sw_bp = true};
+	g->dbg = (struct hl_debug_cfg){.enable = true};
 	snprintf(g->stop, sizeof g->stop, "S05");
 	int r = serve(sb);
 	return r < 0 ? r : 0;
@@ -791,6 +797,34 @@ int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x)
 	}
 	int r = serve(sb);
 	return r < 0 ? r : 0;
+}
+
+int hl__gdb_halted(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	struct hl_regs r;
+	struct hl_errbuf eb = {{0}};
+	if (!g || g->fd < 0 || hl__backend.get_regs(sb->vm, &r, &eb) < 0)
+		return 1;
+	/* The vCPU has executed the HLT: RIP is one past the breakpoint. */
+	bool ours = false;
+	for (int i = 0; i < MAX_SW_BP; i++)
+		if (g->sw[i].used && g->sw[i].addr == r.rip - 1)
+			ours = true;
+	if (!ours)
+		return 1;
+	r.rip -= 1;
+	if (hl__backend.set_regs(sb->vm, &r, &eb) < 0) {
+		sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
+		return hl__guest_fail(sb, HL_E_HYPERVISOR, "gdb stub: %s", eb.msg);
+	}
+	snprintf(g->stop, sizeof g->stop, "T05swbreak:;");
+	if (!put_packet(g, g->stop)) {
+		detach(sb);
+		return 0;
+	}
+	int s = serve(sb);
+	return s < 0 ? s : 0;
 }
 
 void hl__gdb_close(hl_sandbox *sb)
