@@ -107,6 +107,8 @@ struct hl_backend_ops {
 	 * (control registers are ignored); turns guest debugging on or off. */
 	int (*set_regs)(struct hl_vm *vm, const struct hl_regs *regs, struct hl_errbuf *err);
 	int (*set_debug)(struct hl_vm *vm, const struct hl_debug_cfg *dbg, struct hl_errbuf *err);
+	/* Reads the x87/SSE state in the 512-byte FXSAVE layout (debugging only). */
+	int (*get_fpu)(struct hl_vm *vm, uint8_t fxsave[512], struct hl_errbuf *err);
 	/* TSC frequency of the vCPU in kHz, 0 if unknown. */
 	uint64_t (*tsc_khz)(struct hl_vm *vm);
 	/* Closes the VM (NULL: no-op). */

@@ -3,8 +3,8 @@
  * `gdb GUEST CORE`.
  *
  * The file is an ordinary x86-64 Linux core as gdb reads it: a PT_NOTE with
- * NT_PRSTATUS (the general registers in user_regs_struct order) and
- * NT_PRPSINFO, then one PT_LOAD per run of guest pages with the same
+ * NT_PRSTATUS (the general registers in user_regs_struct order),
+ * NT_PRPSINFO and NT_FPREGSET (the vCPU's x87/SSE state), then one PT_LOAD per run of guest pages with the same
  * permissions, at the guest virtual addresses the page tables give them.
  * Pages that hold only zeros are left as holes in the file.
  */
@@ -291,10 +291,15 @@ static int write_core(hl_sandbox *sb, const char *path, const struct hl_exceptio
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	uint8_t notes[2 * (sizeof(Elf64_Nhdr) + 8) + sizeof ps + sizeof pi];
+	uint8_t fx[512];
+	bool have_fpu = hl__backend.get_fpu(sb->vm, fx, &eb) == 0;
+	ps.fpvalid = have_fpu;
+	uint8_t notes[3 * (sizeof(Elf64_Nhdr) + 8) + sizeof ps + sizeof pi + sizeof fx];
 	size_t nlen = 0;
 	put_note(notes, &nlen, NT_PRSTATUS, &ps, sizeof ps);
 	put_note(notes, &nlen, NT_PRPSINFO, &pi, sizeof pi);
+	if (have_fpu)
+		put_note(notes, &nlen, NT_FPREGSET, fx, sizeof fx);
 
 	size_t nph = 1 + nruns;
 	uint64_t notes_at = sizeof(Elf64_Ehdr) + nph * sizeof(Elf64_Phdr);

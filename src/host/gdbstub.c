@@ -130,8 +130,8 @@ static const char target_xml[] =
 	"</target>\n";
 
 #define NREGS 57
-/* Register sizes in bytes, by number. Registers 0..23 are read from the
- * vCPU; the x87 and SSE registers (24..56) are reported unavailable. */
+/* Register sizes in bytes, by number. Registers 0..23 come from get_regs,
+ * the x87 and SSE registers (24..56, read-only here) from get_fpu. */
 static unsigned reg_size(unsigned n)
 {
 	if (n <= 16)
@@ -461,10 +461,56 @@ static bool get_le(const char *p, unsigned bytes, uint64_t *v)
 	return true;
 }
 
-static void reg_hex(struct hl_regs *r, unsigned n, char *o)
+/* Register n (24..56) from the FXSAVE image, in gdb's terms. */
+static void fpu_reg_hex(const uint8_t *fx, unsigned n, char *o)
+{
+	uint16_t w16;
+	uint32_t w32;
+	uint64_t w64;
+	const uint8_t *src = NULL;
+	uint64_t v = 0;
+	if (n <= 31) {
+		src = fx + 32 + (n - 24) * 16;
+	} else if (n >= 40 && n <= 55) {
+		src = fx + 160 + (n - 40) * 16;
+	} else {
+		switch (n) {
+		case 32: memcpy(&w16, fx + 0, 2); v = w16; break; /* fctrl */
+		case 33: memcpy(&w16, fx + 2, 2); v = w16; break; /* fstat */
+		case 34: /* ftag: the full tag word from the abridged one (empty = 3) */
+			for (int i = 0; i < 8; i++)
+				if (!(fx[4] >> i & 1))
+					v |= 3ull << (2 * i);
+			break;
+		case 36: memcpy(&w64, fx + 8, 8); v = (uint32_t)w64; break;  /* fioff */
+		case 38: memcpy(&w64, fx + 16, 8); v = (uint32_t)w64; break; /* fooff */
+		case 39: memcpy(&w16, fx + 6, 2); v = w16; break;            /* fop */
+		case 56: memcpy(&w32, fx + 24, 4); v = w32; break;           /* mxcsr */
+		default: break;                                             /* fiseg, foseg */
+		}
+	}
+	unsigned sz = reg_size(n);
+	if (src) {
+		for (unsigned i = 0; i < sz; i++) {
+			*o++ = hexd[src[i] >> 4];
+			*o++ = hexd[src[i] & 15];
+		}
+		*o = '\0';
+		return;
+	}
+	*put_le(o, v, sz) = '\0';
+}
+
+/* fx is NULL when the FPU state could not be read: those registers are
+ * then reported unavailable. */
+static void reg_hex(struct hl_regs *r, const uint8_t *fx, unsigned n, char *o)
 {
 	unsigned sz = reg_size(n);
 	if (n > 23) {
+		if (fx) {
+			fpu_reg_hex(fx, n, o);
+			return;
+		}
 		memset(o, 'x', 2 * sz);
 		o[2 * sz] = '\0';
 		return;
@@ -591,8 +637,10 @@ static int serve(hl_sandbox *sb)
 				snprintf(o, PKT_MAX, "E05");
 				break;
 			}
+			uint8_t fx[512];
+			bool have_fx = hl__backend.get_fpu(sb->vm, fx, &eb) == 0;
 			for (unsigned n = 0; n < NREGS; n++) {
-				reg_hex(&r, n, o);
+				reg_hex(&r, have_fx ? fx : NULL, n, o);
 				o += strlen(o);
 			}
 			break;
@@ -624,7 +672,9 @@ static int serve(hl_sandbox *sb)
 				snprintf(o, PKT_MAX, "E16");
 				break;
 			}
-			reg_hex(&r, (unsigned)a, o);
+			uint8_t fx[512];
+			bool have_fx = hl__backend.get_fpu(sb->vm, fx, &eb) == 0;
+			reg_hex(&r, have_fx ? fx : NULL, (unsigned)a, o);
 			break;
 		}
 		case 'P': {
@@ -832,8 +882,13 @@ void hl__gdb_close(hl_sandbox *sb)
 	struct hl__gdb *g = sb->gdb;
 	if (!g)
 		return;
+	/* The guest is gone: killed by a signal (in gdb's numbering, which
+	 * matches Linux for these) if it failed, else exited normally. */
 	if (g->fd >= 0)
-		put_packet(g, "W00"); /* the guest is gone */
+		put_packet(g, !sb->poisoned ? "W00"
+		              : sb->fault.kind == HL_FAULT_ABORT ? "X06"
+		              : sb->fault.kind == HL_FAULT_EXCEPTION && sb->fault.vector == 0 ? "X08"
+		                                                                               : "X0b");
 	drop_client(g);
 	if (g->listen_fd >= 0)
 		close(g->listen_fd);

@@ -90,6 +90,7 @@ timeout 180 gdb -batch -nx "$GUEST" \
 	-ex 'continue' \
 	-ex 'bt' \
 	-ex 'info registers rip' \
+	-ex 'print $mxcsr' \
 	-ex 'printf "value before=%d\n", debug_value' \
 	-ex 'x/1dw &debug_value' \
 	-ex 'set var debug_value = 100' \
@@ -109,6 +110,7 @@ check "stopped at the guest entry (_start)" "$tmp/gdb.out" '_start in section'
 check "software breakpoint hit in debug_add" "$tmp/gdb.out" 'Breakpoint 1, (0x[0-9a-f]+ in )?debug_add'
 check "backtrace shows the caller debug_target" "$tmp/gdb.out" '#1 .* debug_target'
 check "info registers rip names debug_add" "$tmp/gdb.out" '^rip +0x[0-9a-f]+ +0x[0-9a-f]+ <debug_add'
+check "SSE state is readable (MXCSR is a number, not <unavailable>)" "$tmp/gdb.out" '^\$1 = [0-9]+$'
 check "memory read shows the initial value 7" "$tmp/gdb.out" '^value before=7$'
 check "memory read after the write shows 100" "$tmp/gdb.out" '<debug_value>:[[:space:]]+100'
 check "stepi moved inside debug_add" "$tmp/gdb.out" '^after stepi rip=0x[0-9a-f]+'
@@ -140,6 +142,20 @@ timeout 180 gdb -batch -nx "$GUEST" -ex "target remote 127.0.0.1:$port" -ex 'det
 wait_cli
 check "after detach the call returns 5 + 7" "$tmp/cli.out" '^12$'
 if [ "$cli_rc" -eq 0 ]; then echo "ok - detached: the command exited 0"; else echo "not ok - detached: the command exited $cli_rc"; failed=1; fi
+
+# ---- hostile packets: error replies, no crash, the session goes on --------------------
+if command -v python3 >/dev/null 2>&1; then
+	start_cli DebugTarget i32:5
+	entry=$(nm "$GUEST" | sed -n 's/^0*\([0-9a-f]*\) T _start$/\1/p')
+	timeout 180 python3 "$(dirname "$0")/gdb_hostile.py" "$port" "$entry" >"$tmp/hostile.out" 2>&1
+	hostile_rc=$?
+	wait_cli
+	cat "$tmp/hostile.out"
+	if [ "$hostile_rc" -ne 0 ]; then echo "not ok - hostile packets (exit $hostile_rc)"; failed=1; fi
+	check "hostile session: killed cleanly" "$tmp/cli.err" 'debugger killed the guest'
+else
+	echo "ok - hostile packets # SKIP python3 not found"
+fi
 
 # ---- a bad port is a usage error ----------------------------------------------------------
 "$HL" run --gdb 0 "$GUEST" NoOp >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null

@@ -548,6 +548,27 @@ static int kvm_set_debug(struct hl_vm *vm, const struct hl_debug_cfg *d, struct 
 	return 0;
 }
 
+static int kvm_get_fpu(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
+{
+	struct kvm_fpu f;
+	if (ioctl(vm->vcpu_fd, KVM_GET_FPU, &f) < 0)
+		return fail(err, "KVM_GET_FPU");
+	/* struct kvm_fpu field by field into the FXSAVE image. */
+	memset(fx, 0, 512);
+	memcpy(fx + 0, &f.fcw, 2);
+	memcpy(fx + 2, &f.fsw, 2);
+	fx[4] = f.ftwx;
+	memcpy(fx + 6, &f.last_opcode, 2);
+	memcpy(fx + 8, &f.last_ip, 8);
+	memcpy(fx + 16, &f.last_dp, 8);
+	memcpy(fx + 24, &f.mxcsr, 4);
+	uint32_t mask = 0xffff;
+	memcpy(fx + 28, &mask, 4);
+	memcpy(fx + 32, f.fpr, sizeof f.fpr);  /* 8 x 16 */
+	memcpy(fx + 160, f.xmm, sizeof f.xmm); /* 16 x 16 */
+	return 0;
+}
+
 static void kvm_free_state(struct hl_vcpu_state *st)
 {
 	free(st);
@@ -572,6 +593,7 @@ const struct hl_backend_ops hl__backend = {
 	.free_state = kvm_free_state,
 	.set_regs = kvm_set_regs,
 	.set_debug = kvm_set_debug,
+	.get_fpu = kvm_get_fpu,
 	.tsc_khz = kvm_tsc_khz,
 	.destroy = kvm_destroy,
 };
