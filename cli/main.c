@@ -65,6 +65,8 @@ static const char usage_text[] =
 	"                     the call: calls, failures, exits, durations\n"
 	"  --debug            print the memory layout and the registers to stderr\n"
 	"                     when the guest starts and when it fails\n"
+	"  --gdb PORT         (run) stop at the guest's first instruction and wait\n"
+	"                     for gdb on 127.0.0.1:PORT (target remote :PORT)\n"
 	"  -h, --help         print this help and exit\n"
 	"      --version      print the library version and exit\n"
 	"\n"
@@ -213,6 +215,36 @@ enum { OPT_DONE = 0, OPT_HELP = 1, OPT_ERROR = -1 };
 
 /* --stats: print the statistics table after `run` (not part of hl_config). */
 static bool opt_stats;
+/* --gdb PORT (0: off). Not a configuration value: the library takes it
+ * through hl_sandbox_debug_listen. */
+static uint16_t gdb_port;
+
+/* Parses "--gdb PORT" or "--gdb=PORT" at argv[*i]; 1 if it was that
+ * option, 0 if not, -1 on a bad value (message printed). */
+static int parse_gdb_option(int argc, char **argv, int *i)
+{
+	const char *a = argv[*i], *val;
+	if (strcmp(a, "--gdb") == 0) {
+		if (*i + 1 >= argc) {
+			usage_error("option --gdb needs a value");
+			return -1;
+		}
+		val = argv[++(*i)];
+	} else if (strncmp(a, "--gdb=", 6) == 0) {
+		val = a + 6;
+	} else {
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(val, &end, 10);
+	if (errno || end == val || *end || val[0] == '-' || port == 0 || port > 65535) {
+		usage_error("option --gdb: '%s' is not a TCP port (1 to 65535)", val);
+		return -1;
+	}
+	gdb_port = (uint16_t)port;
+	return 1;
+}
 
 /*
  * Parses the options that follow the command name into *cfg, from argv[*i]
@@ -242,6 +274,11 @@ static int parse_options(int argc, char **argv, int *i, hl_config *cfg)
 			cfg->flags |= HL_CONFIG_DEBUG;
 			continue;
 		}
+		int g = parse_gdb_option(argc, argv, i);
+		if (g < 0)
+			return OPT_ERROR;
+		if (g > 0)
+			continue;
 
 		/* The options that take a value, in the order of the switch below. */
 		enum { O_HEAP, O_STACK, O_INPUT, O_OUTPUT, O_LOG_LEVEL, O_TIMEOUT, O_COUNT };
@@ -704,7 +741,20 @@ static int cmd_run(int argc, char **argv, const hl_config *cfg)
 
 	hl_sandbox *sb = NULL;
 	hl_value res = hl_i32(0);
-	int r = open_guest(cfg, guest, print_to_stdio, NULL, &sb);
+	int r;
+	if (gdb_port) {
+		/* open_guest, with the debugger's socket between load and init:
+		 * init then stops at the guest's first instruction. */
+		if ((r = hl_sandbox_new(cfg, &sb)) == 0 && (r = hl_sandbox_load_file(sb, guest)) == 0 &&
+		    (r = hl_sample_host_register(sb)) == 0 &&
+		    (r = hl_sandbox_set_print(sb, print_to_stdio, NULL)) == 0 &&
+		    (r = hl_sandbox_debug_listen(sb, gdb_port)) == 0) {
+			fprintf(stderr, "gdb: listening on 127.0.0.1:%u\n", gdb_port);
+			r = hl_sandbox_init(sb);
+		}
+	} else {
+		r = open_guest(cfg, guest, print_to_stdio, NULL, &sb);
+	}
 	if (r == 0)
 		r = hl_call(sb, fn, args.v, args.n, &res);
 	if (r < 0) {
@@ -1423,5 +1473,7 @@ int main(int argc, char **argv)
 	}
 	if (opt_stats && run != cmd_run)
 		return usage_error("option --stats: only for the run command");
+	if (gdb_port && run != cmd_run)
+		return usage_error("option --gdb: only with '%s run'", PROG);
 	return run(argc - i, argv + i, &cfg);
 }

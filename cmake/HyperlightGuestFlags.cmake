@@ -7,8 +7,11 @@
 # guest: the in-tree guests, the wrapper, pkg-config and hyperlight_add_guest().
 
 # A guest is a static, non-PIE executable. Its code is compiled without PIE
-# because the host loads it at its link address.
-set(HYPERLIGHT_GUEST_COMPILE_OPTIONS -fno-pie)
+# because the host loads it at its link address. -g: debug information, so
+# that gdb names functions and lines in a guest's core file or through the
+# gdb stub (docs/debugging.md); it changes no code and the host does not
+# load it.
+set(HYPERLIGHT_GUEST_COMPILE_OPTIONS -fno-pie -g)
 
 # -nostartfiles: the runtime's _start replaces musl's crt1 (-u _start pulls
 # start.S, which also carries the ABI note, out of the archive).

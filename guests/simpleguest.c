@@ -486,6 +486,23 @@ static int sum_dirty_area(hl_call *c)
 	return hl_return_i32(c, sum);
 }
 
+/* ---- for the debugger test (tests/debug/test_gdb.sh) ---- */
+
+/* DebugTarget(x) returns x + debug_value. The test stops in debug_add
+ * (kept a real function: noinline, noipa), changes debug_value through
+ * gdb, and checks that the result shows the change. */
+static volatile int32_t debug_value = 7;
+
+__attribute__((noinline, noipa)) int32_t debug_add(int32_t x)
+{
+	return x + debug_value;
+}
+
+static int debug_target(hl_call *c)
+{
+	return hl_return_i32(c, debug_add(hl_arg_i32(c, 0)));
+}
+
 int main(void)
 {
 	HL_REGISTER("Echo", echo, HL_TYPE_STRING, HL_TYPE_STRING);
@@ -498,6 +515,7 @@ int main(void)
 	HL_REGISTER("EchoBool", echo_bool, HL_TYPE_BOOL, HL_TYPE_BOOL);
 	HL_REGISTER("EchoBytes", echo_bytes, HL_TYPE_BYTES, HL_TYPE_BYTES);
 	HL_REGISTER("NoOp", noop, HL_TYPE_VOID);
+	HL_REGISTER("DebugTarget", debug_target, HL_TYPE_I32, HL_TYPE_I32);
 
 	HL_REGISTER("PrintOutput", print_output, HL_TYPE_I32, HL_TYPE_STRING);
 	for (unsigned n = 2; n <= 11; n++) {

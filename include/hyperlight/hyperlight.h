@@ -111,6 +111,11 @@ typedef struct hl_config {
 } hl_config;
 
 #define HL_CONFIG_DEBUG 1u /* print the memory layout and registers to stderr at entry and failure */
+/* Write an ELF core file when the guest faults, aborts or breaks the
+ * protocol (see hl_sandbox_core_dump); also enabled for every sandbox by
+ * the environment variable HYPERLIGHT_CORE_DIR=dir, which also names the
+ * directory (default: the current directory). */
+#define HL_CONFIG_CORE_DUMP 2u
 
 /* Fills *cfg with the defaults, including cfg->size. NULL: no-op. */
 HL_API void hl_config_init(hl_config *cfg);
@@ -613,6 +618,38 @@ HL_API int hl_stats_add(hl_stats *sum, const hl_stats *s);
  * NULL, or buf is NULL with len > 0). Reads only `s`: any thread.
  */
 HL_API int hl_stats_format(const hl_stats *s, char *buf, size_t len);
+/* ---- Debugging guests ----------------------------------------------------------- */
+
+/*
+ * Writes an ELF core file of the guest's current state to `path` (borrowed;
+ * created with mode 0600, never overwritten): the vCPU's general registers
+ * and every mapped page of guest memory at its guest virtual address, for
+ * `gdb GUEST path`. Any time after a successful load, but not during a call.
+ * Automatic dumps on guest failures: HL_CONFIG_CORE_DUMP. Their file is
+ * named hyperlight-<pid>-<n>-<YYYYmmddTHHMMSS>.core (UTC), holds the
+ * registers of the faulting instruction when the guest sent an exception
+ * record, and its path (or why it could not be written) is appended to
+ * hl_errmsg(); the error code of the failure stays the same.
+ * Errors: HL_E_INVAL (NULL), HL_E_STATE (nothing loaded, or in a call),
+ * HL_E_IO (the file exists or cannot be written; message says why).
+ */
+HL_API int hl_sandbox_core_dump(hl_sandbox *sb, const char *path);
+
+/*
+ * Serves the gdb remote serial protocol for this sandbox on 127.0.0.1:port
+ * (1..65535). Call after hl_sandbox_load_* and before hl_sandbox_init: the
+ * socket is bound now, and the next run of the guest (init, stopped at the
+ * guest's first instruction) waits for one debugger to connect, then runs
+ * only as the debugger says (continue, step, software and hardware
+ * breakpoints; registers and memory read and written). The debugger stays
+ * attached for the later calls; when it detaches, the guest runs freely;
+ * when it kills the guest, the running call fails with HL_E_CANCELLED.
+ * The wait for the debugger blocks the thread running the guest.
+ * Errors: HL_E_INVAL (NULL, port 0), HL_E_STATE (not loaded, already
+ * initialised, or already listening), HL_E_IO (the port cannot be bound),
+ * HL_E_NOMEM. The socket is closed by hl_sandbox_free().
+ */
+HL_API int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,8 @@ enum hl_exit_kind {
 	HL_EXIT_HLT,      /* the guest halted */
 	HL_EXIT_FAIL,     /* the hypervisor could not run the vCPU: raw, detail */
 	HL_EXIT_INTR,     /* a signal or immediate_exit interrupted the run; run again to resume */
+	HL_EXIT_DEBUG,    /* guest debugging (set_debug): value = vector (1 #DB, 3 #BP),
+	                   * gpa = the guest RIP, detail = DR6 */
 };
 
 struct hl_exit {
@@ -51,6 +53,18 @@ struct hl_regs {
 	uint64_t rip, rflags;
 	uint64_t cr0, cr2, cr3, cr4, efer;
 	uint64_t fs_base, gs_base;
+	uint64_t cs, ss, ds, es, fs, gs; /* selectors (get_regs only) */
+};
+
+/* Guest debugging, for set_debug. Hardware breakpoints use dr[0..3] and
+ * dr7 as the architecture defines them. */
+struct hl_debug_cfg {
+	bool enable;      /* false: the guest's own #DB/#BP handling, no exits */
+	bool sw_bp;       /* int3 exits to the host (HL_EXIT_DEBUG, vector 3) */
+	bool hw_bp;       /* dr[] and dr7 are armed */
+	bool single_step; /* one instruction per run */
+	uint64_t dr[4];
+	uint64_t dr7;
 };
 
 /* What the guest sees at its first instruction (long mode, see layout.c). */
@@ -88,6 +102,13 @@ struct hl_backend_ops {
 	int (*restore_state)(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	                     struct hl_errbuf *err);
 	void (*free_state)(struct hl_vcpu_state *st);
+	/* Debugging only (slow path, never called unless a debugger or a core
+	 * dump asks): sets the general registers, RIP and RFLAGS of `regs`
+	 * (control registers are ignored); turns guest debugging on or off. */
+	int (*set_regs)(struct hl_vm *vm, const struct hl_regs *regs, struct hl_errbuf *err);
+	int (*set_debug)(struct hl_vm *vm, const struct hl_debug_cfg *dbg, struct hl_errbuf *err);
+	/* Reads the x87/SSE state in the 512-byte FXSAVE layout (debugging only). */
+	int (*get_fpu)(struct hl_vm *vm, uint8_t fxsave[512], struct hl_errbuf *err);
 	/* TSC frequency of the vCPU in kHz, 0 if unknown. */
 	uint64_t (*tsc_khz)(struct hl_vm *vm);
 	/* Closes the VM (NULL: no-op). */

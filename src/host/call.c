@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "debug.h"
 #include "internal.h"
 #include "records.h"
 
@@ -76,6 +77,8 @@ static int handle_exception(hl_sandbox *sb, uint32_t off)
 	const char *bad = hl__rec_exception(&e);
 	if (bad)
 		return protocol(sb, bad, off);
+	sb->exc = e; /* for a core dump: copied once and checked */
+	sb->exc_valid = true;
 	sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION, .vector = e.vector,
 	                       .error_code = e.error_code, .rip = e.rip, .rsp = e.rsp, .addr = e.cr2};
 	char msg[384];
@@ -327,6 +330,11 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 {
 	struct hl_errbuf eb; /* written only when the backend fails: not cleared per exit */
+	if (sb->gdb) {
+		int g = hl__gdb_before_run(sb);
+		if (g < 0)
+			return g;
+	}
 	for (;;) {
 		struct hl_exit x;
 		if (hl__backend.run(sb->vm, &x, &eb) < 0) {
@@ -377,6 +385,13 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			                      "guest fault: triple fault (the vCPU shut down), last RIP 0x%llx",
 			                      (unsigned long long)sb->fault.rip);
 		case HL_EXIT_HLT:
+			if (sb->gdb) { /* a debugger's breakpoint? (gdbstub.c) */
+				r = hl__gdb_halted(sb);
+				if (r < 0)
+					return r;
+				if (r == 0)
+					break;
+			}
 			sb->fault = (hl_fault){.kind = HL_FAULT_HALT, .rip = current_rip(sb)};
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
 			                      "guest halted the CPU (hlt) at RIP 0x%llx",
@@ -393,6 +408,11 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			return hl__guest_fail(sb, HL_E_CANCELLED,
 			                      "the call was cancelled through its interrupt handle");
 		}
+		case HL_EXIT_DEBUG:
+			r = hl__gdb_stop(sb, &x);
+			if (r < 0)
+				return r;
+			break;
 		case HL_EXIT_FAIL:
 			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR, .rip = current_rip(sb),
 			                       .error_code = x.detail};

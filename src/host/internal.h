@@ -116,6 +116,10 @@ struct hl_sandbox {
 	/* statistics (stats.c): plain counters, written by the calling thread */
 	hl_stats stats;
 	int cancel_why; /* hl__call_cancelled's last answer: 1 cancelled, 2 timed out */
+	/* debugging (coredump.c, gdbstub.c) */
+	struct hl_exception exc; /* the last exception record, copied and checked */
+	bool exc_valid;          /* exc is for the failure being reported */
+	struct hl__gdb *gdb;     /* the gdb remote stub, NULL unless hl_sandbox_debug_listen */
 };
 
 /* Sets the sandbox message and returns code. */

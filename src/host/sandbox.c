@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "debug.h"
 #include "elf.h"
 #include "internal.h"
 
@@ -89,6 +90,7 @@ int hl__guest_fail(hl_sandbox *sb, int code, const char *fmt, ...)
 	sb->poisoned = true;
 	if (sb->cfg.flags & HL_CONFIG_DEBUG)
 		hl__debug_dump(sb, "failure");
+	hl__core_on_failure(sb, code);
 	return code;
 }
 
@@ -153,9 +155,9 @@ static int check_config(hl_sandbox *sb)
 	if (c->max_log_level > HL_LOG_TRACE)
 		return hl__fail(sb, HL_E_CONFIG, "config: max_log_level = %u, the highest is %d (trace)",
 		                c->max_log_level, HL_LOG_TRACE);
-	if (c->flags & ~HL_CONFIG_DEBUG)
+	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP))
 		return hl__fail(sb, HL_E_CONFIG, "config: unknown flags 0x%x",
-		                c->flags & ~HL_CONFIG_DEBUG);
+		                c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP));
 	return hl__check_signal(sb);
 }
 
@@ -190,6 +192,7 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 /* Releases the VM and memory; the sandbox returns to HL__EMPTY. */
 static void unload(hl_sandbox *sb)
 {
+	hl__gdb_close(sb);
 	hl__intr_forget_vm(sb);
 	hl__backend.destroy(sb->vm);
 	sb->vm = NULL;

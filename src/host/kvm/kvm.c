@@ -378,6 +378,12 @@ static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
 	case KVM_EXIT_INTR:
 		x->kind = HL_EXIT_INTR;
 		return 0;
+	case KVM_EXIT_DEBUG:
+		x->kind = HL_EXIT_DEBUG;
+		x->value = run->debug.arch.exception;
+		x->gpa = run->debug.arch.pc;
+		x->detail = run->debug.arch.dr6;
+		return 0;
 	case KVM_EXIT_INTERNAL_ERROR:
 		x->kind = HL_EXIT_FAIL;
 		x->detail = run->internal.suberror;
@@ -404,6 +410,8 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 		.rip = r.rip, .rflags = r.rflags,
 		.cr0 = s.cr0, .cr2 = s.cr2, .cr3 = s.cr3, .cr4 = s.cr4, .efer = s.efer,
 		.fs_base = s.fs.base, .gs_base = s.gs.base,
+		.cs = s.cs.selector, .ss = s.ss.selector, .ds = s.ds.selector,
+		.es = s.es.selector, .fs = s.fs.selector, .gs = s.gs.selector,
 	};
 	return 0;
 }
@@ -533,6 +541,63 @@ static int kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	return 0;
 }
 
+static int kvm_set_regs(struct hl_vm *vm, const struct hl_regs *i, struct hl_errbuf *err)
+{
+	struct kvm_regs r = {
+		.rax = i->rax, .rbx = i->rbx, .rcx = i->rcx, .rdx = i->rdx,
+		.rsi = i->rsi, .rdi = i->rdi, .rbp = i->rbp, .rsp = i->rsp,
+		.r8 = i->r8, .r9 = i->r9, .r10 = i->r10, .r11 = i->r11,
+		.r12 = i->r12, .r13 = i->r13, .r14 = i->r14, .r15 = i->r15,
+		.rip = i->rip, .rflags = i->rflags,
+	};
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
+		return fail(err, "KVM_SET_REGS");
+	return 0;
+}
+
+static int kvm_set_debug(struct hl_vm *vm, const struct hl_debug_cfg *d, struct hl_errbuf *err)
+{
+	struct kvm_guest_debug g;
+	memset(&g, 0, sizeof g);
+	if (d->enable) {
+		g.control = KVM_GUESTDBG_ENABLE;
+		if (d->sw_bp)
+			g.control |= KVM_GUESTDBG_USE_SW_BP;
+		if (d->single_step)
+			g.control |= KVM_GUESTDBG_SINGLESTEP;
+		if (d->hw_bp) {
+			g.control |= KVM_GUESTDBG_USE_HW_BP;
+			for (int k = 0; k < 4; k++)
+				g.arch.debugreg[k] = d->dr[k];
+			g.arch.debugreg[7] = d->dr7;
+		}
+	}
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_GUEST_DEBUG, &g) < 0)
+		return fail(err, "KVM_SET_GUEST_DEBUG");
+	return 0;
+}
+
+static int kvm_get_fpu(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
+{
+	struct kvm_fpu f;
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_FPU, &f) < 0)
+		return fail(err, "KVM_GET_FPU");
+	/* struct kvm_fpu field by field into the FXSAVE image. */
+	memset(fx, 0, 512);
+	memcpy(fx + 0, &f.fcw, 2);
+	memcpy(fx + 2, &f.fsw, 2);
+	fx[4] = f.ftwx;
+	memcpy(fx + 6, &f.last_opcode, 2);
+	memcpy(fx + 8, &f.last_ip, 8);
+	memcpy(fx + 16, &f.last_dp, 8);
+	memcpy(fx + 24, &f.mxcsr, 4);
+	uint32_t mask = 0xffff;
+	memcpy(fx + 28, &mask, 4);
+	memcpy(fx + 32, f.fpr, sizeof f.fpr);  /* 8 x 16 */
+	memcpy(fx + 160, f.xmm, sizeof f.xmm); /* 16 x 16 */
+	return 0;
+}
+
 static void kvm_free_state(struct hl_vcpu_state *st)
 {
 	hl__free(st);
@@ -555,6 +620,9 @@ const struct hl_backend_ops hl__backend = {
 	.save_state = kvm_save_state,
 	.restore_state = kvm_restore_state,
 	.free_state = kvm_free_state,
+	.set_regs = kvm_set_regs,
+	.set_debug = kvm_set_debug,
+	.get_fpu = kvm_get_fpu,
 	.tsc_khz = kvm_tsc_khz,
 	.destroy = kvm_destroy,
 };

@@ -1,0 +1,936 @@
+/*
+ * gdbstub.c - the gdb remote serial protocol for one sandbox, over a
+ * loopback TCP socket with one client.
+ *
+ * The stub runs on the thread that runs the guest, only while the guest is
+ * stopped: at its first instruction (hl__gdb_before_run) and at every
+ * debug exit (hl__gdb_stop). Everything from the socket is untrusted:
+ * packets have a fixed maximum size, every number is range-checked, and
+ * memory is reached only through the guest's page tables into the
+ * sandbox's own mapping (hl__gva_translate).
+ *
+ * Software breakpoints are HLT bytes (0xf4) the stub writes into guest
+ * memory; reads of memory show the original bytes. HLT exits to the host
+ * on every x86 hypervisor without an exception intercept, so breakpoints
+ * also work where a nested hypervisor does not intercept INT3 (QEMU's
+ * emulated SVM delivers INT3 to the guest whatever KVM asks), and the
+ * guest's own INT3 keeps its meaning (a guest fault). A halt at an
+ * address without a breakpoint is still the guest's own. Hardware
+ * breakpoints and watchpoints use the four debug registers; single steps
+ * use the trap flag through the hypervisor.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "debug.h"
+
+#define PKT_MAX 4096 /* payload bytes, both ways (PacketSize) */
+#define MAX_SW_BP 64
+#define BP_INSN 0xf4 /* HLT */
+
+struct sw_bp {
+	uint64_t addr;
+	uint8_t orig;
+	bool used;
+};
+
+struct hl__gdb {
+	int listen_fd;
+	int fd;         /* the client, -1 if none */
+	bool started;   /* a client has connected once */
+	bool no_ack;    /* QStartNoAckMode */
+	struct hl_debug_cfg dbg;
+	struct sw_bp sw[MAX_SW_BP];
+	uint8_t hw_kind[4]; /* 0 free, else the Z type (1 exec, 2 write, 4 access) */
+	char stop[64];      /* the last stop reply */
+	/* receive buffer */
+	char rbuf[1024];
+	size_t rpos, rlen;
+	char pkt[PKT_MAX + 1];
+	char out[PKT_MAX + 1];
+};
+
+/* ---- the target description ----------------------------------------------------
+ * The registers in the order of the 'g' packet: the amd64 core and SSE
+ * features as gdb names them. */
+static const char target_xml[] =
+	"<?xml version=\"1.0\"?>\n"
+	"<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
+	"<target version=\"1.0\">\n"
+	"<architecture>i386:x86-64</architecture>\n"
+	"<feature name=\"org.gnu.gdb.i386.core\">\n"
+	"<reg name=\"rax\" bitsize=\"64\" type=\"int64\" regnum=\"0\"/>\n"
+	"<reg name=\"rbx\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rcx\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rdx\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rsi\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rdi\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rbp\" bitsize=\"64\" type=\"data_ptr\"/>\n"
+	"<reg name=\"rsp\" bitsize=\"64\" type=\"data_ptr\"/>\n"
+	"<reg name=\"r8\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r9\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r10\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r11\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r12\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r13\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r14\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r15\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rip\" bitsize=\"64\" type=\"code_ptr\"/>\n"
+	"<reg name=\"eflags\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"cs\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"ss\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"ds\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"es\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"fs\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"gs\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"st0\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st1\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st2\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st3\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st4\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st5\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st6\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st7\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"fctrl\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fstat\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"ftag\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fiseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fioff\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"foseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fooff\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fop\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"</feature>\n"
+	"<feature name=\"org.gnu.gdb.i386.sse\">\n"
+	"<vector id=\"v2u64\" type=\"uint64\" count=\"2\"/>\n"
+	"<reg name=\"xmm0\" bitsize=\"128\" type=\"v2u64\" regnum=\"40\"/>\n"
+	"<reg name=\"xmm1\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm2\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm3\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm4\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm5\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm6\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm7\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm8\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm9\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm10\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm11\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm12\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm13\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm14\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"xmm15\" bitsize=\"128\" type=\"v2u64\"/>\n"
+	"<reg name=\"mxcsr\" bitsize=\"32\" type=\"int\" group=\"vector\"/>\n"
+	"</feature>\n"
+	"</target>\n";
+
+#define NREGS 57
+/* Register sizes in bytes, by number. Registers 0..23 come from get_regs,
+ * the x87 and SSE registers (24..56, read-only here) from get_fpu. */
+static unsigned reg_size(unsigned n)
+{
+	if (n <= 16)
+		return 8;
+	if (n <= 23)
+		return 4;
+	if (n <= 31)
+		return 10;
+	if (n <= 39)
+		return 4;
+	if (n <= 55)
+		return 16;
+	return 4;
+}
+
+/* The value of register n (0..23) in r, and a pointer to it for writes
+ * (NULL for the selectors, which cannot be set). */
+static uint64_t *reg_ptr(struct hl_regs *r, unsigned n, uint64_t *ro)
+{
+	uint64_t *gpr[17] = {&r->rax, &r->rbx, &r->rcx, &r->rdx, &r->rsi, &r->rdi,
+	                     &r->rbp, &r->rsp, &r->r8,  &r->r9,  &r->r10, &r->r11,
+	                     &r->r12, &r->r13, &r->r14, &r->r15, &r->rip};
+	if (n < 17)
+		return gpr[n];
+	if (n == 17)
+		return &r->rflags;
+	const uint64_t sel[6] = {r->cs, r->ss, r->ds, r->es, r->fs, r->gs};
+	*ro = sel[n - 18];
+	return NULL;
+}
+
+/* ---- the wire ----------------------------------------------------------------- */
+
+static const char hexd[] = "0123456789abcdef";
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parses hex digits at *p (at least one, at most 16) up to a non-hex character. */
+static bool parse_hex(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t x = 0;
+	int n = 0;
+	for (; hexval(*s) >= 0; s++, n++) {
+		if (n == 16)
+			return false;
+		x = x << 4 | (uint64_t)hexval(*s);
+	}
+	if (n == 0)
+		return false;
+	*v = x;
+	*p = s;
+	return true;
+}
+
+static void drop_client(struct hl__gdb *g)
+{
+	if (g->fd >= 0)
+		close(g->fd);
+	g->fd = -1;
+}
+
+static bool send_raw(struct hl__gdb *g, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(g->fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* The next byte from the client, or -1 when it is gone. */
+static int get_byte(struct hl__gdb *g)
+{
+	if (g->rpos == g->rlen) {
+		ssize_t k;
+		do
+			k = recv(g->fd, g->rbuf, sizeof g->rbuf, 0);
+		while (k < 0 && errno == EINTR);
+		if (k <= 0)
+			return -1;
+		g->rpos = 0;
+		g->rlen = (size_t)k;
+	}
+	return (unsigned char)g->rbuf[g->rpos++];
+}
+
+/* Sends one packet (payload NUL-terminated) and waits for its
+ * acknowledgement. false if the client is gone. */
+static bool put_packet(struct hl__gdb *g, const char *payload)
+{
+	size_t n = strlen(payload);
+	uint8_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum = (uint8_t)(sum + (uint8_t)payload[i]);
+	char tail[3] = {'#', hexd[sum >> 4], hexd[sum & 15]};
+	for (int tries = 0; tries < 8; tries++) {
+		if (!send_raw(g, "$", 1) || !send_raw(g, payload, n) || !send_raw(g, tail, 3))
+			return false;
+		if (g->no_ack)
+			return true;
+		int c = get_byte(g);
+		if (c == '+')
+			return true;
+		if (c < 0)
+			return false;
+		/* '-' or noise: send again */
+	}
+	return false;
+}
+
+/* Receives one packet into g->pkt (NUL-terminated). false if the client
+ * is gone or keeps sending garbage. */
+static bool get_packet(struct hl__gdb *g)
+{
+	for (;;) {
+		int c;
+		do
+			c = get_byte(g);
+		while (c >= 0 && c != '$'); /* acks, ^C and noise between packets */
+		if (c < 0)
+			return false;
+		size_t n = 0;
+		uint8_t sum = 0;
+		bool overflow = false;
+		while ((c = get_byte(g)) >= 0 && c != '#') {
+			sum = (uint8_t)(sum + (uint8_t)c);
+			if (n < PKT_MAX)
+				g->pkt[n++] = (char)c;
+			else
+				overflow = true;
+		}
+		if (c < 0)
+			return false;
+		int h = get_byte(g), l = get_byte(g);
+		if (h < 0 || l < 0)
+			return false;
+		bool ok = !overflow && hexval((char)h) >= 0 && hexval((char)l) >= 0 &&
+		          (uint8_t)(hexval((char)h) << 4 | hexval((char)l)) == sum;
+		if (g->no_ack) {
+			if (!ok)
+				continue; /* nothing to ask again with: drop it */
+		} else if (!send_raw(g, ok ? "+" : "-", 1)) {
+			return false;
+		} else if (!ok) {
+			continue;
+		}
+		g->pkt[n] = '\0';
+		return true;
+	}
+}
+
+/* ---- memory ------------------------------------------------------------------- */
+
+static uint64_t current_cr3(hl_sandbox *sb)
+{
+	struct hl_regs r;
+	struct hl_errbuf eb;
+	return hl__backend.get_regs(sb->vm, &r, &eb) == 0 ? r.cr3 : sb->lay.pt;
+}
+
+/* Copies up to len bytes at guest virtual addr into buf; returns how many
+ * (stops at the first unmapped page). Inserted int3 bytes read as the
+ * original bytes. */
+static size_t mem_read(hl_sandbox *sb, uint64_t cr3, uint64_t addr, uint8_t *buf, size_t len)
+{
+	struct hl__gdb *g = sb->gdb;
+	size_t done = 0;
+	while (done < len) {
+		uint64_t off, room;
+		bool w, x;
+		if (!hl__gva_translate(sb, cr3, addr + done, &off, &room, &w, &x))
+			break;
+		size_t n = len - done < room ? len - done : (size_t)room;
+		memcpy(buf + done, sb->mem + off, n);
+		done += n;
+	}
+	for (int i = 0; i < MAX_SW_BP; i++)
+		if (g->sw[i].used && g->sw[i].addr - addr < done)
+			buf[g->sw[i].addr - addr] = g->sw[i].orig;
+	return done;
+}
+
+/* Writes one byte of guest memory and marks its page dirty, so that a
+ * reset or restore puts it back. */
+static bool poke(hl_sandbox *sb, uint64_t cr3, uint64_t addr, uint8_t v)
+{
+	uint64_t off, room;
+	bool w, x;
+	if (!hl__gva_translate(sb, cr3, addr, &off, &room, &w, &x))
+		return false;
+	sb->mem[off] = v;
+	if (sb->dirty) {
+		uint64_t page = off / HL_PAGE_SIZE;
+		sb->dirty[page / 64] |= 1ull << (page % 64);
+	}
+	return true;
+}
+
+/* Writes len bytes; a byte under an inserted int3 changes the saved
+ * original instead. Fails (nothing further written) at an unmapped byte. */
+static bool mem_write(hl_sandbox *sb, uint64_t cr3, uint64_t addr, const uint8_t *buf, size_t len)
+{
+	struct hl__gdb *g = sb->gdb;
+	for (size_t i = 0; i < len; i++) {
+		bool shadowed = false;
+		for (int k = 0; k < MAX_SW_BP; k++)
+			if (g->sw[k].used && g->sw[k].addr == addr + i) {
+				g->sw[k].orig = buf[i];
+				shadowed = true;
+			}
+		if (!shadowed && !poke(sb, cr3, addr + i, buf[i]))
+			return false;
+	}
+	return true;
+}
+
+/* ---- breakpoints ----------------------------------------------------------------- */
+
+static const char *sw_insert(hl_sandbox *sb, uint64_t addr)
+{
+	struct hl__gdb *g = sb->gdb;
+	int freei = -1;
+	for (int i = 0; i < MAX_SW_BP; i++) {
+		if (g->sw[i].used && g->sw[i].addr == addr)
+			return "OK";
+		if (!g->sw[i].used && freei < 0)
+			freei = i;
+	}
+	if (freei < 0)
+		return "E28"; /* ENOSPC */
+	uint64_t cr3 = current_cr3(sb);
+	uint8_t orig;
+	if (mem_read(sb, cr3, addr, &orig, 1) != 1 || !poke(sb, cr3, addr, BP_INSN))
+		return "E0e"; /* EFAULT */
+	g->sw[freei] = (struct sw_bp){.addr = addr, .orig = orig, .used = true};
+	return "OK";
+}
+
+static const char *sw_remove(hl_sandbox *sb, uint64_t addr)
+{
+	struct hl__gdb *g = sb->gdb;
+	for (int i = 0; i < MAX_SW_BP; i++)
+		if (g->sw[i].used && g->sw[i].addr == addr) {
+			g->sw[i].used = false;
+			poke(sb, current_cr3(sb), addr, g->sw[i].orig);
+		}
+	return "OK";
+}
+
+/* type: 1 execute, 2 write, 4 access (x86 has no read-only watchpoint). */
+static const char *hw_set(hl_sandbox *sb, unsigned type, uint64_t addr, uint64_t kind, bool insert)
+{
+	struct hl__gdb *g = sb->gdb;
+	unsigned rw, lenbits;
+	if (type == 1) {
+		rw = 0;
+		lenbits = 0;
+	} else {
+		rw = type == 2 ? 1 : 3;
+		switch (kind) {
+		case 1: lenbits = 0; break;
+		case 2: lenbits = 1; break;
+		case 4: lenbits = 3; break;
+		case 8: lenbits = 2; break;
+		default: return "E16"; /* EINVAL */
+		}
+		if (addr & (kind - 1))
+			return "E16";
+	}
+	for (int i = 0; i < 4; i++) {
+		if (insert ? g->hw_kind[i] != 0 : (g->hw_kind[i] != type || g->dbg.dr[i] != addr))
+			continue;
+		uint64_t field = 0xfull << (16 + 4 * i);
+		if (insert) {
+			g->hw_kind[i] = (uint8_t)type;
+			g->dbg.dr[i] = addr;
+			g->dbg.dr7 = (g->dbg.dr7 & ~field) | ((uint64_t)(rw | lenbits << 2) << (16 + 4 * i));
+			g->dbg.dr7 |= 1ull << (2 * i);
+		} else {
+			g->hw_kind[i] = 0;
+			g->dbg.dr[i] = 0;
+			g->dbg.dr7 &= ~(field | 1ull << (2 * i));
+		}
+		g->dbg.hw_bp = (g->dbg.dr7 & 0xff) != 0;
+		return "OK";
+	}
+	return insert ? "E28" : "OK";
+}
+
+/* ---- registers -------------------------------------------------------------------- */
+
+static char *put_le(char *o, uint64_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes; i++, v >>= 8) {
+		*o++ = hexd[(v >> 4) & 15];
+		*o++ = hexd[v & 15];
+	}
+	return o;
+}
+
+/* Little-endian value of `bytes` bytes in hex at p; false if malformed. */
+static bool get_le(const char *p, unsigned bytes, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned i = 0; i < bytes; i++) {
+		int h = hexval(p[2 * i]), l = hexval(p[2 * i + 1]);
+		if (h < 0 || l < 0)
+			return false;
+		x |= (uint64_t)(h << 4 | l) << (8 * i);
+	}
+	*v = x;
+	return true;
+}
+
+/* Register n (24..56) from the FXSAVE image, in gdb's terms. */
+static void fpu_reg_hex(const uint8_t *fx, unsigned n, char *o)
+{
+	uint16_t w16;
+	uint32_t w32;
+	uint64_t w64;
+	const uint8_t *src = NULL;
+	uint64_t v = 0;
+	if (n <= 31) {
+		src = fx + 32 + (n - 24) * 16;
+	} else if (n >= 40 && n <= 55) {
+		src = fx + 160 + (n - 40) * 16;
+	} else {
+		switch (n) {
+		case 32: memcpy(&w16, fx + 0, 2); v = w16; break; /* fctrl */
+		case 33: memcpy(&w16, fx + 2, 2); v = w16; break; /* fstat */
+		case 34: /* ftag: the full tag word from the abridged one (empty = 3) */
+			for (int i = 0; i < 8; i++)
+				if (!(fx[4] >> i & 1))
+					v |= 3ull << (2 * i);
+			break;
+		case 36: memcpy(&w64, fx + 8, 8); v = (uint32_t)w64; break;  /* fioff */
+		case 38: memcpy(&w64, fx + 16, 8); v = (uint32_t)w64; break; /* fooff */
+		case 39: memcpy(&w16, fx + 6, 2); v = w16; break;            /* fop */
+		case 56: memcpy(&w32, fx + 24, 4); v = w32; break;           /* mxcsr */
+		default: break;                                             /* fiseg, foseg */
+		}
+	}
+	unsigned sz = reg_size(n);
+	if (src) {
+		for (unsigned i = 0; i < sz; i++) {
+			*o++ = hexd[src[i] >> 4];
+			*o++ = hexd[src[i] & 15];
+		}
+		*o = '\0';
+		return;
+	}
+	*put_le(o, v, sz) = '\0';
+}
+
+/* fx is NULL when the FPU state could not be read: those registers are
+ * then reported unavailable. */
+static void reg_hex(struct hl_regs *r, const uint8_t *fx, unsigned n, char *o)
+{
+	unsigned sz = reg_size(n);
+	if (n > 23) {
+		if (fx) {
+			fpu_reg_hex(fx, n, o);
+			return;
+		}
+		memset(o, 'x', 2 * sz);
+		o[2 * sz] = '\0';
+		return;
+	}
+	uint64_t ro = 0;
+	uint64_t *p = reg_ptr(r, n, &ro);
+	*put_le(o, p ? *p : ro, sz) = '\0';
+}
+
+/* ---- the command loop ---------------------------------------------------------------- */
+
+enum { SERVE_RESUME = 0, SERVE_GONE = 1 };
+
+static int resume(hl_sandbox *sb, bool step)
+{
+	struct hl__gdb *g = sb->gdb;
+	struct hl_errbuf eb = {{0}};
+	g->dbg.single_step = step;
+	if (hl__backend.set_debug(sb->vm, &g->dbg, &eb) < 0) {
+		sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
+		return hl__guest_fail(sb, HL_E_HYPERVISOR, "gdb stub: %s", eb.msg);
+	}
+	return SERVE_RESUME;
+}
+
+/* Stops debugging: int3 bytes removed, guest debugging off, client closed.
+ * The guest then runs on as if no debugger had been there. */
+static void detach(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	for (int i = 0; i < MAX_SW_BP; i++)
+		if (g->sw[i].used)
+			sw_remove(sb, g->sw[i].addr);
+	memset(&g->dbg, 0, sizeof g->dbg);
+	memset(g->hw_kind, 0, sizeof g->hw_kind);
+	struct hl_errbuf eb;
+	if (sb->vm)
+		hl__backend.set_debug(sb->vm, &g->dbg, &eb);
+	drop_client(g);
+}
+
+static void handle_qxfer(struct hl__gdb *g, const char *args)
+{
+	const char *p = args;
+	uint64_t off, len;
+	if (strncmp(p, "target.xml:", 11) != 0) {
+		snprintf(g->out, sizeof g->out, "E00");
+		return;
+	}
+	p += 11;
+	if (!parse_hex(&p, &off) || *p++ != ',' || !parse_hex(&p, &len) || *p) {
+		snprintf(g->out, sizeof g->out, "E16");
+		return;
+	}
+	size_t total = sizeof target_xml - 1;
+	if (off >= total) {
+		snprintf(g->out, sizeof g->out, "l");
+		return;
+	}
+	size_t n = total - off;
+	if (n > len)
+		n = len;
+	if (n > PKT_MAX - 1)
+		n = PKT_MAX - 1;
+	/* The XML has no '$', '#', '}' or '*': no escaping needed. */
+	g->out[0] = off + n < total ? 'm' : 'l';
+	memcpy(g->out + 1, target_xml + off, n);
+	g->out[1 + n] = '\0';
+}
+
+/* Serves the client until it resumes the guest (SERVE_RESUME), goes away
+ * or detaches (SERVE_GONE, debugging off), or kills the guest (an error). */
+static int serve(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	for (;;) {
+		if (!get_packet(g)) {
+			detach(sb);
+			return SERVE_GONE;
+		}
+		const char *p = g->pkt;
+		char *o = g->out;
+		o[0] = '\0';
+		uint64_t a, b;
+		struct hl_regs r;
+		struct hl_errbuf eb = {{0}};
+		switch (p[0]) {
+		case '?':
+			snprintf(o, PKT_MAX, "%s", g->stop);
+			break;
+		case 'q':
+			if (strncmp(p, "qSupported", 10) == 0)
+				snprintf(o, PKT_MAX, "PacketSize=%x;qXfer:features:read+;swbreak+;hwbreak+;"
+				                     "QStartNoAckMode+", PKT_MAX);
+			else if (strcmp(p, "qAttached") == 0)
+				snprintf(o, PKT_MAX, "1");
+			else if (strcmp(p, "qC") == 0)
+				snprintf(o, PKT_MAX, "QC1");
+			else if (strcmp(p, "qfThreadInfo") == 0)
+				snprintf(o, PKT_MAX, "m1");
+			else if (strcmp(p, "qsThreadInfo") == 0)
+				snprintf(o, PKT_MAX, "l");
+			else if (strncmp(p, "qXfer:features:read:", 20) == 0)
+				handle_qxfer(g, p + 20);
+			break;
+		case 'Q':
+			if (strcmp(p, "QStartNoAckMode") == 0) {
+				if (!put_packet(g, "OK")) {
+					detach(sb);
+					return SERVE_GONE;
+				}
+				g->no_ack = true;
+				continue;
+			}
+			break;
+		case 'H':
+			snprintf(o, PKT_MAX, "OK"); /* one thread */
+			break;
+		case 'T':
+			snprintf(o, PKT_MAX, "OK"); /* thread 1 is alive */
+			break;
+		case 'g':
+			if (hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+				snprintf(o, PKT_MAX, "E05");
+				break;
+			}
+			uint8_t fx[512];
+			bool have_fx = hl__backend.get_fpu(sb->vm, fx, &eb) == 0;
+			for (unsigned n = 0; n < NREGS; n++) {
+				reg_hex(&r, have_fx ? fx : NULL, n, o);
+				o += strlen(o);
+			}
+			break;
+		case 'G': {
+			/* The GPRs, RIP and RFLAGS; the rest is not settable here. */
+			const char *h = p + 1;
+			if (strlen(h) < 2 * (17 * 8 + 4) || hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+				snprintf(o, PKT_MAX, "E16");
+				break;
+			}
+			struct hl_regs nr = r;
+			bool ok = true;
+			for (unsigned n = 0; n < 18 && ok; n++) {
+				uint64_t ro, v;
+				ok = get_le(h, reg_size(n), &v);
+				*reg_ptr(&nr, n, &ro) = v;
+				h += 2 * reg_size(n);
+			}
+			if (!ok || hl__backend.set_regs(sb->vm, &nr, &eb) < 0)
+				snprintf(o, PKT_MAX, "E16");
+			else
+				snprintf(o, PKT_MAX, "OK");
+			break;
+		}
+		case 'p': {
+			const char *q = p + 1;
+			if (!parse_hex(&q, &a) || *q || a >= NREGS ||
+			    hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+				snprintf(o, PKT_MAX, "E16");
+				break;
+			}
+			uint8_t fx[512];
+			bool have_fx = hl__backend.get_fpu(sb->vm, fx, &eb) == 0;
+			reg_hex(&r, have_fx ? fx : NULL, (unsigned)a, o);
+			break;
+		}
+		case 'P': {
+			const char *q = p + 1;
+			uint64_t v, ro;
+			if (!parse_hex(&q, &a) || *q++ != '=' || a > 17 || strlen(q) != 2 * reg_size((unsigned)a) ||
+			    !get_le(q, reg_size((unsigned)a), &v) ||
+			    hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+				snprintf(o, PKT_MAX, "E16");
+				break;
+			}
+			*reg_ptr(&r, (unsigned)a, &ro) = v;
+			snprintf(o, PKT_MAX, hl__backend.set_regs(sb->vm, &r, &eb) < 0 ? "E05" : "OK");
+			break;
+		}
+		case 'm': {
+			const char *q = p + 1;
+			if (!parse_hex(&q, &a) || *q++ != ',' || !parse_hex(&q, &b) || *q) {
+				snprintf(o, PKT_MAX, "E16");
+				break;
+			}
+			uint8_t buf[PKT_MAX / 2];
+			size_t want = b < sizeof buf ? (size_t)b : sizeof buf;
+			size_t got = mem_read(sb, current_cr3(sb), a, buf, want);
+			if (got == 0 && want) {
+				snprintf(o, PKT_MAX, "E0e");
+				break;
+			}
+			for (size_t i = 0; i < got; i++) {
+				*o++ = hexd[buf[i] >> 4];
+				*o++ = hexd[buf[i] & 15];
+			}
+			*o = '\0';
+			break;
+		}
+		case 'M': {
+			const char *q = p + 1;
+			if (!parse_hex(&q, &a) || *q++ != ',' || !parse_hex(&q, &b) || *q++ != ':' ||
+			    b > PKT_MAX / 2 || strlen(q) != 2 * b) {
+				snprintf(o, PKT_MAX, "E16");
+				break;
+			}
+			uint8_t buf[PKT_MAX / 2];
+			bool ok = true;
+			for (size_t i = 0; i < b && ok; i++) {
+				int h = hexval(q[2 * i]), l = hexval(q[2 * i + 1]);
+				ok = h >= 0 && l >= 0;
+				buf[i] = (uint8_t)(h << 4 | l);
+			}
+			if (!ok)
+				snprintf(o, PKT_MAX, "E16");
+			else if (!mem_write(sb, current_cr3(sb), a, buf, (size_t)b))
+				snprintf(o, PKT_MAX, "E0e");
+			else
+				snprintf(o, PKT_MAX, "OK");
+			break;
+		}
+		case 'c':
+		case 's': {
+			if (p[1]) {
+				/* resume at an address */
+				const char *q = p + 1;
+				if (!parse_hex(&q, &a) || *q || hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+					snprintf(o, PKT_MAX, "E16");
+					break;
+				}
+				r.rip = a;
+				if (hl__backend.set_regs(sb->vm, &r, &eb) < 0) {
+					snprintf(o, PKT_MAX, "E05");
+					break;
+				}
+			}
+			return resume(sb, p[0] == 's');
+		}
+		case 'Z':
+		case 'z': {
+			const char *q = p + 1;
+			uint64_t type;
+			if (!parse_hex(&q, &type) || *q++ != ',' || !parse_hex(&q, &a) || *q++ != ',' ||
+			    !parse_hex(&q, &b) || (*q && *q != ';')) {
+				snprintf(o, PKT_MAX, "E16");
+				break;
+			}
+			bool ins = p[0] == 'Z';
+			if (type == 0)
+				snprintf(o, PKT_MAX, "%s", ins ? sw_insert(sb, a) : sw_remove(sb, a));
+			else if (type == 1 || type == 2 || type == 4)
+				snprintf(o, PKT_MAX, "%s", hw_set(sb, (unsigned)type, a, b, ins));
+			/* type 3 (read watchpoint): not on x86; empty reply */
+			break;
+		}
+		case 'k':
+			detach(sb);
+			sb->fault = (hl_fault){.kind = HL_FAULT_NONE};
+			return hl__guest_fail(sb, HL_E_CANCELLED, "the debugger killed the guest");
+		case 'D':
+			put_packet(g, "OK");
+			detach(sb);
+			return SERVE_GONE;
+		default:
+			break; /* unsupported: empty reply */
+		}
+		if (!put_packet(g, g->out)) {
+			detach(sb);
+			return SERVE_GONE;
+		}
+	}
+}
+
+/* ---- the hooks ----------------------------------------------------------------------- */
+
+int hl__gdb_before_run(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	if (g->started)
+		return 0;
+	g->started = true;
+	int fd;
+	do
+		fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	close(g->listen_fd); /* one client, ever */
+	g->listen_fd = -1;
+	if (fd < 0) {
+		sb->fault = (hl_fault){.kind = HL_FAULT_NONE};
+		return hl__fail(sb, HL_E_IO, "gdb stub: accept failed: %s", strerror(errno));
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	g->fd = fd;
+	g->dbg = (struct hl_debug_cfg){.enable = true};
+	snprintf(g->stop, sizeof g->stop, "S05");
+	int r = serve(sb);
+	return r < 0 ? r : 0;
+}
+
+int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x)
+{
+	struct hl__gdb *g = sb->gdb;
+	if (!g || g->fd < 0) {
+		/* No debugger (it left): nothing should stop the guest any more. */
+		struct hl_debug_cfg off = {0};
+		struct hl_errbuf eb;
+		if (hl__backend.set_debug(sb->vm, &off, &eb) < 0)
+			return hl__guest_fail(sb, HL_E_HYPERVISOR, "gdb stub: %s", eb.msg);
+		return 0;
+	}
+	const char *why = "";
+	char watch[48] = "";
+	if (x->value == 3) {
+		why = "swbreak:;";
+	} else if (x->value == 1) {
+		for (int i = 0; i < 4; i++)
+			if ((x->detail >> i) & 1 && g->hw_kind[i]) {
+				if (g->hw_kind[i] == 1) {
+					why = "hwbreak:;";
+				} else {
+					snprintf(watch, sizeof watch, "%swatch:%llx;",
+					         g->hw_kind[i] == 4 ? "a" : "",
+					         (unsigned long long)g->dbg.dr[i]);
+					why = watch;
+				}
+				break;
+			}
+	}
+	snprintf(g->stop, sizeof g->stop, "T05%s", why);
+	if (!put_packet(g, g->stop)) {
+		detach(sb);
+		return 0;
+	}
+	int r = serve(sb);
+	return r < 0 ? r : 0;
+}
+
+int hl__gdb_halted(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	struct hl_regs r;
+	struct hl_errbuf eb = {{0}};
+	if (!g || g->fd < 0 || hl__backend.get_regs(sb->vm, &r, &eb) < 0)
+		return 1;
+	/* The vCPU has executed the HLT: RIP is one past the breakpoint. */
+	bool ours = false;
+	for (int i = 0; i < MAX_SW_BP; i++)
+		if (g->sw[i].used && g->sw[i].addr == r.rip - 1)
+			ours = true;
+	if (!ours)
+		return 1;
+	r.rip -= 1;
+	if (hl__backend.set_regs(sb->vm, &r, &eb) < 0) {
+		sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
+		return hl__guest_fail(sb, HL_E_HYPERVISOR, "gdb stub: %s", eb.msg);
+	}
+	snprintf(g->stop, sizeof g->stop, "T05swbreak:;");
+	if (!put_packet(g, g->stop)) {
+		detach(sb);
+		return 0;
+	}
+	int s = serve(sb);
+	return s < 0 ? s : 0;
+}
+
+void hl__gdb_close(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	if (!g)
+		return;
+	/* The guest is gone: killed by a signal (in gdb's numbering, which
+	 * matches Linux for these) if it failed, else exited normally. */
+	if (g->fd >= 0)
+		put_packet(g, !sb->poisoned ? "W00"
+		              : sb->fault.kind == HL_FAULT_ABORT ? "X06"
+		              : sb->fault.kind == HL_FAULT_EXCEPTION && sb->fault.vector == 0 ? "X08"
+		                                                                               : "X0b");
+	drop_client(g);
+	if (g->listen_fd >= 0)
+		close(g->listen_fd);
+	hl__free(g);
+	sb->gdb = NULL;
+}
+
+int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port)
+{
+	if (!sb)
+		return HL_E_INVAL;
+	hl__clear_error(sb);
+	if (port == 0)
+		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_debug_listen: port 0 (give 1..65535)");
+	if (sb->state != HL__LOADED)
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_debug_listen: %s",
+		                sb->state == HL__EMPTY ? "no guest loaded"
+		                                       : "only before hl_sandbox_init");
+	if (sb->gdb)
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_debug_listen: already listening");
+	struct hl__gdb *g = hl__calloc(1, sizeof *g);
+	if (!g)
+		return hl__fail(sb, HL_E_NOMEM, "hl_sandbox_debug_listen: out of memory");
+	g->fd = -1;
+	g->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (g->listen_fd < 0) {
+		int e = errno;
+		hl__free(g);
+		return hl__fail(sb, HL_E_IO, "hl_sandbox_debug_listen: socket: %s", strerror(e));
+	}
+	int one = 1;
+	setsockopt(g->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (bind(g->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(g->listen_fd, 1) < 0) {
+		int e = errno;
+		close(g->listen_fd);
+		hl__free(g);
+		return hl__fail(sb, HL_E_IO, "hl_sandbox_debug_listen: 127.0.0.1:%u: %s", port,
+		                strerror(e));
+	}
+	sb->gdb = g;
+	return 0;
+}

@@ -1,0 +1,175 @@
+#!/bin/bash
+# test_gdb.sh - drives `hyperlight run --gdb PORT` with gdb in batch mode: breakpoints (software and hardware), backtrace, registers, single step, memory read and write, continue to the end.
+#
+# Usage: test_gdb.sh HYPERLIGHT_BINARY GUEST_DIR
+#
+# Exits 0 when every check passed, 1 when one failed, 77 (skip) without
+# /dev/kvm or gdb. Prints gdb's and the command's output on failure.
+set -u
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 HYPERLIGHT_BINARY GUEST_DIR" >&2
+	exit 2
+fi
+HL=$1
+GUEST=$2/simpleguest
+if ! [ -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
+	echo "SKIP: /dev/kvm is not a device that can be opened (run under tests/vm/run-in-vm.sh)"
+	exit 77
+fi
+if ! command -v gdb >/dev/null 2>&1; then
+	echo "SKIP: gdb is not installed"
+	exit 77
+fi
+
+# The VM of tests/vm/run-in-vm.sh boots with its loopback interface down.
+if command -v ip >/dev/null 2>&1 && ip link show lo 2>/dev/null | grep -q 'state DOWN'; then
+	ip link set lo up 2>/dev/null || echo "note: cannot bring the loopback interface up"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_gdb.XXXXXX") || exit 2
+cli_pid=
+cleanup() {
+	[ -n "$cli_pid" ] && kill "$cli_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+failed=0
+check() { # check NAME FILE PATTERN: the file must match the extended regex
+	if grep -Eq -- "$3" "$2"; then
+		echo "ok - $1"
+	else
+		echo "not ok - $1: no match for /$3/ in $2"
+		failed=1
+	fi
+}
+
+# Under QEMU's pure emulation (tests/vm/run-in-vm.sh) hardware breakpoints
+# of a nested guest never fire; everything else works as on hardware.
+tcg=no
+grep -q '^model name.*QEMU TCG' /proc/cpuinfo 2>/dev/null && tcg=yes
+
+# A port of our own: the sum of the PID and a fixed base keeps parallel runs apart.
+port=$((20000 + $$ % 20000))
+
+# starts the command in the background and waits for it to listen
+start_cli() {
+	"$HL" run --gdb "$port" "$GUEST" "$@" >"$tmp/cli.out" 2>"$tmp/cli.err" </dev/null &
+	cli_pid=$!
+	for _ in $(seq 1 300); do
+		grep -q "gdb: listening on 127.0.0.1:$port" "$tmp/cli.err" && return 0
+		kill -0 "$cli_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "not ok - the command did not start listening:"
+	cat "$tmp/cli.err"
+	exit 1
+}
+
+# wait_cli: waits for the command (at most about 60 s) and sets cli_rc
+wait_cli() {
+	for _ in $(seq 1 600); do
+		kill -0 "$cli_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$cli_pid" 2>/dev/null
+	wait "$cli_pid"
+	cli_rc=$?
+	cli_pid=
+}
+
+# ---- one session: every feature in turn ----------------------------------------------
+start_cli DebugTarget i32:5
+# The guest is stopped at its first instruction: _start, before init.
+timeout 180 gdb -batch -nx "$GUEST" \
+	-ex "target remote 127.0.0.1:$port" \
+	-ex 'printf "entry rip=%#lx\n", $rip' \
+	-ex 'info symbol $pc' \
+	-ex 'break debug_add' \
+	-ex 'continue' \
+	-ex 'bt' \
+	-ex 'info registers rip' \
+	-ex 'print $mxcsr' \
+	-ex 'printf "value before=%d\n", debug_value' \
+	-ex 'x/1dw &debug_value' \
+	-ex 'set var debug_value = 100' \
+	-ex 'x/1dw &debug_value' \
+	-ex 'stepi' \
+	-ex 'printf "after stepi rip=%#lx\n", $rip' \
+	-ex 'delete' \
+	-ex 'hbreak hl_return_i32' \
+	-ex 'continue' \
+	-ex 'bt 1' \
+	-ex 'continue' \
+	>"$tmp/gdb.out" 2>&1
+gdb_rc=$?
+wait_cli
+
+check "stopped at the guest entry (_start)" "$tmp/gdb.out" '_start in section'
+check "software breakpoint hit in debug_add" "$tmp/gdb.out" 'Breakpoint 1, (0x[0-9a-f]+ in )?debug_add'
+check "backtrace shows the caller debug_target" "$tmp/gdb.out" '#1 .* debug_target'
+check "info registers rip names debug_add" "$tmp/gdb.out" '^rip +0x[0-9a-f]+ +0x[0-9a-f]+ <debug_add'
+check "SSE state is readable (MXCSR is a number, not <unavailable>)" "$tmp/gdb.out" '^\$1 = [0-9]+$'
+check "memory read shows the initial value 7" "$tmp/gdb.out" '^value before=7$'
+check "memory read after the write shows 100" "$tmp/gdb.out" '<debug_value>:[[:space:]]+100'
+check "stepi moved inside debug_add" "$tmp/gdb.out" '^after stepi rip=0x[0-9a-f]+'
+check "hardware breakpoint accepted (Z1)" "$tmp/gdb.out" 'Hardware assisted breakpoint 2 at 0x[0-9a-f]+: file .*dispatch.c'
+if [ "$tcg" = yes ]; then
+	# QEMU's TCG does not arm DR0-DR3 for a nested guest: the breakpoint is
+	# set but never fires, and gdb's last commands find the guest gone.
+	echo "ok - hardware breakpoint hit # SKIP QEMU TCG does not emulate debug-register breakpoints in a nested guest"
+else
+	check "hardware breakpoint hit in hl_return_i32" "$tmp/gdb.out" 'Hardware assisted breakpoint 2, (0x[0-9a-f]+ in )?hl_return_i32'
+	if [ "$gdb_rc" -eq 0 ]; then echo "ok - gdb exited 0"; else echo "not ok - gdb exited $gdb_rc"; failed=1; fi
+fi
+check "the guest ran to the end" "$tmp/gdb.out" 'exited normally'
+check "the result shows the write (5 + 100)" "$tmp/cli.out" '^105$'
+if [ "$cli_rc" -eq 0 ]; then echo "ok - the command exited 0"; else echo "not ok - the command exited $cli_rc"; failed=1; fi
+
+# ---- kill: the call fails, the command reports it --------------------------------------
+start_cli DebugTarget i32:5
+timeout 180 gdb -batch -nx "$GUEST" -ex "target remote 127.0.0.1:$port" -ex 'kill' \
+	>"$tmp/gdb2.out" 2>&1
+wait_cli
+check "kill ends the guest with a clear message" "$tmp/cli.err" 'debugger killed the guest'
+if [ "$cli_rc" -eq 2 ]; then echo "ok - killed: the command exited 2 (guest failed)"; else echo "not ok - killed: the command exited $cli_rc, expected 2"; failed=1; fi
+
+# ---- detach: the guest runs on unchanged ----------------------------------------------
+start_cli DebugTarget i32:5
+timeout 180 gdb -batch -nx "$GUEST" -ex "target remote 127.0.0.1:$port" -ex 'detach' \
+	>"$tmp/gdb3.out" 2>&1
+wait_cli
+check "after detach the call returns 5 + 7" "$tmp/cli.out" '^12$'
+if [ "$cli_rc" -eq 0 ]; then echo "ok - detached: the command exited 0"; else echo "not ok - detached: the command exited $cli_rc"; failed=1; fi
+
+# ---- hostile packets: error replies, no crash, the session goes on --------------------
+if command -v python3 >/dev/null 2>&1; then
+	start_cli DebugTarget i32:5
+	entry=$(nm "$GUEST" | sed -n 's/^0*\([0-9a-f]*\) T _start$/\1/p')
+	timeout 180 python3 "$(dirname "$0")/gdb_hostile.py" "$port" "$entry" >"$tmp/hostile.out" 2>&1
+	hostile_rc=$?
+	wait_cli
+	cat "$tmp/hostile.out"
+	if [ "$hostile_rc" -ne 0 ]; then echo "not ok - hostile packets (exit $hostile_rc)"; failed=1; fi
+	check "hostile session: killed cleanly" "$tmp/cli.err" 'debugger killed the guest'
+else
+	echo "ok - hostile packets # SKIP python3 not found"
+fi
+
+# ---- a bad port is a usage error ----------------------------------------------------------
+"$HL" run --gdb 0 "$GUEST" NoOp >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null
+bad_rc=$?
+if [ "$bad_rc" -eq 1 ] && grep -q "is not a TCP port" "$tmp/bad.err"; then
+	echo "ok - --gdb 0 is refused"
+else
+	echo "not ok - --gdb 0: exit $bad_rc"; failed=1
+fi
+
+if [ "$failed" -ne 0 ]; then
+	echo "---- gdb output"; cat "$tmp/gdb.out"
+	echo "---- command stdout"; cat "$tmp/cli.out"
+	echo "---- command stderr"; cat "$tmp/cli.err"
+	exit 1
+fi
+echo "all gdb stub checks passed"
