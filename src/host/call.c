@@ -136,7 +136,8 @@ static int handle_abort(hl_sandbox *sb, uint32_t off)
 		return protocol(sb, "abort message beyond the output buffer", off);
 	char msg[512];
 	uint32_t n = a.msg_len < sizeof msg - 1 ? a.msg_len : (uint32_t)sizeof msg - 1;
-	hl__out_copy(sb, (uint64_t)off + sizeof a, n, msg);
+	if (!hl__out_copy(sb, (uint64_t)off + sizeof a, n, msg))
+		return protocol(sb, "abort message beyond the output buffer", off);
 	msg[n] = '\0';
 	for (uint32_t i = 0; i < n; i++) /* the message ends up in logs: no control bytes */
 		if ((unsigned char)msg[i] < 0x20 && msg[i] != '\n')

@@ -5,8 +5,8 @@
  * The list is what the library itself needs on a thread that calls into
  * sandboxes made beforehand (KVM_RUN and the other KVM requests of calls,
  * reset, restore and snapshots; malloc; the print sink; the timer and
- * signal of cancellation), found by running the tests under the filter in
- * log mode, plus the few calls glibc makes for a thread's own bookkeeping.
+ * signal of cancellation), found by tracing tests/integration/test_seccomp.c with
+ * strace -f, plus the few calls glibc makes for a thread's own bookkeeping.
  * Anything that reaches outside the process (open, socket, execve, clone)
  * or makes memory executable is left out. Built without libseccomp, the
  * functions exist and report HL_E_UNSUPPORTED.
@@ -63,11 +63,9 @@ int hl_seccomp_restrict_thread(unsigned flags)
 	scmp_filter_ctx ctx = seccomp_init(deny);
 	if (!ctx)
 		return HL_E_NOMEM;
-	int r = 0;
 	/* Only this thread: a filter synchronised to every thread would
 	 * restrict the application behind its back. */
-	if (r == 0)
-		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 0);
+	int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 0);
 	for (size_t i = 0; r == 0 && i < sizeof allowed / sizeof allowed[0]; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
 	/* ioctl only with a KVM request: every other device, terminal or
