@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,13 +216,13 @@ static void a_call_on_a_restricted_thread_times_out(void **state)
 
 struct canceller {
 	hl_interrupt *h;
-	volatile int stop;
+	atomic_bool stop;
 };
 
 static void *cancel_until_stopped(void *p)
 {
 	struct canceller *c = p;
-	while (!c->stop) {
+	while (!atomic_load(&c->stop)) {
 		struct timespec ts = {0, 5 * 1000000L};
 		nanosleep(&ts, NULL);
 		hl_interrupt_cancel(c->h);
@@ -252,7 +253,7 @@ static void a_call_on_a_restricted_thread_is_cancelled_by_another(void **state)
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, cancel_until_stopped, &c), 0);
 	run_restricted(&j);
-	c.stop = 1;
+	atomic_store(&c.stop, true);
 	pthread_join(t, NULL);
 	hl_interrupt_free(c.h);
 	hl_sandbox_free(j.sb);
