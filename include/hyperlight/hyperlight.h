@@ -463,7 +463,7 @@ HL_API void hl_pool_free(hl_pool *pool);
  *   - futex, sched_yield, nanosleep, clock_nanosleep, clock_gettime,
  *     gettimeofday, getrandom, gettid, getpid, tgkill, set_robust_list,
  *     rseq (locks, time, malloc, the thread's own bookkeeping);
- *   - rt_sigreturn, rt_sigprocmask, restart_syscall, and timer_create,
+ *   - rt_sigreturn, rt_sigprocmask, sigaltstack, restart_syscall, and timer_create,
  *     timer_settime, timer_gettime, timer_delete (cancellation with
  *     hl_config.interrupt_signal and call_timeout_ms);
  *   - exit and exit_group.

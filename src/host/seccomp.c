@@ -44,6 +44,9 @@ static const int allowed[] = {
 	 * rt_sigreturn; the per-call timeout is a POSIX timer aimed at this
 	 * thread. */
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
+	/* The thread's own signal stack (sanitizer runtimes set and unset one
+	 * on every thread). */
+	SCMP_SYS(sigaltstack),
 	SCMP_SYS(timer_create), SCMP_SYS(timer_settime), SCMP_SYS(timer_gettime),
 	SCMP_SYS(timer_delete),
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
