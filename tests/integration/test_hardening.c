@@ -430,6 +430,8 @@ static void a_pool_refuses_sandboxes_it_did_not_hand_out(void **state)
 	hl_sandbox *none = (hl_sandbox *)1;
 	assert_int_equal(hl_pool_acquire(a, 0, &none), HL_E_BUSY);
 	assert_null(none);
+	assert_int_equal(hl_pool_acquire(a, 20, &none), HL_E_BUSY); /* after waiting 20 ms */
+	assert_null(none);
 	hl_sandbox *y;
 	assert_int_equal(hl_pool_acquire(b, 0, &y), 0);
 	assert_int_equal(hl_pool_release(a, y), HL_E_INVAL);
