@@ -463,9 +463,9 @@ HL_API void hl_pool_free(hl_pool *pool);
  *   - futex, sched_yield, nanosleep, clock_nanosleep, clock_gettime,
  *     gettimeofday, getrandom, gettid, getpid, tgkill, set_robust_list,
  *     rseq (locks, time, malloc, the thread's own bookkeeping);
- *   - rt_sigreturn, rt_sigprocmask, sigaltstack, restart_syscall, and timer_create,
- *     timer_settime, timer_gettime, timer_delete (cancellation with
- *     hl_config.interrupt_signal and call_timeout_ms);
+ *   - rt_sigreturn, rt_sigprocmask, sigaltstack, restart_syscall, and
+ *     timer_create, timer_settime, timer_gettime, timer_delete
+ *     (cancellation with hl_config.interrupt_signal and call_timeout_ms);
  *   - exit and exit_group.
  * Everything else is refused: among others open/openat (so no new
  * sandbox can be made from this thread, and hl_pool_acquire must find a
@@ -477,15 +477,15 @@ HL_API void hl_pool_free(hl_pool *pool);
  * HL_SECCOMP_KILL: then the whole process is killed with SIGSYS.
  *
  * The filter applies to the calling thread only (no
- * SECCOMP_FILTER_FLAG_TSYNC) and to the threads and processes it creates
- * afterwards; other threads of the process are not affected. It also sets
- * the thread's no_new_privs attribute. Neither can be undone: the thread
- * keeps the filter until it exits. Calling it again adds another filter
- * (a system call must pass both).
+ * SECCOMP_FILTER_FLAG_TSYNC); other threads of the process are not
+ * affected, and the thread cannot start new ones (clone is refused). It
+ * also sets the thread's no_new_privs attribute. Neither can be undone:
+ * the thread keeps the filter until it exits. Calling it again adds
+ * another filter (a system call must pass both).
  *
  * Returns 0, or HL_E_INVAL (an unknown bit in flags), HL_E_UNSUPPORTED
  * (built without libseccomp, or the kernel has no seccomp filters),
- * HL_E_NOMEM. On an error no filter is installed.
+ * HL_E_NOMEM. On an error no filter is installed (no_new_privs may be set).
  * Threading: affects only the calling thread; may be called from any number
  * of threads at once.
  */
