@@ -2,6 +2,9 @@
 # deps.sh - installs the Debian 12 packages the build and tests need (only the missing ones).
 set -euo pipefail
 pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutils pkg-config python3 python3-pytest python3-hypothesis libclang-rt-14-dev wabt lld)
+# hl_seccomp_restrict_thread (optional in the build, used when present), and the
+# analysis steps of .ci/run: scripts/lint.sh, scripts/valgrind.sh.
+pkgs+=(libseccomp-dev cppcheck clang-tidy valgrind)
 # Without /dev/kvm the integration tests run inside a QEMU VM with nested KVM.
 if [ ! -e /dev/kvm ]; then
 	pkgs+=(qemu-system-x86 busybox-static linux-image-amd64 cpio gzip)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cmake -S . -B build -G Ninja -DHL_WERROR=ON >/dev/null
 cmake --build build
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	ctest --test-dir build --output-on-failure
 else
 	echo "no usable /dev/kvm here: running the test suite inside a VM with nested KVM"

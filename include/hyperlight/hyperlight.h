@@ -69,6 +69,7 @@ enum hl_error {
 	HL_E_NOMEM = -20,      /* out of host memory */
 	HL_E_IO = -21,         /* reading the guest file failed */
 	HL_E_HYPERVISOR = -22, /* /dev/kvm missing or a KVM call failed */
+	HL_E_UNSUPPORTED = -23, /* this build or this kernel lacks the feature */
 	/* The guest binary is unusable. */
 	HL_E_ELF = -30,     /* malformed or unsupported ELF */
 	HL_E_VERSION = -31, /* ABI version note missing or different */
@@ -466,8 +467,8 @@ HL_API int hl_pool_acquire(hl_pool *pool, uint32_t timeout_ms, hl_sandbox **out)
 /*
  * Gives a sandbox back. It is restored to the snapshot (which also clears
  * poisoning) before another caller gets it; a sandbox whose restore fails
- * is freed and replaced later. Errors: HL_E_INVAL (NULL, or not from this
- * pool).
+ * is freed and replaced later. Errors: HL_E_INVAL (NULL, not from this
+ * pool, or released already).
  */
 HL_API int hl_pool_release(hl_pool *pool, hl_sandbox *sb);
 
@@ -650,6 +651,61 @@ HL_API int hl_sandbox_core_dump(hl_sandbox *sb, const char *path);
  * HL_E_NOMEM. The socket is closed by hl_sandbox_free().
  */
 HL_API int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port);
+/* ---- Restricting vCPU threads (seccomp) --------------------------------------
+ *
+ * hl_seccomp_restrict_thread() installs a seccomp filter on the calling
+ * thread that allows only the system calls a thread needs to run calls in
+ * sandboxes created beforehand. It is opt-in: the library never installs a
+ * filter on its own. Typical use: create, load and initialise the sandboxes
+ * (or snapshots and a warm pool), then start the threads that run calls and
+ * have each one call this first.
+ *
+ * What stays allowed on the thread:
+ *   - ioctl, only with a KVM request number (type 0xAE): KVM_RUN and the
+ *     register, memory-slot and dirty-log requests of calls, reset,
+ *     restore and snapshots; every other ioctl (terminal, socket, ...) is
+ *     refused;
+ *   - mmap and mprotect without PROT_EXEC; munmap, mremap, madvise, brk,
+ *     mincore (malloc, restore, snapshots);
+ *   - read, pread64, write, pwrite64, writev, lseek, fstat/newfstatat and
+ *     close on descriptors that are already open (the default print sink,
+ *     stdio on stderr), memfd_create, ftruncate and fcntl (snapshots);
+ *   - futex, sched_yield, nanosleep, clock_nanosleep, clock_gettime,
+ *     gettimeofday, getrandom, gettid, getpid, tgkill, set_robust_list,
+ *     rseq (locks, time, malloc, the thread's own bookkeeping);
+ *   - rt_sigreturn, rt_sigprocmask, sigaltstack, restart_syscall, and
+ *     timer_create, timer_settime, timer_gettime, timer_delete
+ *     (cancellation with hl_config.interrupt_signal and call_timeout_ms);
+ *   - exit and exit_group.
+ * Everything else is refused: among others open/openat (so no new
+ * sandbox can be made from this thread, and hl_pool_acquire must find a
+ * sandbox already made), socket and connect, execve, clone and fork,
+ * ptrace, and any mmap or mprotect with PROT_EXEC.
+ *
+ * A refused call fails with EPERM (the library then reports the error it
+ * would report for any failed system call), unless `flags` has
+ * HL_SECCOMP_KILL: then the whole process is killed with SIGSYS.
+ *
+ * The filter applies to the calling thread only (no
+ * SECCOMP_FILTER_FLAG_TSYNC); other threads of the process are not
+ * affected, and the thread cannot start new ones (clone is refused). It
+ * also sets the thread's no_new_privs attribute. Neither can be undone:
+ * the thread keeps the filter until it exits. Calling it again adds
+ * another filter (a system call must pass both).
+ *
+ * Returns 0, or HL_E_INVAL (an unknown bit in flags), HL_E_UNSUPPORTED
+ * (built without libseccomp, or the kernel has no seccomp filters),
+ * HL_E_NOMEM. On an error no filter is installed (no_new_privs may be set).
+ * Threading: affects only the calling thread; may be called from any number
+ * of threads at once.
+ */
+#define HL_SECCOMP_KILL 1u /* a refused system call kills the process (SIGSYS) instead of EPERM */
+
+HL_API int hl_seccomp_restrict_thread(unsigned flags);
+
+/* True if this build of the library has hl_seccomp_restrict_thread
+ * (built with libseccomp). */
+HL_API bool hl_seccomp_supported(void);
 
 #ifdef __cplusplus
 }

@@ -508,6 +508,7 @@ int hl__elf_parse(const void *data, size_t len, uint64_t pie_base, uint64_t max_
 		                    pie_base, HL__ELF_MIN_VADDR);
 
 	memset(&s, 0, sizeof s);
+	memset(&eh, 0, sizeof eh);
 	if ((rc = hl__elf_check_header(&e, p, len, &eh)) != 0 ||
 	    (rc = hl__elf_scan_phdrs(&e, p, len, &eh, &s)) != 0 ||
 	    (rc = hl__elf_place(&e, &eh, pie_base, max_span, &s, out)) != 0)

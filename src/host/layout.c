@@ -96,7 +96,6 @@ struct pt_builder {
 	uint8_t *mem;
 	uint64_t base; /* guest address of mem[0] */
 	uint64_t next; /* next free page-table page (guest address) */
-	uint64_t end;
 	uint64_t pml4;
 };
 
@@ -145,7 +144,6 @@ void hl__layout_page_tables(const struct hl__layout *l, const struct hl_elf_imag
 		.base = l->mem_base,
 		.pml4 = l->pt,
 		.next = l->pt + PAGE,
-		.end = l->pt + l->pt_size,
 	};
 	memset(mem + (l->pt - l->mem_base), 0, l->pt_size);
 	for (size_t i = 0; i < img->nsegs; i++) {

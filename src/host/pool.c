@@ -147,6 +147,9 @@ int hl_pool_release(hl_pool *p, hl_sandbox *sb)
 	for (size_t i = 0; i < p->max; i++)
 		if (p->all[i] == sb)
 			slot = i;
+	for (size_t i = 0; i < p->nfree; i++)
+		if (p->free_list[i] == sb)
+			slot = p->max; /* released already: once in the free list is enough */
 	pthread_mutex_unlock(&p->lock);
 	if (slot == p->max)
 		return HL_E_INVAL;

@@ -40,6 +40,7 @@ const char *hl_strerror(int code)
 	case HL_E_NOMEM: return "HL_E_NOMEM: out of memory";
 	case HL_E_IO: return "HL_E_IO: cannot read the guest file";
 	case HL_E_HYPERVISOR: return "HL_E_HYPERVISOR: hypervisor unavailable or failed";
+	case HL_E_UNSUPPORTED: return "HL_E_UNSUPPORTED: not supported by this build or kernel";
 	case HL_E_ELF: return "HL_E_ELF: malformed or unsupported guest binary";
 	case HL_E_VERSION: return "HL_E_VERSION: guest ABI version missing or different";
 	case HL_E_GUEST_ERROR: return "HL_E_GUEST_ERROR: the guest function returned an error";

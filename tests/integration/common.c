@@ -26,7 +26,7 @@ bool hlt_have_kvm(void)
 
 const char *hlt_guest(const char *name)
 {
-	static char path[4096];
+	static _Thread_local char path[4096]; /* the threaded tests call this at once */
 	const char *dir = getenv("HYPERLIGHT_GUEST_DIR");
 	snprintf(path, sizeof path, "%s/%s", dir ? dir : HL_GUEST_DIR, name);
 	return path;

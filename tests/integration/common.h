@@ -20,7 +20,7 @@ bool hlt_have_kvm(void);
 			skip();                                                \
 	} while (0)
 
-/* The path of a guest built by the project ("simpleguest"). Static buffer. */
+/* The path of a guest built by the project ("simpleguest"). Thread-local buffer. */
 const char *hlt_guest(const char *name);
 
 /* What the guest printed, captured by hlt_open's print callback. */
