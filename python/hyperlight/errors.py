@@ -11,7 +11,7 @@
     |   |   +-- ArgumentsTooLarge    the arguments do not fit the input buffer
     |   +-- ExistsError              host function registered twice (HL_E_EXISTS)
     |   +-- ConfigError              also a ValueError (HL_E_CONFIG)
-    |   +-- UnsupportedError         the loaded library lacks the function
+    |   +-- UnsupportedError         the loaded library lacks the function (HL_E_UNSUPPORTED)
     +-- HostError                    the host failed
     |   +-- OutOfMemory              HL_E_NOMEM
     |   +-- GuestFileError           HL_E_IO: the guest file cannot be read
@@ -40,6 +40,7 @@ HL_E_TOO_LARGE = -8
 HL_E_NOMEM = -20
 HL_E_IO = -21
 HL_E_HYPERVISOR = -22
+HL_E_UNSUPPORTED = -23
 HL_E_ELF = -30
 HL_E_VERSION = -31
 HL_E_GUEST_ERROR = -40
@@ -109,7 +110,8 @@ class ConfigError(UsageError, ValueError):
 
 
 class UnsupportedError(UsageError):
-    """The loaded libhyperlight lacks the function (it is older than this binding)."""
+    """The loaded libhyperlight lacks the function (it is older than this
+    binding), or the library was built without the feature (HL_E_UNSUPPORTED)."""
 
 
 class HostError(HyperlightError):
@@ -191,6 +193,7 @@ _BY_CODE = {
     HL_E_NOMEM: OutOfMemory,
     HL_E_IO: GuestFileError,
     HL_E_HYPERVISOR: HypervisorError,
+    HL_E_UNSUPPORTED: UnsupportedError,
     HL_E_ELF: GuestImageError,
     HL_E_VERSION: AbiVersionError,
     HL_E_GUEST_ERROR: GuestError,

@@ -44,6 +44,7 @@ def test_every_error_code_has_its_class():
     assert errors.error_class(errors.HL_E_GUEST_FAULT) is hyperlight.GuestFault
     assert errors.error_class(errors.HL_E_POISONED) is hyperlight.Poisoned
     assert errors.error_class(errors.HL_E_ARG_TYPE) is hyperlight.ArgumentTypeError
+    assert errors.error_class(errors.HL_E_UNSUPPORTED) is hyperlight.UnsupportedError
     assert errors.error_class(-999) is hyperlight.HyperlightError
     for code in range(-50, 0):
         cls = errors.error_class(code)
