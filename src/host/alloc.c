@@ -190,7 +190,7 @@ int hl__memfd_create(const char *name, unsigned flags)
 		errno = ENOMEM;
 		return -1;
 	}
-	return memfd_create(name, flags);
+	return memfd_create(name, flags | MFD_CLOEXEC); /* every host descriptor */
 }
 
 int hl__timer_create(clockid_t clock, struct sigevent *ev, timer_t *out)

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,11 +153,19 @@ static unsigned reg_size(unsigned n)
  * (NULL for the selectors, which cannot be set). */
 static uint64_t *reg_ptr(struct hl_regs *r, unsigned n, uint64_t *ro)
 {
-	uint64_t *gpr[17] = {&r->rax, &r->rbx, &r->rcx, &r->rdx, &r->rsi, &r->rdi,
-	                     &r->rbp, &r->rsp, &r->r8,  &r->r9,  &r->r10, &r->r11,
-	                     &r->r12, &r->r13, &r->r14, &r->r15, &r->rip};
+	/* gdb's amd64 order: rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip */
+	static const size_t gpr[17] = {
+		offsetof(struct hl_regs, rax), offsetof(struct hl_regs, rbx),
+		offsetof(struct hl_regs, rcx), offsetof(struct hl_regs, rdx),
+		offsetof(struct hl_regs, rsi), offsetof(struct hl_regs, rdi),
+		offsetof(struct hl_regs, rbp), offsetof(struct hl_regs, rsp),
+		offsetof(struct hl_regs, r8),  offsetof(struct hl_regs, r9),
+		offsetof(struct hl_regs, r10), offsetof(struct hl_regs, r11),
+		offsetof(struct hl_regs, r12), offsetof(struct hl_regs, r13),
+		offsetof(struct hl_regs, r14), offsetof(struct hl_regs, r15),
+		offsetof(struct hl_regs, rip)};
 	if (n < 17)
-		return gpr[n];
+		return (uint64_t *)((char *)r + gpr[n]);
 	if (n == 17)
 		return &r->rflags;
 	const uint64_t sel[6] = {r->cs, r->ss, r->ds, r->es, r->fs, r->gs};
@@ -627,13 +636,11 @@ static int serve(hl_sandbox *sb)
 				continue;
 			}
 			break;
-		case 'H':
-			snprintf(o, PKT_MAX, "OK"); /* one thread */
+		case 'H': /* one thread */
+		case 'T': /* thread 1 is alive */
+			snprintf(o, PKT_MAX, "OK");
 			break;
-		case 'T':
-			snprintf(o, PKT_MAX, "OK"); /* thread 1 is alive */
-			break;
-		case 'g':
+		case 'g': {
 			if (hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
 				snprintf(o, PKT_MAX, "E05");
 				break;
@@ -645,6 +652,7 @@ static int serve(hl_sandbox *sb)
 				o += strlen(o);
 			}
 			break;
+		}
 		case 'G': {
 			/* The GPRs, RIP and RFLAGS; the rest is not settable here. */
 			const char *h = p + 1;
@@ -657,7 +665,8 @@ static int serve(hl_sandbox *sb)
 			for (unsigned n = 0; n < 18 && ok; n++) {
 				uint64_t ro, v;
 				ok = get_le(h, reg_size(n), &v);
-				*reg_ptr(&nr, n, &ro) = v;
+				if (ok)
+					*reg_ptr(&nr, n, &ro) = v;
 				h += 2 * reg_size(n);
 			}
 			if (!ok || hl__backend.set_regs(sb->vm, &nr, &eb) < 0)
@@ -723,7 +732,8 @@ static int serve(hl_sandbox *sb)
 			for (size_t i = 0; i < b && ok; i++) {
 				int h = hexval(q[2 * i]), l = hexval(q[2 * i + 1]);
 				ok = h >= 0 && l >= 0;
-				buf[i] = (uint8_t)(h << 4 | l);
+				if (ok)
+					buf[i] = (uint8_t)(h << 4 | l);
 			}
 			if (!ok)
 				snprintf(o, PKT_MAX, "E16");
