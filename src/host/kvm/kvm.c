@@ -268,7 +268,7 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
 static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
                              struct hl_errbuf *err)
 {
-	struct kvm_sregs sr;
+	struct kvm_sregs sr = {0};
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
 		return fail(err, "KVM_GET_SREGS");
 	seg(&sr.cs, 0x08, 0xb, true); /* execute/read, accessed */
@@ -396,7 +396,7 @@ static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
 
 static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *err)
 {
-	struct kvm_regs r;
+	struct kvm_regs r = {0};
 	struct kvm_sregs s;
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
 		return fail(err, "KVM_GET_REGS");
@@ -579,7 +579,7 @@ static int kvm_set_debug(struct hl_vm *vm, const struct hl_debug_cfg *d, struct 
 
 static int kvm_get_fpu(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
 {
-	struct kvm_fpu f;
+	struct kvm_fpu f = {0};
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_FPU, &f) < 0)
 		return fail(err, "KVM_GET_FPU");
 	/* struct kvm_fpu field by field into the FXSAVE image. */
