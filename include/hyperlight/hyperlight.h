@@ -509,6 +509,7 @@ typedef struct hl_allocator {
  * from the current allocator is still in use).
  */
 HL_API int hl_set_allocator(const hl_allocator *a);
+
 /* ---- Statistics (1.2) ---------------------------------------------------------
  *
  * Every sandbox counts what happens in it: plain increments on the thread
@@ -619,6 +620,7 @@ HL_API int hl_stats_add(hl_stats *sum, const hl_stats *s);
  * NULL, or buf is NULL with len > 0). Reads only `s`: any thread.
  */
 HL_API int hl_stats_format(const hl_stats *s, char *buf, size_t len);
+
 /* ---- Debugging guests ----------------------------------------------------------- */
 
 /*
@@ -651,6 +653,7 @@ HL_API int hl_sandbox_core_dump(hl_sandbox *sb, const char *path);
  * HL_E_NOMEM. The socket is closed by hl_sandbox_free().
  */
 HL_API int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port);
+
 /* ---- Restricting vCPU threads (seccomp) --------------------------------------
  *
  * hl_seccomp_restrict_thread() installs a seccomp filter on the calling
