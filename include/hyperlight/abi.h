@@ -133,7 +133,23 @@ struct hl_boot_info {
 	uint64_t tsc_khz;         /* 0 when unknown */
 	uint64_t boot_realtime_ns; /* CLOCK_REALTIME at creation */
 	uint64_t random[2];        /* per-sandbox seed (AT_RANDOM, getrandom fallback) */
+	/* Appended in ABI 1 (a host that predates them leaves them 0). */
+	uint32_t platform; /* enum hl_boot_platform: the hypervisor, for diagnostics */
+	uint32_t flags;    /* HL_BOOT_F_*: what the guest's CPU set-up must respect */
 };
+
+/* hl_boot_info.platform */
+enum hl_boot_platform {
+	HL_BOOT_PLATFORM_UNKNOWN = 0,
+	HL_BOOT_PLATFORM_KVM_VMX = 1,
+	HL_BOOT_PLATFORM_KVM_SVM = 2,
+	HL_BOOT_PLATFORM_KVM_PVM = 3,
+};
+/* hl_boot_info.flags. On kvm-pvm the host enters the guest in native kernel
+ * mode, where an IDT gate with an IST index kills the vCPU and reloading
+ * CS or SS faults (docs/platforms.md). */
+#define HL_BOOT_F_NO_IST 0x1u        /* IDT gates must have IST 0 */
+#define HL_BOOT_F_KEEP_SEGMENTS 0x2u /* load the GDT, but never reload CS/SS/DS/ES/FS/GS or TR */
 
 /* Stacks in the IST area, in order from ist_addr, each followed by a guard page:
  * exceptions (IST1), double fault/NMI/machine check (IST2), system calls. */
@@ -247,7 +263,7 @@ struct hl_exception {
 #define HL__PIN(t, sz) _Static_assert(sizeof(struct t) == (sz), #t " layout changed")
 HL__PIN(hl_note_abi, 8);
 HL__PIN(hl_wire_value, 16);
-HL__PIN(hl_boot_info, 144);
+HL__PIN(hl_boot_info, 152);
 HL__PIN(hl_func_desc, 40);
 HL__PIN(hl_func_table, 16);
 HL__PIN(hl_call_msg, 16);

@@ -621,6 +621,50 @@ HL_API int hl_stats_add(hl_stats *sum, const hl_stats *s);
  */
 HL_API int hl_stats_format(const hl_stats *s, char *buf, size_t len);
 
+/* ---- The hypervisor (1.3) ----------------------------------------------------
+ *
+ * Three kinds of /dev/kvm run guests (docs/platforms.md): KVM on Intel VT-x
+ * (VMX) or AMD-V (SVM), and kvm-pvm, a page-table-based software hypervisor
+ * without either, where the library enters the guest in native kernel mode
+ * (guest code at emulated CPL 0 would have no SSE there). The library
+ * detects which one it has every time it creates a VM; hl_platform_probe()
+ * tells the application, and proves that guests run by running one.
+ */
+typedef enum hl_platform_kind {
+	HL_PLATFORM_NONE = 0,      /* no usable /dev/kvm */
+	HL_PLATFORM_KVM_VMX = 1,   /* KVM on Intel VT-x */
+	HL_PLATFORM_KVM_SVM = 2,   /* KVM on AMD-V */
+	HL_PLATFORM_KVM_PVM = 3,   /* kvm-pvm */
+	HL_PLATFORM_KVM_OTHER = 4, /* KVM whose CPU extension was not recognised */
+} hl_platform_kind;
+
+typedef struct hl_platform_info {
+	size_t size;           /* set by the caller to sizeof(hl_platform_info) */
+	hl_platform_kind kind;
+	const char *name;      /* "kvm (VMX)", "kvm (SVM)", "kvm-pvm", "kvm", "none": static */
+	const char *mode;      /* how guest code executes there, one line: static */
+	bool can_run;          /* the probe guest ran, SSE included, and answered right */
+	bool native;           /* ... on the CPU itself, not in an instruction emulator */
+	double exit_us;        /* HL_PROBE_MEASURE: median port-I/O exit round trip in
+	                        * microseconds, in the execution mode guests use; else 0 */
+	char reason[320];      /* when !can_run: what failed and what to do; else "" */
+} hl_platform_info;
+
+#define HL_PROBE_MEASURE 0x1u /* also time 2000 exits of the probe guest (~50 ms) */
+
+/*
+ * Finds out which hypervisor /dev/kvm is and whether guests run on it: opens
+ * it, creates a VM as a sandbox does, and runs a probe guest of a few
+ * instructions that computes with SSE and reports the result by port I/O.
+ * Fills *info (its `size` set by the caller; fields the caller's size does
+ * not cover are left alone). Borrowed: info, during the call.
+ * Returns 0 whenever *info was filled, including when guests cannot run here
+ * (can_run false, reason says why); HL_E_INVAL for a NULL info, a size too
+ * small, or unknown flags. Thread-safe; takes a few milliseconds.
+ */
+HL_API int hl_platform_probe(hl_platform_info *info, unsigned flags);
+
+
 /* ---- Debugging guests ----------------------------------------------------------- */
 
 /*

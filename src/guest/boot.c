@@ -1,5 +1,6 @@
 /* boot.c - the guest's first C code: CPU tables, system-call MSRs, the heap, and the hand-over to musl's start-up. */
 #include <elf.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,6 +17,9 @@ uint64_t hl__in_size;
 uint64_t hl__out_size;
 uint64_t hl__syscall_stack_top;
 uint64_t hl__syscall_user_rsp;
+/* Where hl__isr_common moves to before calling C: 0 when the IDT gates
+ * switch stacks themselves (IST), else the exception stack's top. */
+uint64_t hl__exc_stack_top;
 
 /* The 64-bit TSS (Intel SDM vol. 3, 8.7). Packed: RSP0 sits at offset 4. */
 struct hl__tss {
@@ -112,6 +116,12 @@ static void hl__setup_gdt(void)
 	hl__gdt[4] = base >> 32;
 
 	struct hl__dtr gdtr = {sizeof hl__gdt - 1, (uint64_t)(uintptr_t)hl__gdt};
+	if (hl__bi->flags & HL_BOOT_F_KEEP_SEGMENTS) {
+		/* The host's selectors already match this table (asm-defs.h);
+		 * the gates and SYSCALL need the table, not a reload. */
+		__asm__ volatile("lgdt %0" ::"m"(gdtr) : "memory");
+		return;
+	}
 	hl__load_gdt(&gdtr);
 }
 
@@ -134,10 +144,17 @@ static void hl__setup_idt(void)
 	 * live data in the red zone below its RSP. #DF, NMI and #MC get their
 	 * own stack so that they still work when the exception stack is the
 	 * problem. */
+	bool no_ist = hl__bi->flags & HL_BOOT_F_NO_IST;
 	for (unsigned v = 0; v < 256; v++) {
 		unsigned ist = (v == 2 || v == 8 || v == 18) ? HL__IST_CRIT : HL__IST_EXC;
-		hl__set_gate(v, hl__isr_table[v], ist);
+		hl__set_gate(v, hl__isr_table[v], no_ist ? 0 : ist);
 	}
+	/* Without IST the CPU pushes the frame on the interrupted stack
+	 * (every exception is fatal, so its red zone no longer matters); the
+	 * C handler still runs on the exception stack. A stack overflow then
+	 * ends in a triple fault, which the host reports as the overflow. */
+	if (no_ist)
+		hl__exc_stack_top = hl__ist_top(0);
 	struct hl__dtr idtr = {sizeof hl__idt - 1, (uint64_t)(uintptr_t)hl__idt};
 	__asm__ volatile("lidt %0" ::"m"(idtr) : "memory");
 }

@@ -91,6 +91,7 @@ _Noreturn void hl__exception(struct hl__frame *f);
 long hl__syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 extern uint64_t hl__syscall_stack_top;
 extern uint64_t hl__syscall_user_rsp;
+extern uint64_t hl__exc_stack_top; /* start.S: 0, or the stack to run hl__exception on */
 
 /* ---- small CPU helpers ---- */
 static inline uint64_t hl__rdtsc(void)

@@ -95,7 +95,10 @@ hl__isr_\v:
  * stack, whose red zone may hold live data. The stack top is 16-byte
  * aligned; the CPU's 5 words, the error code, the vector and the 15 pushes
  * below make 22 words, so RSP is 16-byte aligned again at the call.
- * hl__exception never returns: the host does not resume a faulted guest.
+ * Where the host forbids IST (HL_BOOT_F_NO_IST), the frame is on the
+ * interrupted stack and hl__exc_stack_top names the exception stack to
+ * call C on. hl__exception never returns: the host does not resume a
+ * faulted guest.
  */
 	.balign 16
 hl__isr_common:
@@ -116,7 +119,11 @@ hl__isr_common:
 	pushq %r14
 	pushq %r15
 	movq %rsp, %rdi
-	call hl__exception
+	movq hl__exc_stack_top(%rip), %rax
+	testq %rax, %rax
+	jz 1f
+	movq %rax, %rsp
+1:	call hl__exception
 	ud2
 
 	.section .rodata

@@ -73,8 +73,27 @@ struct hl_boot_regs {
 	uint64_t cr3;
 };
 
+/* What the hypervisor under a VM is and what it asks of the core. */
+struct hl_backend_info {
+	int platform;       /* enum hl_platform_kind (hyperlight.h) */
+	const char *name;   /* "kvm (VMX)", "kvm-pvm", ...: static string */
+	uint32_t boot_flags; /* HL_BOOT_F_* for the guest's boot info */
+	uint32_t boot_platform; /* enum hl_boot_platform */
+	bool user_pages;    /* every page-table entry must have U/S set, at every level */
+	/* Pages of the backend's own that the guest's page tables must map at
+	 * these virtual addresses (identity): one page read + execute at
+	 * code_va and one read/write at data_va; 0 when there are none. The
+	 * core keeps its own memory above data_va + 4096. */
+	uint64_t code_va, data_va;
+};
+
 struct hl_backend_ops {
 	const char *name;
+	/* Fills *info for this VM (after create; cheap, no hypervisor call). */
+	void (*info)(struct hl_vm *vm, struct hl_backend_info *info);
+	/* Writes into buf (always NUL-terminated) what an HL_EXIT_FAIL means:
+	 * the hypervisor's reason decoded, its data words, and what to do. */
+	void (*explain_fail)(struct hl_vm *vm, const struct hl_exit *x, char *buf, size_t n);
 	/* Opens the hypervisor and creates a VM with one vCPU. */
 	int (*create)(struct hl_vm **out, struct hl_errbuf *err);
 	/* Maps host memory [host, host+size) at guest-physical gpa (once). */

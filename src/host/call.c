@@ -86,6 +86,38 @@ static int handle_exception(hl_sandbox *sb, uint32_t off)
 	return hl__guest_fail(sb, HL_E_GUEST_FAULT, "%s", msg);
 }
 
+/*
+ * A triple fault. Where IDT gates cannot switch stacks (kvm-pvm: no IST),
+ * a stack overflow ends here instead of in an exception record: the CPU
+ * cannot push the #PF frame on the full stack, nor the #DF frame after it.
+ * CR2 still names the guard page then, so the host reports the page fault
+ * the guest could not, in the same terms as on VMX/SVM.
+ */
+static int handle_shutdown(hl_sandbox *sb)
+{
+	struct hl_regs r;
+	struct hl_errbuf eb;
+	if (hl__backend.get_regs(sb->vm, &r, &eb) < 0)
+		memset(&r, 0, sizeof r);
+	const struct hl__layout *l = &sb->lay;
+	if (r.cr2 >= l->stack_guard && r.cr2 < l->stack_guard + HL_PAGE_SIZE) {
+		struct hl_exception e = {.magic = HL_EXCEPTION_MAGIC, .vector = 14,
+		                         .error_code = 0x2, .rip = r.rip, .cs = r.cs,
+		                         .rflags = r.rflags, .rsp = r.rsp, .ss = r.ss, .cr2 = r.cr2};
+		sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION, .vector = 14, .error_code = 0x2,
+		                       .rip = r.rip, .rsp = r.rsp, .addr = r.cr2};
+		char msg[384];
+		hl__rec_exception_message(&e, l, msg, sizeof msg);
+		return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+		                      "%s (the exception frame did not fit on the stack: the vCPU shut down)",
+		                      msg);
+	}
+	sb->fault = (hl_fault){.kind = HL_FAULT_SHUTDOWN, .rip = r.rip, .rsp = r.rsp};
+	return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+	                      "guest fault: triple fault (the vCPU shut down), last RIP 0x%llx",
+	                      (unsigned long long)r.rip);
+}
+
 static int handle_abort(hl_sandbox *sb, uint32_t off)
 {
 	struct hl_abort a;
@@ -380,10 +412,7 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			                      (unsigned long long)(sb->lay.mem_base + sb->lay.mem_size),
 			                      (unsigned long long)sb->fault.rip);
 		case HL_EXIT_SHUTDOWN:
-			sb->fault = (hl_fault){.kind = HL_FAULT_SHUTDOWN, .rip = current_rip(sb)};
-			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
-			                      "guest fault: triple fault (the vCPU shut down), last RIP 0x%llx",
-			                      (unsigned long long)sb->fault.rip);
+			return handle_shutdown(sb);
 		case HL_EXIT_HLT:
 			if (sb->gdb) { /* a debugger's breakpoint? (gdbstub.c) */
 				r = hl__gdb_halted(sb);
@@ -413,13 +442,15 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			if (r < 0)
 				return r;
 			break;
-		case HL_EXIT_FAIL:
+		case HL_EXIT_FAIL: {
+			char why[512];
+			hl__backend.explain_fail(sb->vm, &x, why, sizeof why);
 			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR, .rip = current_rip(sb),
 			                       .error_code = x.detail};
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
-			                      "the hypervisor could not run the guest (exit reason %llu, detail 0x%llx) at RIP 0x%llx",
-			                      (unsigned long long)x.raw, (unsigned long long)x.detail,
-			                      (unsigned long long)sb->fault.rip);
+			                      "%s could not run the guest at RIP 0x%llx: %s",
+			                      sb->bk.name, (unsigned long long)sb->fault.rip, why);
+		}
 		}
 	}
 }

@@ -71,6 +71,7 @@ struct hl_sandbox {
 	struct hl_vm *vm;
 	uint8_t *mem; /* host mapping of guest memory */
 	struct hl__layout lay;
+	struct hl_backend_info bk; /* the hypervisor under sb->vm (backend.h) */
 	uint64_t image_hash;              /* FNV-1a of the ELF image: snapshot compatibility */
 	/* After init, guest memory is a MAP_PRIVATE view of base->fd: pages the
 	 * guest never wrote are the snapshot's. `initial` is what reset returns
@@ -135,7 +136,8 @@ HL__HIDDEN int hl__layout_compute(hl_sandbox *sb, uint64_t image_lo, uint64_t im
                                   uint64_t entry, struct hl__layout *out);
 struct hl_elf_image;
 HL__HIDDEN void hl__layout_page_tables(const struct hl__layout *l,
-                                       const struct hl_elf_image *img, uint8_t *mem);
+                                       const struct hl_elf_image *img,
+                                       const struct hl_backend_info *bk, uint8_t *mem);
 HL__HIDDEN void hl__layout_print(const struct hl__layout *l, void *file);
 
 /*

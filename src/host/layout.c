@@ -16,7 +16,10 @@
  *             page tables           not mapped: the guest cannot change them
  *
  * Memory is identity mapped (virtual == physical) with 4 KiB pages so that
- * each page has the permissions of what it holds.
+ * each page has the permissions of what it holds. A backend may add pages
+ * of its own below the image (kvm-pvm's entry code, backend.h), which the
+ * tables map too, and may ask for U/S set in every entry (kvm-pvm runs
+ * guest code natively only from user-accessible pages).
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +34,7 @@
 
 #define PTE_P (1ull << 0)
 #define PTE_RW (1ull << 1)
+#define PTE_US (1ull << 2)
 #define PTE_A (1ull << 5)
 #define PTE_D (1ull << 6)
 #define PTE_NX (1ull << 63)
@@ -82,6 +86,7 @@ int hl__layout_compute(hl_sandbox *sb, uint64_t lo, uint64_t hi, uint64_t entry,
 	l->pt = off;
 	uint64_t n = pt_pages_for(lo, off);
 	n = pt_pages_for(lo, off + n * PAGE); /* the tables need not map themselves, but be safe */
+	n += 2; /* a PD and a PT for backend pages in the first 2 MiB (backend.h) */
 	l->pt_size = n * PAGE;
 	off += l->pt_size;
 	if (off > MAX_END)
@@ -97,6 +102,7 @@ struct pt_builder {
 	uint64_t base; /* guest address of mem[0] */
 	uint64_t next; /* next free page-table page (guest address) */
 	uint64_t pml4;
+	uint64_t us;   /* PTE_US where the backend needs it, else 0 */
 };
 
 static uint64_t *table(struct pt_builder *b, uint64_t gaddr)
@@ -115,7 +121,7 @@ static uint64_t *pte_for(struct pt_builder *b, uint64_t va)
 			/* pt_pages_for counted every table this can need */
 			uint64_t page = b->next;
 			b->next += PAGE;
-			*e = page | PTE_P | PTE_RW | PTE_A;
+			*e = page | PTE_P | PTE_RW | PTE_A | b->us;
 		}
 		t = *e & PTE_ADDR;
 	}
@@ -127,7 +133,7 @@ static void map_range(struct pt_builder *b, uint64_t start, uint64_t len, bool w
 	for (uint64_t va = down(start, PAGE); va < up(start + len, PAGE); va += PAGE) {
 		uint64_t *e = pte_for(b, va);
 		if (!(*e & PTE_P))
-			*e = va | PTE_P | PTE_A | PTE_D | PTE_NX;
+			*e = va | PTE_P | PTE_A | PTE_D | PTE_NX | b->us;
 		/* Pages shared by two segments get the union of their rights. */
 		if (w)
 			*e |= PTE_RW;
@@ -137,13 +143,14 @@ static void map_range(struct pt_builder *b, uint64_t start, uint64_t len, bool w
 }
 
 void hl__layout_page_tables(const struct hl__layout *l, const struct hl_elf_image *img,
-                            uint8_t *mem)
+                            const struct hl_backend_info *bk, uint8_t *mem)
 {
 	struct pt_builder b = {
 		.mem = mem,
 		.base = l->mem_base,
 		.pml4 = l->pt,
 		.next = l->pt + PAGE,
+		.us = bk->user_pages ? PTE_US : 0,
 	};
 	memset(mem + (l->pt - l->mem_base), 0, l->pt_size);
 	for (size_t i = 0; i < img->nsegs; i++) {
@@ -157,6 +164,11 @@ void hl__layout_page_tables(const struct hl__layout *l, const struct hl_elf_imag
 	map_range(&b, l->stack, l->stack_size, true, false);
 	for (unsigned k = 0; k < HL_IST_COUNT; k++)
 		map_range(&b, l->ist + k * (PAGE + HL_IST_SIZE) + PAGE, HL_IST_SIZE, true, false);
+	/* hl__load checked that these lie below mem_base. */
+	if (bk->code_va)
+		map_range(&b, bk->code_va, PAGE, false, true);
+	if (bk->data_va)
+		map_range(&b, bk->data_va, PAGE, true, false);
 }
 
 void hl__layout_print(const struct hl__layout *l, void *file)

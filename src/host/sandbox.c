@@ -298,6 +298,8 @@ static void write_boot_info(hl_sandbox *sb)
 	bi.ist_addr = l->ist;
 	bi.ist_size = l->ist_size;
 	bi.tsc_khz = hl__backend.tsc_khz(sb->vm);
+	bi.platform = sb->bk.boot_platform;
+	bi.flags = sb->bk.boot_flags;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	bi.boot_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -354,13 +356,20 @@ int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len)
 		unload(sb);
 		return r;
 	}
-	hl__layout_page_tables(l, &img, sb->mem);
-
 	struct hl_errbuf eb = {{0}};
 	if (hl__backend.create(&sb->vm, &eb) < 0) {
 		unload(sb);
 		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
 	}
+	hl__backend.info(sb->vm, &sb->bk);
+	if (sb->bk.data_va && sb->bk.data_va + HL_PAGE_SIZE > l->mem_base) {
+		unload(sb);
+		return hl__fail(sb, HL_E_ELF,
+		                "the guest image starts at 0x%llx; on %s guest memory must start at or above 0x%llx",
+		                (unsigned long long)l->mem_base, sb->bk.name,
+		                (unsigned long long)(sb->bk.data_va + HL_PAGE_SIZE));
+	}
+	hl__layout_page_tables(l, &img, &sb->bk, sb->mem);
 	write_boot_info(sb);
 	struct hl_boot_regs br = {
 		.rip = l->entry,

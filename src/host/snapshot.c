@@ -485,6 +485,7 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
 		goto bad;
 	}
+	hl__backend.info(sb->vm, &sb->bk);
 	sb->from_snapshot = true;
 	sb->state = HL__READY;
 	*out = sb;

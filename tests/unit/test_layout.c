@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -19,8 +20,10 @@ struct fixture {
 	uint8_t *mem;
 };
 
-/* A 3-segment image at 0x400000: text (R+X), rodata (R), data (RW). */
-static int setup(void **state)
+/* A 3-segment image at 0x400000: text (R+X), rodata (R), data (RW), with
+ * page tables for a backend that asks for nothing (VMX/SVM) or, in the
+ * _pvm fixture, for what kvm-pvm asks (user pages, two entry pages). */
+static int setup_with(void **state, const struct hl_backend_info *bk)
 {
 	struct fixture *f = calloc(1, sizeof *f);
 	assert_int_equal(hl_sandbox_new(NULL, &f->sb), 0);
@@ -33,9 +36,22 @@ static int setup(void **state)
 	f->img.entry = 0x400010;
 	assert_int_equal(hl__layout_compute(f->sb, f->img.lo, f->img.hi, f->img.entry, &f->l), 0);
 	f->mem = calloc(1, f->l.mem_size);
-	hl__layout_page_tables(&f->l, &f->img, f->mem);
+	hl__layout_page_tables(&f->l, &f->img, bk, f->mem);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	static const struct hl_backend_info plain = {.name = "test"};
+	return setup_with(state, &plain);
+}
+
+static int setup_pvm(void **state)
+{
+	static const struct hl_backend_info pvm = {
+		.name = "test-pvm", .user_pages = true, .code_va = 0x1000, .data_va = 0x2000};
+	return setup_with(state, &pvm);
 }
 
 static int teardown(void **state)
@@ -47,10 +63,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Walks the tables like the MMU: returns the leaf entry or 0 if unmapped. */
-static uint64_t walk(struct fixture *f, uint64_t va)
+/* Walks the tables like the MMU: returns the leaf entry or 0 if unmapped;
+ * *all_user (if given) says whether U/S was set at every level. */
+static uint64_t walk_us(struct fixture *f, uint64_t va, bool *all_user)
 {
 	uint64_t t = f->l.pt;
+	if (all_user)
+		*all_user = true;
 	for (int shift = 39; shift >= 12; shift -= 9) {
 		if (t < f->l.mem_base || t + PAGE > f->l.mem_base + f->l.mem_size)
 			fail_msg("table at 0x%llx outside memory", (unsigned long long)t);
@@ -58,11 +77,18 @@ static uint64_t walk(struct fixture *f, uint64_t va)
 		memcpy(&e, f->mem + (t - f->l.mem_base) + ((va >> shift) & 511) * 8, 8);
 		if (!(e & 1))
 			return 0;
+		if (all_user && !(e & 4))
+			*all_user = false;
 		if (shift == 12)
 			return e;
 		t = e & 0x000ffffffffff000ull;
 	}
 	return 0;
+}
+
+static uint64_t walk(struct fixture *f, uint64_t va)
+{
+	return walk_us(f, va, NULL);
 }
 
 #define P 1ull
@@ -155,6 +181,38 @@ static void image_above_4g_is_rejected(void **state)
 	                 HL_E_ELF);
 }
 
+static void user_bit_only_where_the_backend_asks(void **state)
+{
+	struct fixture *f = *state;
+	bool user;
+	assert_true(walk_us(f, 0x400000, &user) & P);
+	assert_false(user);
+}
+
+static void pvm_every_page_is_user_at_every_level(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t vas[] = {0x400000, 0x402000, 0x403000, f->l.boot_info, f->l.input, f->l.heap,
+	                  f->l.stack, f->l.ist + PAGE, 0x1000, 0x2000};
+	for (size_t i = 0; i < sizeof vas / sizeof vas[0]; i++) {
+		bool user;
+		assert_true(walk_us(f, vas[i], &user) & P);
+		assert_true(user);
+	}
+}
+
+static void pvm_entry_pages_are_rx_and_rw_and_page_zero_stays_unmapped(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t code = walk(f, 0x1000), data = walk(f, 0x2000);
+	assert_true(code & P);
+	assert_false(code & (RW | NX));
+	assert_true((data & (P | RW | NX)) == (P | RW | NX));
+	assert_int_equal(walk(f, 0), 0);
+	assert_int_equal(walk(f, 0x3000), 0);
+	assert_int_equal(walk(f, f->l.stack_guard), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +224,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(buffers_heap_and_stack_are_rw_nx, setup, teardown),
 		cmocka_unit_test_setup_teardown(nothing_beyond_memory_is_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_above_4g_is_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(user_bit_only_where_the_backend_asks, setup, teardown),
+		cmocka_unit_test_setup_teardown(pvm_every_page_is_user_at_every_level, setup_pvm,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(pvm_entry_pages_are_rx_and_rw_and_page_zero_stays_unmapped,
+		                                setup_pvm, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,13 @@
 /*
- * kvm.c - the KVM backend: one VM, one vCPU, one memory slot.
+ * kvm.c - the KVM backend: one VM, one vCPU, one memory slot (two on kvm-pvm).
+ *
+ * Three kinds of /dev/kvm are told apart at creation (docs/platforms.md):
+ * KVM on VMX or SVM, where the guest runs as the core set it up, and
+ * kvm-pvm, a software hypervisor that runs guest code at virtual CPL 0 in
+ * an instruction emulator without SSE unless the vCPU is in "native kernel
+ * mode". On kvm-pvm this backend enters that mode for the guest, through
+ * the code of pvm_entry.S in a slot of its own, at boot and whenever the
+ * mode may have been lost; everything kvm-pvm specific stays in this file.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,8 +20,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "hyperlight/hyperlight.h"
 #include "../alloc.h"
 #include "../backend.h"
+#include "pvm_entry.h"
+
+#define PAGE 4096u
+
+/* pvm_entry.S: the entry code, copied into the guest (never run by the host). */
+extern const uint8_t hl__pvm_entry_begin[], hl__pvm_entry_end[];
 
 struct hl_vm {
 	int kvm_fd, vm_fd, vcpu_fd;
@@ -22,7 +37,16 @@ struct hl_vm {
 	uint64_t tsc_khz;
 	bool has_xcrs;
 	bool has_xsave;
+	bool has_xsave_ioctl; /* KVM_GET/SET_XSAVE: the whole register file, YMM included */
+	int platform;         /* enum hl_platform_kind */
 	uint64_t mem_size;   /* the one slot, for the dirty-log bitmap */
+	uint64_t mem_gpa;
+	/* kvm-pvm only. */
+	uint8_t *pvm_mem;      /* HL__PVM_SLOT_PAGES pages at GPA 0 (pvm_entry.h) */
+	bool pvm_native;       /* the vCPU is known to be in native kernel mode */
+	bool pvm_entering;     /* the run in progress started at the entry code */
+	bool pvm_retried;      /* re-entered after an emulation failure, no exit since */
+	uint64_t pvm_retry_rip;
 	/* The MSRs of saved_msrs that this KVM can read and write, probed at
 	 * the first save (a KVM_GET_MSRS stops at the first unknown index). */
 	uint32_t msrs[32];
@@ -119,6 +143,8 @@ static void kvm_destroy(struct hl_vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	if (vm->pvm_mem)
+		munmap(vm->pvm_mem, HL__PVM_SLOT_PAGES * PAGE);
 	hl__free(vm);
 }
 
@@ -154,6 +180,63 @@ static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
 		hl__free(c);
 		return r < 0 ? fail(err, "KVM_SET_CPUID2") : 0;
 	}
+}
+
+/*
+ * Which hypervisor this is. kvm-pvm answers a read of its identification
+ * MSR (no capability or CPUID leaf tells it apart); other KVMs do not know
+ * that MSR and return no entry. VMX or SVM is then whichever extension the
+ * host CPU has. A failed ioctl is an error, not a guess.
+ */
+static int detect_platform(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	MSR_STORAGE(one, 1);
+	struct kvm_msrs *m = msr_block(one);
+	memset(one, 0, sizeof one);
+	m->nmsrs = 1;
+	m->entries[0].index = MSR_PVM_ID;
+	int n = kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, m);
+	if (n < 0)
+		return fail(err, "KVM_GET_MSRS (identifying the hypervisor)");
+	if (n == 1 && m->entries[0].data == PVM_ID_VALUE) {
+		vm->platform = HL_PLATFORM_KVM_PVM;
+		return 0;
+	}
+	unsigned a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (c & (1u << 5)) {
+		vm->platform = HL_PLATFORM_KVM_VMX;
+		return 0;
+	}
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000u), "c"(0));
+	if (a >= 0x80000001u) {
+		__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001u), "c"(0));
+		if (c & (1u << 2)) {
+			vm->platform = HL_PLATFORM_KVM_SVM;
+			return 0;
+		}
+	}
+	vm->platform = HL_PLATFORM_KVM_OTHER;
+	return 0;
+}
+
+/* kvm-pvm: the slot at GPA 0 with the entry code (pvm_entry.h). */
+static int pvm_setup(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	size_t len = HL__PVM_SLOT_PAGES * PAGE;
+	void *p = hl__mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return fail(err, "mmap of the kvm-pvm entry pages");
+	vm->pvm_mem = p;
+	struct kvm_userspace_memory_region r = {
+		.slot = 1,
+		.guest_phys_addr = 0,
+		.memory_size = len,
+		.userspace_addr = (uint64_t)(uintptr_t)p,
+	};
+	if (kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return fail(err, "KVM_SET_USER_MEMORY_REGION (kvm-pvm entry pages)");
+	return 0;
 }
 
 static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
@@ -200,9 +283,16 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 		fail(err, "mmap of kvm_run");
 		goto out;
 	}
-	if (set_cpuid(vm, err) < 0)
+	if (set_cpuid(vm, err) < 0 || detect_platform(vm, err) < 0)
+		goto out;
+	if (vm->platform == HL_PLATFORM_KVM_PVM && pvm_setup(vm, err) < 0)
 		goto out;
 	vm->has_xcrs = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XCRS) > 0;
+	/* kvm-pvm runs AVX natively but reports no XSAVE in CPUID: the XSAVE
+	 * ioctls are the only way to put YMM back, so use them wherever KVM
+	 * has them, not only where CPUID says XSAVE. */
+	vm->has_xsave_ioctl =
+		kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XSAVE) > 0;
 	int khz = kvm_ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, NULL);
 	vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
 	/* The VM and vCPU keep KVM alive: one descriptor less per sandbox
@@ -228,9 +318,16 @@ static int kvm_map_memory(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t s
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
+	if (vm->pvm_mem && gpa < HL__PVM_SLOT_PAGES * PAGE) {
+		snprintf(err->msg, sizeof err->msg,
+		         "KVM: on kvm-pvm guest memory must start at or above 0x%x (the entry pages live below); this guest starts at 0x%llx",
+		         HL__PVM_SLOT_PAGES * PAGE, (unsigned long long)gpa);
+		return -1;
+	}
 	if (kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return fail(err, "KVM_SET_USER_MEMORY_REGION");
 	vm->mem_size = size;
+	vm->mem_gpa = gpa;
 	return 0;
 }
 
@@ -263,6 +360,49 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
 	s->g = 1;
 	s->l = code ? 1 : 0;
 	s->db = code ? 0 : 1;
+}
+
+/*
+ * kvm-pvm: makes the next run start at the entry code (pvm_entry.S) at
+ * emulated CPL 0, which enters native kernel mode and then resumes `to`.
+ * `sr` is the segment and control state to run with; its CS and SS are
+ * replaced by the kernel ones (KVM_GET_SREGS shows user selectors while the
+ * vCPU is native). The entry pages are rewritten whole, so nothing a guest
+ * wrote there (with page tables of its own) survives.
+ */
+static int pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs *sr,
+                     struct hl_errbuf *err)
+{
+	uint8_t *code = vm->pvm_mem + HL__PVM_CODE_GPA;
+	uint8_t *data = code + PAGE;
+	memset(vm->pvm_mem, 0, HL__PVM_SLOT_PAGES * PAGE);
+	memcpy(code, hl__pvm_entry_begin, (size_t)(hl__pvm_entry_end - hl__pvm_entry_begin));
+	const uint64_t rb[] = {
+		[HL__PVM_RB_RIP / 8] = to->rip, [HL__PVM_RB_RSP / 8] = to->rsp,
+		[HL__PVM_RB_RFLAGS / 8] = to->rflags,
+		[HL__PVM_RB_RAX / 8] = to->rax, [HL__PVM_RB_RBX / 8] = to->rbx,
+		[HL__PVM_RB_RCX / 8] = to->rcx, [HL__PVM_RB_RDX / 8] = to->rdx,
+		[HL__PVM_RB_RSI / 8] = to->rsi, [HL__PVM_RB_RDI / 8] = to->rdi,
+		[HL__PVM_RB_RBP / 8] = to->rbp,
+		[HL__PVM_RB_R8 / 8] = to->r8, [HL__PVM_RB_R9 / 8] = to->r9,
+		[HL__PVM_RB_R10 / 8] = to->r10, [HL__PVM_RB_R11 / 8] = to->r11,
+		[HL__PVM_RB_R12 / 8] = to->r12, [HL__PVM_RB_R13 / 8] = to->r13,
+		[HL__PVM_RB_R14 / 8] = to->r14, [HL__PVM_RB_R15 / 8] = to->r15,
+	};
+	memcpy(data, rb, sizeof rb);
+	seg(&sr->cs, 0x08, 0xb, true);
+	seg(&sr->ss, 0x10, 0x3, false);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, sr) < 0)
+		return fail(err, "KVM_SET_SREGS (kvm-pvm entry)");
+	struct kvm_regs r;
+	memset(&r, 0, sizeof r);
+	r.rip = HL__PVM_CODE_VA;
+	r.rflags = 0x2;
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
+		return fail(err, "KVM_SET_REGS (kvm-pvm entry)");
+	vm->pvm_entering = true;
+	vm->pvm_native = false;
+	return 0;
 }
 
 static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
@@ -318,14 +458,61 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
 	r.rsp = br->rsp;
 	r.rdi = br->rdi;
 	r.rflags = 0x2;
+	if (vm->platform == HL_PLATFORM_KVM_PVM)
+		return pvm_enter(vm, &r, &sr, err);
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
 		return fail(err, "KVM_SET_REGS");
 	return 0;
 }
 
+/*
+ * kvm-pvm, after every exit of a run: once the vCPU has come back from the
+ * entry code, clear the resume block (it held registers of this guest's
+ * state, which a later request must not read), and keep track of whether
+ * the vCPU is still known to be native. Only port I/O keeps that belief:
+ * any other exit (a fault, a shutdown, MMIO, a halt, an emulation failure)
+ * may come from a guest that left the mode, so the next restore re-enters.
+ */
+static void pvm_after_exit(struct hl_vm *vm, uint32_t reason)
+{
+	if (vm->pvm_entering) {
+		memset(vm->pvm_mem + HL__PVM_CODE_GPA + PAGE, 0, PAGE);
+		vm->pvm_entering = false;
+		vm->pvm_native = true;
+	}
+	if (reason == KVM_EXIT_IO) {
+		vm->pvm_retried = false;
+	} else {
+		vm->pvm_native = false;
+	}
+}
+
+/*
+ * kvm-pvm: the guest hit an instruction the CPL-0 emulator cannot run (SSE
+ * most often): it is not in native kernel mode (a new vCPU, or it loaded
+ * page tables of its own). Re-enter the mode and retry the same
+ * instruction, once per RIP: a second failure there is reported.
+ * Returns 1 to run again, 0 to report the exit, -1 on a failed ioctl.
+ */
+static int pvm_retry_native(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
+		return fail(err, "KVM_GET_REGS");
+	if (vm->pvm_retried && r.rip == vm->pvm_retry_rip)
+		return 0;
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
+		return fail(err, "KVM_GET_SREGS");
+	vm->pvm_retried = true;
+	vm->pvm_retry_rip = r.rip;
+	return pvm_enter(vm, &r, &sr, err) < 0 ? -1 : 1;
+}
+
 static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
 {
 	struct kvm_run *run = vm->run;
+again:
 	while (kvm_ioctl(vm->vcpu_fd, KVM_RUN, NULL) < 0) {
 		if (errno == EINTR) {
 			/* A signal or immediate_exit: the core decides whether the
@@ -337,6 +524,17 @@ static int kvm_run(struct hl_vm *vm, struct hl_exit *x, struct hl_errbuf *err)
 		if (errno == EAGAIN)
 			continue;
 		return fail(err, "KVM_RUN");
+	}
+	if (vm->pvm_mem) {
+		pvm_after_exit(vm, run->exit_reason);
+		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+			int t = pvm_retry_native(vm, err);
+			if (t < 0)
+				return -1;
+			if (t > 0)
+				goto again;
+		}
 	}
 	memset(x, 0, sizeof *x);
 	x->raw = run->exit_reason;
@@ -413,6 +611,12 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 		.cs = s.cs.selector, .ss = s.ss.selector, .ds = s.ds.selector,
 		.es = s.es.selector, .fs = s.fs.selector, .gs = s.gs.selector,
 	};
+	/* In native kernel mode kvm-pvm shows the user selectors it runs the
+	 * guest with; the guest itself is at CPL 0 with its own. */
+	if (vm->platform == HL_PLATFORM_KVM_PVM && (s.cs.selector & 3) == 3) {
+		o->cs = 0x08;
+		o->ss = 0x10;
+	}
 	return 0;
 }
 
@@ -454,7 +658,7 @@ static int kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct h
 		fail(err, "KVM_GET_FPU");
 		goto bad;
 	}
-	if (vm->has_xsave && kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &st->xsave) < 0) {
+	if (vm->has_xsave_ioctl && kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &st->xsave) < 0) {
 		fail(err, "KVM_GET_XSAVE");
 		goto bad;
 	}
@@ -516,12 +720,18 @@ static int kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 {
 	if (complete_pending(vm, err) < 0)
 		return -1;
-	/* sregs first: CR4/EFER decide what the XSAVE and register state mean. */
-	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &st->sregs) < 0)
+	/* kvm-pvm: a vCPU not known to be native (new, or its last run ended
+	 * in anything but port I/O) starts at the entry code, which re-enters
+	 * native kernel mode and resumes the state restored here. */
+	bool enter = vm->platform == HL_PLATFORM_KVM_PVM && !vm->pvm_native;
+	struct kvm_sregs sr = st->sregs;
+	/* sregs first: CR4/EFER decide what the XSAVE and register state mean
+	 * (on entry pvm_enter sets them once more, with kernel CS and SS). */
+	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sr) < 0)
 		return fail(err, "KVM_SET_SREGS");
 	if (vm->has_xcrs && kvm_ioctl(vm->vcpu_fd, KVM_SET_XCRS, &st->xcrs) < 0)
 		return fail(err, "KVM_SET_XCRS");
-	if (vm->has_xsave) {
+	if (vm->has_xsave_ioctl) {
 		if (kvm_ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &st->xsave) < 0)
 			return fail(err, "KVM_SET_XSAVE");
 	} else if (kvm_ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
@@ -536,6 +746,8 @@ static int kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	ev.flags = 0; /* leave the NMI/SIPI/SMM bookkeeping fields alone */
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return fail(err, "KVM_SET_VCPU_EVENTS");
+	if (enter)
+		return pvm_enter(vm, &st->regs, &sr, err);
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &st->regs) < 0)
 		return fail(err, "KVM_SET_REGS");
 	return 0;
@@ -557,6 +769,14 @@ static int kvm_set_regs(struct hl_vm *vm, const struct hl_regs *i, struct hl_err
 
 static int kvm_set_debug(struct hl_vm *vm, const struct hl_debug_cfg *d, struct hl_errbuf *err)
 {
+	if (vm->platform == HL_PLATFORM_KVM_PVM && d->enable && (d->single_step || d->hw_bp)) {
+		/* Measured: kvm-pvm delivers single-step and debug-register
+		 * events to the guest's own #DB handler, never to the host. */
+		snprintf(err->msg, sizeof err->msg,
+		         "KVM: kvm-pvm cannot report %s to the host (the guest would take the #DB itself); software breakpoints work",
+		         d->single_step ? "single steps" : "hardware breakpoints or watchpoints");
+		return -1;
+	}
 	struct kvm_guest_debug g;
 	memset(&g, 0, sizeof g);
 	if (d->enable) {
@@ -598,6 +818,68 @@ static int kvm_get_fpu(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
 	return 0;
 }
 
+static void kvm_info(struct hl_vm *vm, struct hl_backend_info *info)
+{
+	memset(info, 0, sizeof *info);
+	info->platform = vm->platform;
+	switch (vm->platform) {
+	case HL_PLATFORM_KVM_VMX:
+		info->name = "kvm (VMX)";
+		info->boot_platform = HL_BOOT_PLATFORM_KVM_VMX;
+		break;
+	case HL_PLATFORM_KVM_SVM:
+		info->name = "kvm (SVM)";
+		info->boot_platform = HL_BOOT_PLATFORM_KVM_SVM;
+		break;
+	case HL_PLATFORM_KVM_PVM:
+		info->name = "kvm-pvm";
+		info->boot_platform = HL_BOOT_PLATFORM_KVM_PVM;
+		info->boot_flags = HL_BOOT_F_NO_IST | HL_BOOT_F_KEEP_SEGMENTS;
+		info->user_pages = true;
+		info->code_va = HL__PVM_CODE_VA;
+		info->data_va = HL__PVM_DATA_VA;
+		break;
+	default:
+		info->name = "kvm";
+		break;
+	}
+}
+
+static const char *internal_suberror(uint32_t sub)
+{
+	switch (sub) {
+	case KVM_INTERNAL_ERROR_EMULATION: return "the instruction emulator could not run an instruction";
+	case KVM_INTERNAL_ERROR_SIMUL_EX: return "an exception while delivering an exception";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV: return "an exit while delivering an event";
+	case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: return "an exit reason KVM did not expect";
+	default: return "an internal error";
+	}
+}
+
+static void kvm_explain_fail(struct hl_vm *vm, const struct hl_exit *x, char *buf, size_t n)
+{
+	const struct kvm_run *run = vm->run;
+	int k;
+	if (x->raw == KVM_EXIT_INTERNAL_ERROR) {
+		uint32_t nd = run->internal.ndata < 16 ? run->internal.ndata : 16;
+		k = snprintf(buf, n, "KVM internal error, suberror %u: %s", run->internal.suberror,
+		             internal_suberror(run->internal.suberror));
+		for (uint32_t i = 0; i < nd && k > 0 && (size_t)k < n; i++)
+			k += snprintf(buf + k, n - (size_t)k, "%s0x%llx", i ? " " : "; data ",
+			              (unsigned long long)run->internal.data[i]);
+		if (vm->platform == HL_PLATFORM_KVM_PVM &&
+		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && k > 0 && (size_t)k < n)
+			snprintf(buf + k, n - (size_t)k,
+			         "; on kvm-pvm this means guest code ran at emulated CPL 0 (no SSE there) and could not be brought back to native kernel mode: did the guest load page tables of its own? (`hyperlight doctor` checks the platform)");
+	} else if (x->raw == KVM_EXIT_FAIL_ENTRY) {
+		snprintf(buf, n, "KVM could not enter the guest: hardware entry failure reason 0x%llx",
+		         (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+	} else {
+		snprintf(buf, n, "KVM exit reason %llu, which this backend does not handle",
+		         (unsigned long long)x->raw);
+	}
+}
+
 static void kvm_free_state(struct hl_vcpu_state *st)
 {
 	hl__free(st);
@@ -610,6 +892,8 @@ static uint64_t kvm_tsc_khz(struct hl_vm *vm)
 
 const struct hl_backend_ops hl__backend = {
 	.name = "kvm",
+	.info = kvm_info,
+	.explain_fail = kvm_explain_fail,
 	.create = kvm_create,
 	.map_memory = kvm_map_memory,
 	.set_boot_regs = kvm_set_boot_regs,
