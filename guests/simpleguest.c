@@ -378,9 +378,13 @@ static volatile uint64_t secret_static;
 static volatile uint64_t *secret_heap;
 static uint8_t dirty_area[64 * 4096] __attribute__((aligned(4096)));
 
+/* TSC_AUX can be written where RDTSCP exists, except on kvm-pvm, which
+ * advertises RDTSCP (the host's CPUID) but makes the MSR #GP. */
 static int have_rdtscp(void)
 {
 	unsigned a, b, c, d;
+	if (hl_boot_info()->platform == HL_BOOT_PLATFORM_KVM_PVM)
+		return 0;
 	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001u), "c"(0));
 	return (d >> 27) & 1;
 }

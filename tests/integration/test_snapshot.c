@@ -5,7 +5,9 @@
 #include "common.h"
 #include "sample_host.h"
 
-#define SECRET 0x5ec7e75ec7e7c0deull
+/* Canonical: it also goes into KERNEL_GS_BASE, where a non-canonical value is #GP on
+ * hardware (QEMU's emulation accepts it). */
+#define SECRET 0x00005ec7e75ec0deull
 
 static int find_secret(hl_sandbox *sb)
 {
