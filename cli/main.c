@@ -17,6 +17,7 @@
 #include "hyperlight/hyperlight.h"
 #include "sample_host.h"
 #include "wasm_cmd.h"
+#include "doctor.h"
 
 /* Exit statuses; docs/cli.md lists them too. */
 enum {
@@ -34,6 +35,7 @@ static const char usage_text[] =
 	"       " PROG " bench [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
 	"       " PROG " wasm build|run ...  (see '" PROG " wasm help')\n"
 	"       " PROG " demo [OPTIONS] [GUEST_DIR]\n"
+	"       " PROG " doctor [--quiet]\n"
 	"       " PROG " --help | --version\n"
 	"\n"
 	"Commands:\n"
@@ -45,6 +47,8 @@ static const char usage_text[] =
 	"  demo   run the sample guests (simpleguest, callbackguest, dummyguest)\n"
 	"         from GUEST_DIR (default: $HYPERLIGHT_GUEST_DIR, then guests/bin\n"
 	"         beside this program, then ./guests/bin) as a guided tour\n"
+	"  doctor say which hypervisor /dev/kvm is and whether guests run on it\n"
+	"         natively (it runs a probe guest); exit 0 only when they do\n"
 	"\n"
 	"Arguments, TYPE:VALUE:\n"
 	"  i32:-5  u32:7  i64:-9000000000  u64:18446744073709551615  (decimal)\n"
@@ -72,7 +76,7 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 success, 1 bad command line or arguments, 2 the guest\n"
 	"failed, 3 the host failed or the guest file is unusable, 4 a demo step\n"
-	"did not behave as expected.\n";
+	"did not behave as expected, 5 (doctor) guests cannot run natively here.\n";
 
 /* Reports a command-line mistake and returns the usage exit status. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -940,8 +944,10 @@ static int cmd_info(int argc, char **argv, const hl_config *cfg)
 			}
 		}
 		putchar('\n');
-		if (r == 0)
+		if (r == 0) {
 			print_layout(stdout, &lay);
+			hl_cli_print_platform(stdout);
+		}
 	}
 	if (r < 0) {
 		fflush(stdout);
@@ -1449,6 +1455,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "wasm") == 0)
 		return hl_cli_wasm(argc - 1, argv + 1);
+	if (strcmp(cmd, "doctor") == 0)
+		return finish_stdout(hl_cli_doctor(argc - 1, argv + 1));
 	int (*run)(int, char **, const hl_config *) = NULL;
 	if (strcmp(cmd, "run") == 0)
 		run = cmd_run;
@@ -1461,7 +1469,7 @@ int main(int argc, char **argv)
 	else if (cmd[0] == '-')
 		return usage_error("unknown option '%s' (options go after the command)", cmd);
 	else
-		return usage_error("unknown command '%s' (run, info, bench, demo or wasm)", cmd);
+		return usage_error("unknown command '%s' (run, info, bench, demo, doctor or wasm)", cmd);
 
 	hl_config cfg;
 	hl_config_init(&cfg);

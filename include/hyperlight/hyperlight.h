@@ -647,7 +647,7 @@ typedef struct hl_platform_info {
 	bool native;           /* ... on the CPU itself, not in an instruction emulator */
 	double exit_us;        /* HL_PROBE_MEASURE: median port-I/O exit round trip in
 	                        * microseconds, in the execution mode guests use; else 0 */
-	char reason[320];      /* when !can_run: what failed and what to do; else "" */
+	char reason[512];      /* when !can_run: what failed and what to do; else "" */
 } hl_platform_info;
 
 #define HL_PROBE_MEASURE 0x1u /* also time 2000 exits of the probe guest (~50 ms) */

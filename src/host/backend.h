@@ -134,6 +134,12 @@ struct hl_backend_ops {
 	void (*destroy)(struct hl_vm *vm);
 };
 
+/* For tests only: while non-zero, a backend that enters the guest through
+ * entry code of its own (kvm-pvm) starts the guest directly instead, as a
+ * guest that lost the mode would run; 1 skips the next entry only, 2 every
+ * entry. Set it while no sandbox runs. */
+extern __attribute__((visibility("hidden"))) volatile int hl__test_skip_native_entry;
+
 /* The backend this build uses. */
 extern const struct hl_backend_ops hl__backend;
 
