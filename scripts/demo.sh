@@ -1,13 +1,11 @@
 #!/bin/bash
-# demo.sh - installs what is missing, builds, and runs the sample guests end to end.
+# demo.sh - installs what is missing, builds, and runs the sample guests end to end
+# (natively where hyperlight doctor says guests run here, else inside a VM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cmake -S . -B build -G Ninja >/dev/null
 cmake --build build
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-	build/hyperlight demo build/guests/bin
-else
-	echo "no usable /dev/kvm here: running the demo inside a VM with nested KVM"
-	tests/vm/run-in-vm.sh -- build/hyperlight demo build/guests/bin
-fi
+. scripts/platform.sh
+hl_platform_decide build
+hl_in_kvm --timeout 1800 build/hyperlight demo build/guests/bin

@@ -1,7 +1,7 @@
 #!/bin/bash
 # valgrind.sh - runs integration tests under Valgrind memcheck (invalid
 # accesses, uses of uninitialised values, definite and indirect leaks are
-# errors); inside a VM with nested KVM where /dev/kvm is missing.
+# errors); inside a VM with nested KVM where guests cannot run natively (scripts/platform.sh).
 #
 # Usage: scripts/valgrind.sh [--build DIR] [TEST...]
 #   DIR    a build without sanitizers (default: build, as scripts/test.sh makes it)
@@ -58,9 +58,7 @@ mkdir -p "$logdir"
 ORIGINS=
 [ "${HL_VALGRIND_ORIGINS:-0}" = 1 ] && ORIGINS=--track-origins=yes
 export BUILD=$build LOGDIR=$logdir ORIGINS
-if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-	bash -c "$run" valgrind "$@"
-else
-	tests/vm/run-in-vm.sh --timeout 3000 -- env BUILD="$BUILD" LOGDIR="$LOGDIR" ORIGINS="$ORIGINS" \
-		HYPERLIGHT_GUEST_DIR="$HYPERLIGHT_GUEST_DIR" bash -c "$run" valgrind "$@"
-fi
+. scripts/platform.sh
+[ -n "${HL_NATIVE:-}" ] || hl_platform_decide "$build"
+hl_in_kvm --timeout 3000 env BUILD="$BUILD" LOGDIR="$LOGDIR" ORIGINS="$ORIGINS" \
+	HYPERLIGHT_GUEST_DIR="$HYPERLIGHT_GUEST_DIR" bash -c "$run" valgrind "$@"
