@@ -373,6 +373,32 @@ if kvm_case "$name"; then
 	fi
 fi
 
+name="info names the platform"
+if kvm_case "$name"; then
+	hl info "$sg"
+	if [ "$rc" -eq 0 ] && grep -Eq '^platform: (kvm \((VMX|SVM)\)|kvm-pvm|kvm) \(' "$tmp/out"; then pass "$name"; else fail "$name" "$(last)"; fi
+fi
+
+# doctor: guests run natively wherever these cases run at all (natively, or
+# inside the VM of tests/vm), so the verdict is native and the exit 0.
+name="doctor names the platform and says native"
+if kvm_case "$name"; then
+	hl doctor
+	if [ "$rc" -eq 0 ] && grep -Eq '^platform: +(kvm \((VMX|SVM)\)|kvm-pvm|kvm)$' "$tmp/out" &&
+		grep -q '^probe: .*SSE.*answered right' "$tmp/out" && grep -Eq '^exit: +[0-9.]+ us' "$tmp/out" &&
+		grep -q '^verdict: *native' "$tmp/out"; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+fi
+name="doctor --quiet prints the verdict word alone"
+if kvm_case "$name"; then
+	hl doctor --quiet
+	if [ "$rc" -eq 0 ] && [ "$out" = native ]; then pass "$name"; else fail "$name" "$(last)"; fi
+fi
+expect_error "doctor with an unknown argument" 1 "unexpected argument '--bogus'" doctor --bogus
+
 name="info on a guest without functions"
 if kvm_case "$name"; then
 	hl info "$dg"
