@@ -117,6 +117,15 @@ typedef struct hl_config {
  * the environment variable HYPERLIGHT_CORE_DIR=dir, which also names the
  * directory (default: the current directory). */
 #define HL_CONFIG_CORE_DUMP 2u
+/* After every restore (hl_sandbox_restore, hl_sandbox_reset, hl_call_fresh,
+ * a pool's release), read back every piece of vCPU state the hypervisor
+ * exposes and all of guest memory, and compare them with the snapshot; a
+ * difference fails the restore with HL_E_HYPERVISOR naming the first one
+ * ("MSR 0x... is ... after the restore, the snapshot has ...") and leaves
+ * the sandbox poisoned. Slow (a full memory compare): for tests and the
+ * paranoid. Also enabled for every sandbox by the environment variable
+ * HYPERLIGHT_VERIFY_RESTORE=1. docs/security.md states the invariant. */
+#define HL_CONFIG_VERIFY_RESTORE 4u
 
 /* Fills *cfg with the defaults, including cfg->size. NULL: no-op. */
 HL_API void hl_config_init(hl_config *cfg);

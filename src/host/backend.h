@@ -113,6 +113,11 @@ struct hl_backend_ops {
 	volatile uint8_t *(*immediate_exit)(struct hl_vm *vm);
 	/* Reads the registers (slow path: diagnostics only). */
 	int (*get_regs)(struct hl_vm *vm, struct hl_regs *regs, struct hl_errbuf *err);
+	/* Finishes the exit the vCPU is parked on (an OUT, a string IN, MMIO)
+	 * without entering the guest; a no-op when none is pending. A restore
+	 * calls it before touching memory, so whatever the hypervisor writes
+	 * to finish the exit is undone by the memory restore. */
+	int (*complete_exit)(struct hl_vm *vm, struct hl_errbuf *err);
 	/* Saves every guest-visible vCPU state (registers, FPU/SSE/AVX, MSRs,
 	 * debug registers, pending events) into a new object, or restores one.
 	 * Both first complete any exit in progress, so a restored vCPU never
@@ -120,6 +125,12 @@ struct hl_backend_ops {
 	int (*save_state)(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_errbuf *err);
 	int (*restore_state)(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	                     struct hl_errbuf *err);
+	/* Reads back every piece of vCPU state the hypervisor exposes and
+	 * compares it with `st` (right after restore_state): 0 equal, 1 a
+	 * difference (the first one described in diff, NUL-terminated), -1 the
+	 * hypervisor failed (err). Slow: for tests and HL_CONFIG_VERIFY_RESTORE. */
+	int (*verify_state)(struct hl_vm *vm, const struct hl_vcpu_state *st, char *diff, size_t n,
+	                    struct hl_errbuf *err);
 	void (*free_state)(struct hl_vcpu_state *st);
 	/* Debugging only (slow path, never called unless a debugger or a core
 	 * dump asks): sets the general registers, RIP and RFLAGS of `regs`

@@ -64,6 +64,7 @@ struct hl_sandbox {
 	hl_config cfg;
 	enum hl__state state;
 	bool poisoned;
+	bool verify_restore; /* HL_CONFIG_VERIFY_RESTORE or HYPERLIGHT_VERIFY_RESTORE=1 */
 	bool in_call; /* a guest call is running (host functions may not call in) */
 	char errmsg[1024];
 

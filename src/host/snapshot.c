@@ -370,6 +370,46 @@ static int check_compatible(hl_sandbox *sb, const struct hl_snapshot *s, const c
 	return 0;
 }
 
+/*
+ * HL_CONFIG_VERIFY_RESTORE: the vCPU state read back from the hypervisor
+ * and every byte of guest memory must be the snapshot's. Memory is
+ * compared with the snapshot's memfd (past its end, pages are zero).
+ */
+static int verify_restore(hl_sandbox *sb, const struct hl_snapshot *snap, const char *who)
+{
+	char diff[320];
+	struct hl_errbuf eb = {{0}};
+	int v = hl__backend.verify_state(sb->vm, snap->vcpu, diff, sizeof diff, &eb);
+	if (v < 0)
+		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (v > 0)
+		return hl__fail(sb, HL_E_HYPERVISOR, "%s: the restore is incomplete: %s", who, diff);
+	uint8_t *buf = hl__malloc(64 * PAGE);
+	if (!buf)
+		return hl__fail(sb, HL_E_NOMEM, "%s: out of memory to verify the restore", who);
+	int r = 0;
+	for (uint64_t off = 0; off < sb->lay.mem_size && r == 0; off += 64 * PAGE) {
+		uint64_t len = sb->lay.mem_size - off < 64 * PAGE ? sb->lay.mem_size - off : 64 * PAGE;
+		ssize_t got = pread(snap->fd, buf, len, (off_t)off);
+		if (got < 0) {
+			r = hl__fail(sb, HL_E_HYPERVISOR, "%s: reading the snapshot: %s", who,
+			             strerror(errno));
+			break;
+		}
+		memset(buf + got, 0, len - (uint64_t)got);
+		if (memcmp(buf, sb->mem + off, len) != 0) {
+			uint64_t p = off;
+			while (memcmp(buf + (p - off), sb->mem + p, PAGE) == 0)
+				p += PAGE;
+			r = hl__fail(sb, HL_E_HYPERVISOR,
+			             "%s: the restore is incomplete: guest memory at 0x%llx differs from the snapshot",
+			             who, (unsigned long long)(sb->lay.mem_base + p));
+		}
+	}
+	hl__free(buf);
+	return r;
+}
+
 int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 {
 	if (!sb)
@@ -384,10 +424,18 @@ int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 	int r = check_compatible(sb, snap, "hl_sandbox_restore");
 	if (r < 0)
 		return r;
-	r = snap == sb->base ? restore_dirty(sb) : rebase(sb, snap);
+	/* The exit the vCPU is parked on is finished first: KVM may write
+	 * guest memory to finish it (a string IN), and the memory restore
+	 * below must see and undo that write. */
 	struct hl_errbuf eb = {{0}};
+	if (hl__backend.complete_exit(sb->vm, &eb) < 0)
+		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (r == 0)
+		r = snap == sb->base ? restore_dirty(sb) : rebase(sb, snap);
 	if (r == 0 && hl__backend.restore_state(sb->vm, snap->vcpu, &eb) < 0)
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (r == 0 && sb->verify_restore)
+		r = verify_restore(sb, snap, "hl_sandbox_restore");
 	if (r < 0) {
 		sb->poisoned = true;
 		return r;
@@ -485,6 +533,8 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
 		goto bad;
 	}
+	if (sb->verify_restore && (r = verify_restore(sb, snap, "hl_sandbox_new_from_snapshot")) < 0)
+		goto bad;
 	hl__backend.info(sb->vm, &sb->bk);
 	sb->from_snapshot = true;
 	sb->state = HL__READY;
