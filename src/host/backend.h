@@ -150,6 +150,12 @@ struct hl_backend_ops {
  * guest that lost the mode would run; 1 skips the next entry only, 2 every
  * entry. Set it while no sandbox runs. */
 extern __attribute__((visibility("hidden"))) volatile int hl__test_skip_native_entry;
+/* For tests only: parts of a restore to leave out, so that a test can show
+ * that the verifying restore (HL_CONFIG_VERIFY_RESTORE) notices each. */
+#define HL__TEST_SKIP_MSRS 1   /* the backend does not put the MSRs back */
+#define HL__TEST_SKIP_CR8 2    /* nor CR8 in kvm_run */
+#define HL__TEST_SKIP_MEMORY 4 /* the core does not copy dirty pages back */
+extern __attribute__((visibility("hidden"))) volatile int hl__test_restore_skip;
 
 /* The backend this build uses. */
 extern const struct hl_backend_ops hl__backend;
