@@ -58,8 +58,17 @@ static void kvm_destroy(struct hl_vm *vm)
 	hl__free(vm);
 }
 
-/* Gives the guest the CPUID that KVM supports, so that it sees SSE, AVX,
- * XSAVE and RDRAND as the host has them (the default is an empty table). */
+/*
+ * Gives the guest the CPUID that KVM supports, so that it sees SSE, AVX,
+ * XSAVE and RDRAND as the host has them (the default is an empty table),
+ * less what it has no use for and should not learn: the hardware
+ * virtualisation extensions (VMX, SVM) and KVM's own leaves
+ * (0x40000000..0x400000ff: kvmclock, steal time, PV EOI...). With those
+ * leaves gone and KVM_CAP_ENFORCE_PV_FEATURE_CPUID on, KVM refuses the
+ * paravirtual MSRs too, which leaves a hostile guest less state to write.
+ * kvm-pvm shows the guest the host's CPUID whatever this table says
+ * (docs/platforms.md).
+ */
 static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
 {
 	int n = 128;
@@ -78,17 +87,36 @@ static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
 			}
 			return hl__kvm_fail(err, "KVM_GET_SUPPORTED_CPUID");
 		}
+		uint32_t kept = 0;
 		for (uint32_t i = 0; i < c->nent; i++) {
 			struct kvm_cpuid_entry2 *e = &c->entries[i];
+			if (e->function >= 0x40000000u && e->function <= 0x400000ffu)
+				continue;
 			if (e->function == 1) {
 				e->ecx &= ~(1u << 24); /* no TSC deadline timer: there is no LAPIC */
+				e->ecx &= ~(1u << 5);  /* no VMX */
 				if (e->ecx & (1u << 26))
 					vm->has_xsave = true;
 			}
+			if (e->function == 0x80000001u)
+				e->ecx &= ~(1u << 2); /* no SVM */
+			c->entries[kept++] = *e;
 		}
+		c->nent = kept;
 		int r = kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c);
 		hl__free(c);
-		return r < 0 ? hl__kvm_fail(err, "KVM_SET_CPUID2") : 0;
+		if (r < 0)
+			return hl__kvm_fail(err, "KVM_SET_CPUID2");
+		/* Every VM of the process must agree on this: the MSR list a
+		 * restore uses is derived once (kvm_state.c). */
+		struct kvm_enable_cap cap = {.cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID, .args = {1}};
+		int has = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+		                    (void *)(uintptr_t)KVM_CAP_ENFORCE_PV_FEATURE_CPUID);
+		if (has < 0)
+			return hl__kvm_fail(err, "KVM_CHECK_EXTENSION (ENFORCE_PV_FEATURE_CPUID)");
+		if (has > 0 && kvm_ioctl(vm->vcpu_fd, KVM_ENABLE_CAP, &cap) < 0)
+			return hl__kvm_fail(err, "KVM_ENABLE_CAP (ENFORCE_PV_FEATURE_CPUID)");
+		return 0;
 	}
 }
 

@@ -315,9 +315,17 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	} else if (kvm_ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
 		return hl__kvm_fail(err, "KVM_SET_FPU");
 	}
-	if (!(hl__test_restore_skip & HL__TEST_SKIP_MSRS) &&
-	    kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, st->msrs) != (int)st->msrs->nmsrs)
-		return hl__kvm_fail(err, "KVM_SET_MSRS");
+	if (!(hl__test_restore_skip & HL__TEST_SKIP_MSRS)) {
+		int n = kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, st->msrs);
+		if (n < 0)
+			return hl__kvm_fail(err, "KVM_SET_MSRS");
+		if ((uint32_t)n != st->msrs->nmsrs) {
+			snprintf(err->msg, sizeof err->msg,
+			         "KVM: KVM_SET_MSRS refused MSR 0x%x of the snapshot (%d of %u set)",
+			         st->msrs->entries[n].index, n, st->msrs->nmsrs);
+			return -1;
+		}
+	}
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &st->dregs) < 0)
 		return hl__kvm_fail(err, "KVM_SET_DEBUGREGS");
 	struct kvm_vcpu_events ev = st->events;
