@@ -159,6 +159,34 @@ static void msrs_a_guest_writes_come_back_after_a_pool_hand_over(void **state)
 	msrs_a_guest_writes_come_back_on_path(BY_POOL);
 }
 
+/* kvm-pvm's feature MSR (0x4b564d10) is guest-writable and read-only to
+ * the host; a value a guest leaves there must not reach the next request. */
+static void the_kvm_pvm_feature_msr_comes_back(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_platform_info pi = {.size = sizeof pi};
+	assert_int_equal(hl_platform_probe(&pi, 0), 0);
+	if (pi.kind != HL_PLATFORM_KVM_PVM) {
+		fprintf(stderr, "skipped: not kvm-pvm\n");
+		skip();
+	}
+	for (enum path p = BY_RESTORE; p <= BY_POOL; p++) {
+		struct fresh f;
+		fresh_open(&f, p);
+		hl_value idx = hl_u32(0x4b564d10), r;
+		uint64_t base = read_u64(&f, "ReadMsr", &idx, 1);
+		hl_value w[2] = {hl_u32(0x4b564d10), hl_u64(3)};
+		HLT_ASSERT_CODE(f.sb, call(&f, "WriteMsr", w, 2, &r), 0);
+		assert_int_equal(read_u64(&f, "ReadMsr", &idx, 1), 3);
+		uint64_t after = fresh_u64(&f, "ReadMsr", &idx, 1);
+		if (after != base)
+			fail_msg("0x4b564d10 is 0x%llx after %s, the snapshot has 0x%llx",
+			         (unsigned long long)after, path_name[p], (unsigned long long)base);
+		fresh_close(&f);
+	}
+}
+
 /*
  * Registers by a table: the guest writes `val` with `write`, reads it back
  * with `read` (so the probe is real), and after a fresh state on every path
@@ -275,6 +303,7 @@ int main(void)
 		cmocka_unit_test(msrs_a_guest_writes_come_back_after_restore),
 		cmocka_unit_test(msrs_a_guest_writes_come_back_after_call_fresh),
 		cmocka_unit_test(msrs_a_guest_writes_come_back_after_a_pool_hand_over),
+		cmocka_unit_test(the_kvm_pvm_feature_msr_comes_back),
 		cmocka_unit_test(registers_a_guest_writes_come_back),
 		cmocka_unit_test(a_pending_string_in_is_finished_before_memory_is_restored),
 		cmocka_unit_test(the_verifying_restore_names_what_a_restore_missed),

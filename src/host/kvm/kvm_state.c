@@ -7,6 +7,7 @@
 
 #include "hyperlight/hyperlight.h"
 #include "kvm_vm.h"
+#include "pvm_entry.h"
 
 /*
  * The invariant (docs/security.md): after a restore, everything of the vCPU
@@ -302,6 +303,15 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	 * in anything but port I/O) starts at the entry code, which re-enters
 	 * native kernel mode and resumes the state restored here. */
 	bool enter = vm->platform == HL_PLATFORM_KVM_PVM && !vm->pvm_native;
+	/* kvm-pvm's feature MSR is the guest's to write and not the host's:
+	 * a guest that changed it is entered again, and the entry code writes
+	 * it back (measured: a value written there otherwise survives). */
+	if (vm->platform == HL_PLATFORM_KVM_PVM && !enter) {
+		uint64_t f = 0;
+		if (hl__kvm_get_msr(vm, MSR_PVM_FEATURES, &f) < 0)
+			return hl__kvm_fail(err, "KVM_GET_MSRS (kvm-pvm features)");
+		enter = f != PVM_FEATURES_NATIVE;
+	}
 	struct kvm_sregs sr = st->sregs;
 	/* sregs first: CR4/EFER decide what the XSAVE and register state mean
 	 * (on entry hl__pvm_enter sets them once more, with kernel CS and SS). */
@@ -462,9 +472,15 @@ int hl__kvm_verify_state(struct hl_vm *vm, const struct hl_vcpu_state *st, char 
 	/* kvm-pvm, about to run its entry code: the registers to resume are in
 	 * the resume block, and CS/SS are the kernel's until the entry ends. */
 	if (vm->pvm_entering) {
-		cmp(&d, "rip (kvm-pvm entry code)", r.rip, 0x1000);
+		cmp(&d, "rip (kvm-pvm entry code)", r.rip, HL__PVM_CODE_VA);
 		regs_from_resume_block(hl__pvm_resume_block(vm), &r);
 	} else {
+		if (vm->platform == HL_PLATFORM_KVM_PVM) {
+			uint64_t f = 0;
+			if (hl__kvm_get_msr(vm, MSR_PVM_FEATURES, &f) < 0)
+				return hl__kvm_fail(err, "KVM_GET_MSRS (verifying the restore)");
+			cmp(&d, "kvm-pvm's feature MSR 0x4b564d10", f, PVM_FEATURES_NATIVE);
+		}
 		cmp_seg(&d, "cs", &s.cs, &st->sregs.cs);
 		cmp_seg(&d, "ss", &s.ss, &st->sregs.ss);
 	}
