@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,21 +556,35 @@ static const char *internal_suberror(uint32_t sub)
 	}
 }
 
+/* Appends to buf (length *k so far, capacity n) as snprintf would. */
+static void append(char *buf, size_t n, size_t *k, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t n, size_t *k, const char *fmt, ...)
+{
+	if (*k >= n)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(buf + *k, n - *k, fmt, ap);
+	va_end(ap);
+	*k = w < 0 ? n : *k + (size_t)w;
+}
+
 static void kvm_explain_fail(struct hl_vm *vm, const struct hl_exit *x, char *buf, size_t n)
 {
 	const struct kvm_run *run = vm->run;
-	int k;
+	buf[0] = '\0';
 	if (x->raw == KVM_EXIT_INTERNAL_ERROR) {
-		uint32_t nd = run->internal.ndata < 16 ? run->internal.ndata : 16;
-		k = snprintf(buf, n, "KVM internal error, suberror %u: %s", run->internal.suberror,
-		             internal_suberror(run->internal.suberror));
-		for (uint32_t i = 0; i < nd && k > 0 && (size_t)k < n; i++)
-			k += snprintf(buf + k, n - (size_t)k, "%s0x%llx", i ? " " : "; data ",
-			              (unsigned long long)run->internal.data[i]);
+		size_t k = 0;
+		append(buf, n, &k, "KVM internal error, suberror %u: %s", run->internal.suberror,
+		       internal_suberror(run->internal.suberror));
+		for (uint32_t i = 0; i < run->internal.ndata && i < 16; i++)
+			append(buf, n, &k, "%s0x%llx", i ? " " : "; data ",
+			       (unsigned long long)run->internal.data[i]);
 		if (vm->platform == HL_PLATFORM_KVM_PVM &&
-		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && k > 0 && (size_t)k < n)
-			snprintf(buf + k, n - (size_t)k,
-			         "; on kvm-pvm this means guest code ran at emulated CPL 0 (no SSE there) and could not be brought back to native kernel mode: did the guest load page tables of its own? (`hyperlight doctor` checks the platform)");
+		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
+			append(buf, n, &k, "%s",
+			       "; on kvm-pvm this means guest code ran at emulated CPL 0 (no SSE there) and could not be brought back to native kernel mode: did the guest load page tables of its own? (`hyperlight doctor` checks the platform)");
 	} else if (x->raw == KVM_EXIT_FAIL_ENTRY) {
 		snprintf(buf, n, "KVM could not enter the guest: hardware entry failure reason 0x%llx",
 		         (unsigned long long)run->fail_entry.hardware_entry_failure_reason);

@@ -68,7 +68,9 @@ int hl__pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs 
 	uint8_t *code = vm->pvm_mem + HL__PVM_CODE_GPA;
 	uint8_t *data = code + HL__KVM_PAGE;
 	memset(vm->pvm_mem, 0, HL__PVM_SLOT_PAGES * HL__KVM_PAGE);
-	memcpy(code, hl__pvm_entry_begin, (size_t)(hl__pvm_entry_end - hl__pvm_entry_begin));
+	/* Two symbols of one assembled block: its length as addresses. */
+	size_t len = (size_t)((uintptr_t)hl__pvm_entry_end - (uintptr_t)hl__pvm_entry_begin);
+	memcpy(code, hl__pvm_entry_begin, len);
 	const uint64_t rb[] = {
 		[HL__PVM_RB_RIP / 8] = to->rip, [HL__PVM_RB_RSP / 8] = to->rsp,
 		[HL__PVM_RB_RFLAGS / 8] = to->rflags,
