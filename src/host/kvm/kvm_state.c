@@ -310,7 +310,7 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 		uint64_t f = 0;
 		if (hl__kvm_get_msr(vm, MSR_PVM_FEATURES, &f) < 0)
 			return hl__kvm_fail(err, "KVM_GET_MSRS (kvm-pvm features)");
-		enter = f != PVM_FEATURES_NATIVE;
+		enter = f != vm->pvm_features;
 	}
 	struct kvm_sregs sr = st->sregs;
 	/* sregs first: CR4/EFER decide what the XSAVE and register state mean
@@ -479,7 +479,7 @@ int hl__kvm_verify_state(struct hl_vm *vm, const struct hl_vcpu_state *st, char 
 			uint64_t f = 0;
 			if (hl__kvm_get_msr(vm, MSR_PVM_FEATURES, &f) < 0)
 				return hl__kvm_fail(err, "KVM_GET_MSRS (verifying the restore)");
-			cmp(&d, "kvm-pvm's feature MSR 0x4b564d10", f, PVM_FEATURES_NATIVE);
+			cmp(&d, "kvm-pvm's feature MSR 0x4b564d10", f, vm->pvm_features);
 		}
 		cmp_seg(&d, "cs", &s.cs, &st->sregs.cs);
 		cmp_seg(&d, "ss", &s.ss, &st->sregs.ss);

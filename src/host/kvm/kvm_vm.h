@@ -43,6 +43,7 @@ struct hl_vm {
 	bool pvm_entering;     /* the run in progress started at the entry code */
 	bool pvm_retried;      /* re-entered after an emulation failure, no exit since */
 	uint64_t pvm_retry_rip;
+	uint64_t pvm_features;  /* MSR 0x4b564d10 as the host read it after the last entry */
 };
 
 /* struct kvm_msrs ends in a flexible array: storage for it with room for

@@ -112,7 +112,10 @@ void hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason)
 	if (vm->pvm_entering) {
 		memset(vm->pvm_mem + HL__PVM_CODE_GPA + HL__KVM_PAGE, 0, HL__KVM_PAGE);
 		vm->pvm_entering = false;
-		vm->pvm_native = true;
+		/* What the host reads back after the entry code's write (kvm-pvm
+		 * adds bits of its own): a restore compares with it. An unread
+		 * value leaves the mode unknown, so the next restore enters. */
+		vm->pvm_native = hl__kvm_get_msr(vm, MSR_PVM_FEATURES, &vm->pvm_features) == 1;
 	}
 	if (reason == KVM_EXIT_IO) {
 		vm->pvm_retried = false;

@@ -45,7 +45,6 @@
 #define MSR_LSTAR 0xc0000082
 /* Guest-writable; bit 0: SYSCALL from user mode enters CPL 0 natively. */
 #define MSR_PVM_FEATURES 0x4b564d10
-#define PVM_FEATURES_NATIVE 1 /* what the entry code writes there */
 /* Host-readable; reads 0x4d5650 ("PVM") on kvm-pvm, unknown elsewhere. */
 #define MSR_PVM_ID 0x4b564d11
 #define PVM_ID_VALUE 0x4d5650
