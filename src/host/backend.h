@@ -108,6 +108,11 @@ struct hl_backend_ops {
 	 * writes since the last call) into `bitmap` and clears it in the
 	 * hypervisor. The bitmap holds ceil(pages / 64) words. */
 	int (*get_dirty_log)(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbuf *err);
+	/* Write-protects again (for the dirty log) the pages set in `bitmap`
+	 * (same layout). A backend whose get_dirty_log protects every page it
+	 * reports does nothing here; one that does not leaves every reported
+	 * page writable and unlogged until it is named here. */
+	int (*protect_pages)(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbuf *err);
 	/* The byte that makes the next or current run return HL_EXIT_INTR
 	 * without entering the guest when set to 1; valid until destroy. */
 	volatile uint8_t *(*immediate_exit)(struct hl_vm *vm);

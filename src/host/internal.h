@@ -15,6 +15,10 @@
 
 #define HL__HIDDEN __attribute__((visibility("hidden")))
 
+/* At most this many guest pages are left without write protection and
+ * copied back at every restore (snapshot.c, "Hot pages"). */
+#define HL__HOT_MAX 64
+
 /* Where everything lives in guest memory; computed by hl__layout_compute. */
 struct hl__layout {
 	uint64_t mem_base, mem_size;     /* guest-physical [mem_base, mem_base+mem_size) */
@@ -81,6 +85,12 @@ struct hl_sandbox {
 	struct hl_snapshot *initial;
 	uint64_t *dirty;      /* pages written since memory last matched base */
 	uint64_t *dirty_tmp;  /* the hypervisor's log, before it is merged */
+	uint64_t *protect;    /* pages to write-protect again (snapshot.c, hot pages) */
+	struct {
+		uint32_t page;    /* page index in guest memory */
+		uint8_t age;      /* restores in a row that found it unchanged */
+	} hot[HL__HOT_MAX];   /* unprotected pages, copied back at every restore */
+	size_t nhot;
 	size_t dirty_words;
 	uint64_t in_dirty_hi; /* the host wrote [0, in_dirty_hi) of the input buffer */
 	bool from_snapshot;   /* made by hl_sandbox_new_from_snapshot */

@@ -227,6 +227,21 @@ out:
 static int kvm_map_memory(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t size,
                           struct hl_errbuf *err)
 {
+	/* Manual protection: reading the dirty log does not write-protect the
+	 * pages again; the core chooses which to protect (protect_pages) and
+	 * keeps the pages every request writes unprotected, sparing each of
+	 * them a write-protection fault per request (docs/performance.md). */
+	int mp = kvm_ioctl(vm->vm_fd, KVM_CHECK_EXTENSION,
+	                   (void *)(uintptr_t)KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	if (mp < 0)
+		return hl__kvm_fail(err, "KVM_CHECK_EXTENSION (MANUAL_DIRTY_LOG_PROTECT2)");
+	if (mp & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) {
+		struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+		                             .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
+		if (kvm_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+			return hl__kvm_fail(err, "KVM_ENABLE_CAP (MANUAL_DIRTY_LOG_PROTECT2)");
+		vm->manual_protect = true;
+	}
 	struct kvm_userspace_memory_region r = {
 		.slot = 0,
 		/* Dirty logging from the start: a restore drops only the pages
@@ -257,6 +272,21 @@ static int kvm_get_dirty_log(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbu
 	d.dirty_bitmap = bitmap;
 	if (kvm_ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
 		return hl__kvm_fail(err, "KVM_GET_DIRTY_LOG");
+	return 0;
+}
+
+static int kvm_protect_pages(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbuf *err)
+{
+	if (!vm->manual_protect)
+		return 0; /* KVM_GET_DIRTY_LOG protected every page it reported */
+	struct kvm_clear_dirty_log c;
+	memset(&c, 0, sizeof c);
+	c.slot = 0;
+	c.first_page = 0;
+	c.num_pages = (uint32_t)(vm->mem_size / HL__KVM_PAGE);
+	c.dirty_bitmap = bitmap;
+	if (kvm_ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0)
+		return hl__kvm_fail(err, "KVM_CLEAR_DIRTY_LOG");
 	return 0;
 }
 
@@ -609,6 +639,7 @@ const struct hl_backend_ops hl__backend = {
 	.run = kvm_run,
 	.get_regs = kvm_get_regs,
 	.get_dirty_log = kvm_get_dirty_log,
+	.protect_pages = kvm_protect_pages,
 	.immediate_exit = kvm_immediate_exit,
 	.complete_exit = hl__kvm_complete_exit,
 	.save_state = hl__kvm_save_state,

@@ -34,6 +34,7 @@ struct hl_vm {
 	bool has_xsave_ioctl; /* KVM_GET/SET_XSAVE: the whole register file, YMM included */
 	bool has_tsc_offset;  /* the vCPU's TSC offset can be read and set (KVM_VCPU_TSC_CTRL) */
 	bool exit_pending;    /* the last run ended in an exit KVM completes at the next KVM_RUN */
+	bool manual_protect;  /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on for the slot */
 	int platform;         /* enum hl_platform_kind */
 	uint64_t mem_size;    /* the one slot, for the dirty-log bitmap */
 	uint64_t mem_gpa;
