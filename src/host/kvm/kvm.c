@@ -497,8 +497,26 @@ static int kvm_set_debug(struct hl_vm *vm, const struct hl_debug_cfg *d, struct 
 	return 0;
 }
 
+/* The FXSAVE image is the first 512 bytes of the XSAVE area, which
+ * KVM_GET_XSAVE always returns in the standard (not compacted) form. */
+static int fpu_from_xsave(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
+{
+	struct kvm_xsave x;
+	memset(&x, 0, sizeof x);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
+		return hl__kvm_fail(err, "KVM_GET_XSAVE");
+	memcpy(fx, x.region, 512);
+	return 0;
+}
+
+/* The x87/SSE state in the FXSAVE layout. Where KVM has the XSAVE ioctls
+ * they are the source: kvm-pvm's KVM_GET_FPU reports MXCSR as 0 (measured:
+ * the guest had loaded 0x1f80, which KVM_GET_XSAVE shows); elsewhere KVM
+ * fills both from the same saved state. */
 static int kvm_get_fpu(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
 {
+	if (vm->has_xsave_ioctl)
+		return fpu_from_xsave(vm, fx, err);
 	struct kvm_fpu f = {0};
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_FPU, &f) < 0)
 		return hl__kvm_fail(err, "KVM_GET_FPU");
