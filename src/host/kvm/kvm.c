@@ -445,10 +445,14 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 		.es = s.es.selector, .fs = s.fs.selector, .gs = s.gs.selector,
 	};
 	/* In native kernel mode kvm-pvm shows the user selectors it runs the
-	 * guest with; the guest itself is at CPL 0 with its own. */
-	if (vm->platform == HL_PLATFORM_KVM_PVM && (s.cs.selector & 3) == 3) {
-		o->cs = 0x08;
-		o->ss = 0x10;
+	 * guest with, each on its own: CS 0x33 and SS 0x2b, but after an
+	 * exception CS 0x08 while SS still reads 0x2b (measured). The guest
+	 * itself is at CPL 0 with its own, 0x08 and 0x10, all along. */
+	if (vm->platform == HL_PLATFORM_KVM_PVM) {
+		if ((s.cs.selector & 3) == 3)
+			o->cs = 0x08;
+		if ((s.ss.selector & 3) == 3)
+			o->ss = 0x10;
 	}
 	return 0;
 }
