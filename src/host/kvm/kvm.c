@@ -560,6 +560,7 @@ static void kvm_info(struct hl_vm *vm, struct hl_backend_info *info)
 		info->user_pages = true;
 		info->code_va = HL__PVM_CODE_VA;
 		info->data_va = HL__PVM_DATA_VA;
+		info->no_debug_exits = true; /* see kvm_set_debug */
 		break;
 	default:
 		info->name = "kvm";
