@@ -85,6 +85,10 @@ struct hl_backend_info {
 	 * code_va and one read/write at data_va; 0 when there are none. The
 	 * core keeps its own memory above data_va + 4096. */
 	uint64_t code_va, data_va;
+	/* Single steps and debug-register hits (hardware breakpoints and
+	 * watchpoints) are delivered to the guest's own #DB handler and never
+	 * exit to the host, so set_debug refuses them; HLT still exits. */
+	bool no_debug_exits;
 };
 
 struct hl_backend_ops {

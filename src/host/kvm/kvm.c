@@ -475,10 +475,14 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 		.es = s.es.selector, .fs = s.fs.selector, .gs = s.gs.selector,
 	};
 	/* In native kernel mode kvm-pvm shows the user selectors it runs the
-	 * guest with; the guest itself is at CPL 0 with its own. */
-	if (vm->platform == HL_PLATFORM_KVM_PVM && (s.cs.selector & 3) == 3) {
-		o->cs = 0x08;
-		o->ss = 0x10;
+	 * guest with, each on its own: CS 0x33 and SS 0x2b, but after an
+	 * exception CS 0x08 while SS still reads 0x2b (measured). The guest
+	 * itself is at CPL 0 with its own, 0x08 and 0x10, all along. */
+	if (vm->platform == HL_PLATFORM_KVM_PVM) {
+		if ((s.cs.selector & 3) == 3)
+			o->cs = 0x08;
+		if ((s.ss.selector & 3) == 3)
+			o->ss = 0x10;
 	}
 	return 0;
 }
@@ -527,8 +531,26 @@ static int kvm_set_debug(struct hl_vm *vm, const struct hl_debug_cfg *d, struct 
 	return 0;
 }
 
+/* The FXSAVE image is the first 512 bytes of the XSAVE area, which
+ * KVM_GET_XSAVE always returns in the standard (not compacted) form. */
+static int fpu_from_xsave(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
+{
+	struct kvm_xsave x;
+	memset(&x, 0, sizeof x);
+	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
+		return hl__kvm_fail(err, "KVM_GET_XSAVE");
+	memcpy(fx, x.region, 512);
+	return 0;
+}
+
+/* The x87/SSE state in the FXSAVE layout. Where KVM has the XSAVE ioctls
+ * they are the source: kvm-pvm's KVM_GET_FPU reports MXCSR as 0 (measured:
+ * the guest had loaded 0x1f80, which KVM_GET_XSAVE shows); elsewhere KVM
+ * fills both from the same saved state. */
 static int kvm_get_fpu(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
 {
+	if (vm->has_xsave_ioctl)
+		return fpu_from_xsave(vm, fx, err);
 	struct kvm_fpu f = {0};
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_FPU, &f) < 0)
 		return hl__kvm_fail(err, "KVM_GET_FPU");
@@ -568,6 +590,7 @@ static void kvm_info(struct hl_vm *vm, struct hl_backend_info *info)
 		info->user_pages = true;
 		info->code_va = HL__PVM_CODE_VA;
 		info->data_va = HL__PVM_DATA_VA;
+		info->no_debug_exits = true; /* see kvm_set_debug */
 		break;
 	default:
 		info->name = "kvm";
