@@ -457,6 +457,8 @@ again:
 
 static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *err)
 {
+	if (hl__kvm_flush_sync(vm, err) < 0)
+		return -1;
 	struct kvm_regs r = {0};
 	struct kvm_sregs s;
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
@@ -489,6 +491,8 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 
 static int kvm_set_regs(struct hl_vm *vm, const struct hl_regs *i, struct hl_errbuf *err)
 {
+	if (hl__kvm_flush_sync(vm, err) < 0)
+		return -1;
 	struct kvm_regs r = {
 		.rax = i->rax, .rbx = i->rbx, .rcx = i->rcx, .rdx = i->rdx,
 		.rsi = i->rsi, .rdi = i->rdi, .rbp = i->rbp, .rsp = i->rsp,
@@ -503,6 +507,8 @@ static int kvm_set_regs(struct hl_vm *vm, const struct hl_regs *i, struct hl_err
 
 static int kvm_set_debug(struct hl_vm *vm, const struct hl_debug_cfg *d, struct hl_errbuf *err)
 {
+	if (hl__kvm_flush_sync(vm, err) < 0)
+		return -1;
 	if (vm->platform == HL_PLATFORM_KVM_PVM && d->enable && (d->single_step || d->hw_bp)) {
 		/* Measured: kvm-pvm delivers single-step and debug-register
 		 * events to the guest's own #DB handler, never to the host. */
@@ -549,6 +555,8 @@ static int fpu_from_xsave(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
  * fills both from the same saved state. */
 static int kvm_get_fpu(struct hl_vm *vm, uint8_t *fx, struct hl_errbuf *err)
 {
+	if (hl__kvm_flush_sync(vm, err) < 0)
+		return -1;
 	if (vm->has_xsave_ioctl)
 		return fpu_from_xsave(vm, fx, err);
 	struct kvm_fpu f = {0};

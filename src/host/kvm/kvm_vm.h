@@ -35,6 +35,8 @@ struct hl_vm {
 	bool has_tsc_offset;  /* the vCPU's TSC offset can be read and set (KVM_VCPU_TSC_CTRL) */
 	bool exit_pending;    /* the last run ended in an exit KVM completes at the next KVM_RUN */
 	bool manual_protect;  /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on for the slot */
+	bool has_sync_regs;   /* KVM_CAP_SYNC_REGS covers regs, sregs and events */
+	bool sync_pending;    /* kvm_run holds registers KVM applies at the next KVM_RUN */
 	int platform;         /* enum hl_platform_kind */
 	uint64_t mem_size;    /* the one slot, for the dirty-log bitmap */
 	uint64_t mem_gpa;
@@ -79,6 +81,9 @@ int hl__kvm_get_msr(struct hl_vm *vm, uint32_t index, uint64_t *value);
 
 /* kvm_state.c: the backend ops of the same names. */
 int hl__kvm_complete_exit(struct hl_vm *vm, struct hl_errbuf *err);
+/* Applies registers a restore left in kvm_run (no-op when none): before
+ * anything reads or sets the vCPU's registers by ioctl. */
+int hl__kvm_flush_sync(struct hl_vm *vm, struct hl_errbuf *err);
 int hl__kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_errbuf *err);
 int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
                           struct hl_errbuf *err);
