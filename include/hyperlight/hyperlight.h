@@ -196,7 +196,12 @@ HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
  * checked), the guest source file and line, and the message. The strings
  * are NUL-terminated, written by the guest (untrusted text), owned by the
  * sandbox and valid during the callback, which runs on the thread that
- * called hl_call or hl_sandbox_init. Records above
+ * called hl_call or hl_sandbox_init. Both strings are cleaned before any
+ * sink sees them: every control character (C0 including newline, carriage
+ * return and ESC; DEL; C1, the Unicode line and paragraph separators and
+ * the bidirectional formatting characters, in UTF-8) and every byte that
+ * is not well-formed UTF-8 is replaced by '?', byte for byte, so a record
+ * is valid UTF-8 and always one line. Records above
  * hl_config.max_log_level are dropped inside the guest and never arrive;
  * a guest that sends one anyway has it dropped by the host. */
 typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line,

@@ -196,6 +196,10 @@ static int handle_log(hl_sandbox *sb, uint32_t off)
 	 * not is held to the host's maximum anyway. */
 	if (g.level > sb->cfg.max_log_level)
 		return 0;
+	/* Log lines end up in files and terminals: no control characters, and
+	 * a record is always one line, whatever sink takes it. */
+	hl__rec_sanitize_line(file, f.len);
+	hl__rec_sanitize_line(msg, m.len);
 	hl_log_fn fn = sb->log_fn ? sb->log_fn : default_log;
 	fn((enum hl_log_level)g.level, file, (int)g.line, msg, sb->log_user);
 	return 0;
