@@ -102,6 +102,10 @@ struct hl_sandbox {
 	bool timer_armed;
 	int timer_tid;
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	/* guest output the default sinks dropped in this call because it ended
+	 * (deadline or cancel) before the descriptor took it; for the message */
+	uint64_t out_dropped;
+	int out_dropped_fd;
 
 	/* functions */
 	struct hl__host_fn *host_fns;
@@ -185,8 +189,12 @@ HL__HIDDEN void hl__intr_detach(hl_sandbox *sb);
 HL__HIDDEN void hl__intr_forget_vm(hl_sandbox *sb);
 HL__HIDDEN void hl__call_begin(hl_sandbox *sb);
 HL__HIDDEN void hl__call_end(hl_sandbox *sb);
-/* After HL_EXIT_INTR: 1 if the call was cancelled, 2 if it timed out, 0 to resume. */
+/* After every exit, and wherever the host waits during a call: 1 if the call
+ * was cancelled, 2 if its deadline passed, 0 to go on. Cheap (see cancel.c). */
 HL__HIDDEN int hl__call_cancelled(hl_sandbox *sb);
+/* How long the host may wait during the call: cap_ms, or less when the
+ * deadline is nearer (rounded up to the next millisecond; 0 once it passed). */
+HL__HIDDEN int hl__call_wait_ms(hl_sandbox *sb, int cap_ms);
 HL__HIDDEN int hl__check_signal(hl_sandbox *sb);
 
 /* call.c */
