@@ -133,8 +133,11 @@ void hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason)
  */
 int hl__pvm_retry_native(struct hl_vm *vm, struct hl_errbuf *err)
 {
+	/* Zeroed: KVM fills them, but the compiler cannot see the ioctl. */
 	struct kvm_regs r;
 	struct kvm_sregs sr;
+	memset(&r, 0, sizeof r);
+	memset(&sr, 0, sizeof sr);
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
 		return hl__kvm_fail(err, "KVM_GET_REGS");
 	if (vm->pvm_retried && r.rip == vm->pvm_retry_rip)
