@@ -122,6 +122,22 @@ static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
 }
 
 /*
+ * One machine-check bank instead of KVM's default 32: a guest has no use
+ * for them, but can write their CTL/STATUS/ADDR/MISC registers, so each
+ * bank is four more MSRs every restore puts back (kvm_state.c).
+ */
+static int setup_mce(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	int has = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_MCE);
+	if (has < 0)
+		return hl__kvm_fail(err, "KVM_CHECK_EXTENSION (MCE)");
+	uint64_t cap = 1; /* MCG_CAP: one bank, nothing else */
+	if (has > 0 && kvm_ioctl(vm->vcpu_fd, KVM_X86_SETUP_MCE, &cap) < 0)
+		return hl__kvm_fail(err, "KVM_X86_SETUP_MCE");
+	return 0;
+}
+
+/*
  * Which hypervisor this is. kvm-pvm answers a read of its identification
  * MSR (no capability or CPUID leaf tells it apart); other KVMs do not know
  * that MSR and return no entry. VMX or SVM is then whichever extension the
@@ -199,7 +215,7 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 		hl__kvm_fail(err, "mmap of kvm_run");
 		goto out;
 	}
-	if (set_cpuid(vm, err) < 0 || detect_platform(vm, err) < 0)
+	if (set_cpuid(vm, err) < 0 || setup_mce(vm, err) < 0 || detect_platform(vm, err) < 0)
 		goto out;
 	if (vm->platform == HL_PLATFORM_KVM_PVM && hl__pvm_setup(vm, err) < 0)
 		goto out;
