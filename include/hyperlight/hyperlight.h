@@ -303,6 +303,8 @@ enum hl_fault_kind {
 	HL_FAULT_PROTOCOL = 6,  /* malformed record */
 	HL_FAULT_HALT = 7,      /* the guest halted the CPU */
 	HL_FAULT_HYPERVISOR = 8, /* an exit the host cannot handle */
+	HL_FAULT_MSR = 9,        /* a write to an MSR guests may not write (1.3):
+	                          * the MSR in addr, the value in error_code */
 	/* A cancelled call (HL_E_CANCELLED) is not a guest fault: kind NONE. */
 };
 typedef struct hl_fault {

@@ -403,7 +403,8 @@ again:
 		return hl__kvm_fail(err, "KVM_RUN");
 	}
 	if (vm->pvm_mem) {
-		hl__pvm_after_exit(vm, run->exit_reason);
+		if (hl__pvm_after_exit(vm, run->exit_reason, err) < 0)
+			return -1;
 		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
 			int t = hl__pvm_retry_native(vm, err);
@@ -414,7 +415,8 @@ again:
 		}
 	}
 	/* KVM finishes these at the next KVM_RUN (hl__kvm_complete_exit). */
-	vm->exit_pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
+	vm->exit_pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO ||
+	                   run->exit_reason == KVM_EXIT_X86_WRMSR;
 	memset(x, 0, sizeof *x);
 	x->raw = run->exit_reason;
 	switch (run->exit_reason) {
@@ -460,6 +462,14 @@ again:
 		x->value = run->debug.arch.exception;
 		x->gpa = run->debug.arch.pc;
 		x->detail = run->debug.arch.dr6;
+		return 0;
+	case KVM_EXIT_X86_WRMSR:
+		/* Only the MSR filter sends these (kvm_state.c): refuse the
+		 * write, which KVM turns into #GP should the guest ever run on. */
+		vm->run->msr.error = 1;
+		x->kind = HL_EXIT_MSR_WRITE;
+		x->value = run->msr.index;
+		x->detail = run->msr.data;
 		return 0;
 	case KVM_EXIT_INTERNAL_ERROR:
 		x->kind = HL_EXIT_FAIL;
