@@ -292,7 +292,14 @@ HL_API bool hl_sandbox_poisoned(const hl_sandbox *sb);
  * string for NULL. */
 HL_API const char *hl_errmsg(const hl_sandbox *sb);
 
-/* ---- Guest failures in detail ---------------------------------------------- */
+/* ---- Guest failures in detail ----------------------------------------------
+ *
+ * A guest runs at CPL 0 and may do anything its VM allows, except write
+ * MSRs other than the ones its runtime needs (EFER, STAR, LSTAR, CSTAR,
+ * SFMASK, FS_BASE, GS_BASE, KERNEL_GS_BASE, TSC_AUX) where the hypervisor
+ * can filter MSR writes: any other write fails the call (HL_FAULT_MSR).
+ * docs/security.md says why.
+ */
 enum hl_fault_kind {
 	HL_FAULT_NONE = 0,
 	HL_FAULT_EXCEPTION = 1, /* a CPU exception: vector, error_code, rip, addr (CR2) */
