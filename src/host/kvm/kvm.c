@@ -188,6 +188,10 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 		goto out;
 	}
 	int ver = kvm_ioctl(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
+	if (ver < 0) {
+		hl__kvm_fail(err, "KVM_GET_API_VERSION on /dev/kvm (is it a KVM device?)");
+		goto out;
+	}
 	if (ver != KVM_API_VERSION) {
 		snprintf(err->msg, sizeof err->msg, "KVM: API version %d, expected %d", ver,
 		         KVM_API_VERSION);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hyperlight/hyperlight.h"
 #include "kvm_vm.h"
@@ -142,6 +143,7 @@ static struct {
 	uint32_t idx[MAX_MSRS];
 	uint32_t listed;       /* how many KVM_GET_MSR_INDEX_LIST gave */
 	uint32_t dropped;      /* listed or extra, but not readable and writable */
+	uint32_t counters;     /* readable and writable, but counting by themselves */
 } msr_set = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* KVM's own list, read at VM creation while the system fd is open. */
@@ -251,6 +253,45 @@ static int probe_msrs(struct hl_vm *vm, const uint32_t *c, uint32_t nc, struct h
 	return 0;
 }
 
+/*
+ * Drops the MSRs that count by themselves (Hyper-V's reference time
+ * counter on KVMs that emulate it, for one): their value moves between two
+ * reads with no guest running, so it is a clock, not state a guest leaves
+ * behind, and putting an old value back would turn the clock back. Read
+ * twice, a millisecond apart. (The TSC, never in the set, is handled by
+ * its offset.)
+ */
+static int drop_counters(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	uint32_t n = msr_set.n;
+	struct kvm_msrs *a = hl__calloc(2, sizeof *a + n * sizeof a->entries[0]);
+	if (!a) {
+		snprintf(err->msg, sizeof err->msg, "KVM: out of memory for the MSR list");
+		return -1;
+	}
+	struct kvm_msrs *b = (struct kvm_msrs *)(void *)((uint8_t *)a + sizeof *a +
+	                                                  n * sizeof a->entries[0]);
+	a->nmsrs = b->nmsrs = n;
+	for (uint32_t i = 0; i < n; i++)
+		a->entries[i].index = b->entries[i].index = msr_set.idx[i];
+	int ga = kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, a);
+	struct timespec ms = {0, 1000000};
+	nanosleep(&ms, NULL);
+	int gb = ga == (int)n ? kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, b) : -1;
+	if (gb != (int)n) {
+		hl__free(a);
+		return hl__kvm_fail(err, "KVM_GET_MSRS (finding the counters)");
+	}
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (a->entries[i].data == b->entries[i].data)
+			msr_set.idx[kept++] = msr_set.idx[i];
+	msr_set.counters = n - kept;
+	msr_set.n = kept;
+	hl__free(a);
+	return 0;
+}
+
 static int derive_msr_set(struct hl_vm *vm, struct hl_errbuf *err)
 {
 	pthread_mutex_lock(&msr_set.lock);
@@ -283,6 +324,8 @@ static int derive_msr_set(struct hl_vm *vm, struct hl_errbuf *err)
 				add_candidate(c, &nc, MSR_MC0_CTL2 + b);
 		}
 		r = probe_msrs(vm, c, nc, err);
+		if (r == 0)
+			r = drop_counters(vm, err);
 		hl__free(c);
 		msr_set.ready = r == 0;
 	}
