@@ -113,11 +113,8 @@ static int vector_signal(uint32_t v)
 /* The registers of the interrupted context, from the exception record the
  * guest wrote (copied and checked by call.c). The values are only written
  * into the file, never used by the host; segment selectors and flags are
- * masked to their architectural widths. CS and SS are the vCPU's when it
- * can be read: the guest runs all its code in one code and one stack
- * segment, and the frame's selectors can be the hypervisor's instead
- * (kvm-pvm runs the guest at CPL 3 and pushes its user selectors 0x33 and
- * 0x2b; the backend reports the guest's own). */
+ * masked to their architectural widths; CS and SS as the comment below
+ * says. The vCPU's registers give the FS and GS bases. */
 static void regs_from_exception(const struct hl_exception *e, const struct hl_regs *vcpu,
                                 uint64_t *reg)
 {
@@ -140,8 +137,13 @@ static void regs_from_exception(const struct hl_exception *e, const struct hl_re
 	reg[UR_RIP] = e->rip;
 	reg[UR_RSP] = e->rsp;
 	reg[UR_EFLAGS] = e->rflags & 0xffffffffu;
-	reg[UR_CS] = vcpu ? vcpu->cs : e->cs & 0xffffu;
-	reg[UR_SS] = vcpu ? vcpu->ss : e->ss & 0xffffu;
+	/* The interrupted context's selectors, from the exception frame (the
+	 * vCPU's own SS is NULL after an IST stack switch). The guest runs at
+	 * CPL 0: a frame with RPL-3 selectors comes from kvm-pvm, which runs
+	 * it on the CPU at CPL 3 with user selectors of its own; the guest's
+	 * are the kernel ones its GDT has (docs/platforms.md). */
+	reg[UR_CS] = (e->cs & 3) == 3 ? 0x08 : e->cs & 0xffffu;
+	reg[UR_SS] = (e->ss & 3) == 3 ? 0x10 : e->ss & 0xffffu;
 	reg[UR_FS_BASE] = vcpu ? vcpu->fs_base : 0;
 	reg[UR_GS_BASE] = vcpu ? vcpu->gs_base : 0;
 }
