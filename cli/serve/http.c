@@ -485,7 +485,7 @@ int sv_http_start(struct sv_server *srv, uint16_t *port)
 	if (parse_listen(cfg->listen, &ss) < 0) {
 		fprintf(stderr, SV_PROG ": --listen '%s' is not ADDR:PORT (an IPv4 address, or [IPv6])\n",
 		        cfg->listen);
-		return -1;
+		return -2;
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG;
@@ -521,7 +521,11 @@ void sv_http_quiesce(struct sv_server *srv)
 	if (!srv->daemon)
 		return;
 	MHD_socket s = MHD_quiesce_daemon(srv->daemon);
-	/* Closed after MHD_stop_daemon, as libmicrohttpd asks. */
+	/* Closed after MHD_stop_daemon, as libmicrohttpd asks; shut down now
+	 * so that new connections are refused at once instead of waiting in
+	 * the backlog for a server that will not accept them. */
+	if (s != MHD_INVALID_SOCKET)
+		shutdown(s, SHUT_RDWR);
 	srv->listen_fd = s;
 }
 

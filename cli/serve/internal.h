@@ -234,6 +234,8 @@ void sv_request_finish(struct sv_request *r, unsigned status, char *body, size_t
 /* The same with a JSON error body. */
 void sv_request_fail(struct sv_request *r, const struct sv_error *e);
 
+/* Starts libmicrohttpd on cfg->listen and sets *port. Returns 0, -1 (the
+ * address cannot be bound) or -2 (it does not parse); says why on stderr. */
 int sv_http_start(struct sv_server *srv, uint16_t *port);
 /* Stops accepting connections; connections already open go on. */
 void sv_http_quiesce(struct sv_server *srv);

@@ -102,8 +102,11 @@ int hl_cli_serve(int argc, char **argv)
 	if (sv_guests_start(&srv) < 0)
 		goto out;
 	uint16_t port;
-	if (sv_http_start(&srv, &port) < 0)
+	if ((rc = sv_http_start(&srv, &port)) < 0) {
+		if (rc == -2)
+			st = ST_USAGE;
 		goto out;
+	}
 	srv.started_ns = sv_now_ns();
 	{
 		char listen[256];
