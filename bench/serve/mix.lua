@@ -2,8 +2,9 @@
 -- fault in every 100 requests; counts the answers by status in the thread's own table.
 -- Usage: wrk -s mix.lua http://127.0.0.1:PORT
 local echo = '["' .. string.rep("x", 1024) .. '"]'
-local reqs, n, counts = {}, 0, {}
+local reqs, n = {}, 0
 local threads = {}
+counts = {} -- a global: done() reads each thread's copy with thread:get()
 
 function setup(thread)
 	table.insert(threads, thread)

@@ -298,6 +298,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->declared = UINT64_MAX;
 		*ctx = r;
 		atomic_fetch_add(&srv->active, 1);
+		const char *allow;
+		route(r, url, method, &allow); /* for the metrics of an early 413 */
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl) {
