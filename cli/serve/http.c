@@ -189,7 +189,8 @@ static enum MHD_Result healthz(struct sv_request *r)
 static enum MHD_Result metrics(struct sv_request *r)
 {
 	size_t len = 0;
-	char *body = sv_metrics_text(r->srv, &len);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_DAEMON);
+	char *body = sv_metrics_text(r->srv, ci ? ci->daemon : NULL, &len);
 	if (!body)
 		return fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
 	return answer(r, 200, body, len, "text/plain; version=0.0.4; charset=utf-8", NULL);

@@ -265,7 +265,10 @@ long sv_base64_decode(const char *s, size_t n, uint8_t *out, size_t *bad);
 
 /* ---- Metrics (metrics.c) --------------------------------------------------------- */
 
-/* The Prometheus text exposition of everything counted; malloc'd. */
-char *sv_metrics_text(struct sv_server *srv, size_t *len);
+/* The Prometheus text exposition of everything counted; malloc'd.
+ * `daemon` (the connection's: srv->daemon is written by the main thread
+ * after the daemon's threads start) may be NULL. */
+struct MHD_Daemon;
+char *sv_metrics_text(struct sv_server *srv, struct MHD_Daemon *daemon, size_t *len);
 
 #endif /* HYPERLIGHT_CLI_SERVE_INTERNAL_H */

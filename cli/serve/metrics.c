@@ -106,7 +106,7 @@ static void process_metrics(FILE *f)
 	fprintf(f, "process_open_fds %ld\n", fds);
 }
 
-char *sv_metrics_text(struct sv_server *srv, size_t *len)
+char *sv_metrics_text(struct sv_server *srv, struct MHD_Daemon *daemon, size_t *len)
 {
 	char *buf = NULL;
 	size_t n = 0;
@@ -230,7 +230,7 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 	     "Requests accepted and not yet completed (being read, queued, running or being sent).");
 	fprintf(f, "hyperlight_http_requests_in_flight %" PRIu64 "\n", rd(&srv->active));
 	const union MHD_DaemonInfo *di =
-		srv->daemon ? MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+		daemon ? MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
 	head(f, "hyperlight_http_connections", "gauge", "Open HTTP connections.");
 	fprintf(f, "hyperlight_http_connections %u\n", di ? di->num_connections : 0);
 	head(f, "hyperlight_draining", "gauge", "1 after SIGTERM or SIGINT, while accepted requests finish.");

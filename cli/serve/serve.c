@@ -102,12 +102,12 @@ int hl_cli_serve(int argc, char **argv)
 	if (sv_guests_start(&srv) < 0)
 		goto out;
 	uint16_t port;
+	srv.started_ns = sv_now_ns(); /* before the HTTP threads read it */
 	if ((rc = sv_http_start(&srv, &port)) < 0) {
 		if (rc == -2)
 			st = ST_USAGE;
 		goto out;
 	}
-	srv.started_ns = sv_now_ns();
 	{
 		char listen[256];
 		snprintf(listen, sizeof listen, "%s", cfg.listen);
