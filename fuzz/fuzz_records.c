@@ -73,6 +73,36 @@ static void exception(const struct outbuf *b, uint64_t off)
 	CHECK(region[0] == '\0' || strncmp(region, " (", 2) == 0);
 }
 
+/*
+ * What a sanitizer must leave, checked independently of records.c: valid
+ * UTF-8 without C0 controls (but '\n' when keep_newlines), DEL, C1
+ * controls, U+2028/U+2029 or bidirectional formatting characters.
+ */
+static void check_clean(const char *text, uint64_t len, bool keep_newlines)
+{
+	const unsigned char *t = (const unsigned char *)text;
+	for (uint64_t i = 0; i < len;) {
+		unsigned char c = t[i];
+		if (c < 0x80) {
+			CHECK((c >= 0x20 && c != 0x7f) || (keep_newlines && c == '\n'));
+			i++;
+			continue;
+		}
+		uint64_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		CHECK(c >= 0xc2 && c <= 0xf4 && i + n <= len);
+		uint32_t cp = c & (n == 2 ? 0x1fu : n == 3 ? 0x0fu : 0x07u);
+		for (uint64_t k = 1; k < n; k++) {
+			CHECK((t[i + k] & 0xc0) == 0x80);
+			cp = cp << 6 | (t[i + k] & 0x3fu);
+		}
+		CHECK(cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u) && cp <= 0x10ffff);
+		CHECK(cp < 0xd800 || cp > 0xdfff);
+		CHECK(cp > 0x9f && cp != 0x2028 && cp != 0x2029 && !(cp >= 0x202a && cp <= 0x202e) &&
+		      !(cp >= 0x2066 && cp <= 0x2069));
+		i += n;
+	}
+}
+
 static void abort_record(const struct outbuf *b, uint64_t off)
 {
 	struct hl_abort a;
@@ -85,8 +115,7 @@ static void abort_record(const struct outbuf *b, uint64_t off)
 	CHECK(out_copy(b, m.off, m.len, msg));
 	msg[m.len] = '\0';
 	hl__rec_sanitize(msg, m.len);
-	for (uint64_t i = 0; i < m.len; i++)
-		CHECK((unsigned char)msg[i] >= 0x20 || msg[i] == '\n');
+	check_clean(msg, m.len, true);
 }
 
 static void print(const struct outbuf *b, uint64_t off)
@@ -115,6 +144,12 @@ static void log_record(const struct outbuf *b, uint64_t off)
 		return;
 	CHECK(out_copy(b, f.off, f.len, text) && out_copy(b, m.off, m.len, text + f.len + 1));
 	text[f.len] = text[f.len + 1 + m.len] = '\0';
+	/* As call.c: both texts cleaned into one line each, lengths kept. */
+	hl__rec_sanitize_line(text, f.len);
+	hl__rec_sanitize_line(text + f.len + 1, m.len);
+	check_clean(text, f.len, false);
+	check_clean(text + f.len + 1, m.len, false);
+	CHECK(text[f.len] == '\0' && text[f.len + 1 + m.len] == '\0');
 	free(text);
 }
 
@@ -210,8 +245,7 @@ static void result(const struct outbuf *b, uint64_t off, uint8_t param)
 		} else {
 			CHECK(out.status == HL_STATUS_ERROR || out.status == HL_STATUS_HOST_ERROR);
 			CHECK(out.msg == (const char *)payload && out.msg_len == p.len && out.code == r.code);
-			for (uint32_t i = 0; i < out.msg_len; i++)
-				CHECK((unsigned char)out.msg[i] >= 0x20 || out.msg[i] == '\n');
+			check_clean(out.msg, out.msg_len, true);
 		}
 	}
 	free(payload);

@@ -270,6 +270,22 @@ static int print_forever(hl_call *c)
 	return hl_return_i32(c, 0);
 }
 
+/* A log record whose file name and message carry control characters: a
+ * newline, a carriage return, ANSI escape sequences, DEL, the C1 CSI and
+ * U+2028 LINE SEPARATOR in UTF-8, and a byte that is not UTF-8. The host
+ * must deliver it as one clean line (test_hostile). */
+static int log_control_bytes(hl_call *c)
+{
+	static const char file[] = "ev\nil\x1b[2J.c";
+	static const char msg[] = "one\ntwo\r\x1b[31mred\x7f \xc2\x9b" "31m \xe2\x80\xa8 caf\xc3\xa9 \xff";
+	struct hl_log g = {HL_LOG_MAGIC, HL_LOG_ERROR, 7, sizeof file - 1, sizeof msg - 1, 0};
+	put(REC_OFF, &g, sizeof g);
+	put(REC_OFF + sizeof g, file, sizeof file - 1);
+	put(REC_OFF + sizeof g + sizeof file - 1, msg, sizeof msg - 1);
+	hl_outl(HL_PORT_LOG, REC_OFF);
+	return hl_return_i32(c, 0);
+}
+
 int main(void)
 {
 	HL_REGISTER("BadResultMagic", bad_result_magic, HL_TYPE_I32);
@@ -294,5 +310,6 @@ int main(void)
 	HL_REGISTER("PrintFill", print_fill, HL_TYPE_I32, HL_TYPE_U32);
 	HL_REGISTER("HostcallFill", hostcall_fill, HL_TYPE_I32, HL_TYPE_U32);
 	HL_REGISTER("PrintForever", print_forever, HL_TYPE_I32);
+	HL_REGISTER("LogControlBytes", log_control_bytes, HL_TYPE_I32);
 	hl_dispatch();
 }

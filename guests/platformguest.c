@@ -96,8 +96,30 @@ static int reload_cr3(hl_call *c)
 	return hl_return_f64(c, hl_arg_f64(c, 0) * hl_arg_f64(c, 1));
 }
 
+/* CpuidVirt(): what CPUID tells the guest about virtualisation: 1 VMX,
+ * 2 SVM, 4 KVM's leaves ("KVMKVMKVM" at 0x40000000). */
+static int cpuid_virt(hl_call *c)
+{
+	uint32_t r[4];
+	int32_t v = 0;
+	cpuid(1, r);
+	if (r[2] & (1u << 5))
+		v |= 1;
+	cpuid(0x80000000u, r);
+	if (r[0] >= 0x80000001u) {
+		cpuid(0x80000001u, r);
+		if (r[2] & (1u << 2))
+			v |= 2;
+	}
+	cpuid(0x40000000u, r);
+	if (r[1] == 0x4b4d564bu && r[2] == 0x564b4d56u && r[3] == 0x4du)
+		v |= 4;
+	return hl_return_i32(c, v);
+}
+
 int main(void)
 {
+	HL_REGISTER("CpuidVirt", cpuid_virt, HL_TYPE_I32);
 	HL_REGISTER("HasAvx", has_avx, HL_TYPE_BOOL);
 	HL_REGISTER("SseMul", sse_mul, HL_TYPE_F64, HL_TYPE_F64, HL_TYPE_F64);
 	HL_REGISTER("LeaveYmm", leave_ymm, HL_TYPE_VOID, HL_TYPE_U64);

@@ -108,7 +108,11 @@ typedef struct hl_config {
 	                           * The application owns it: a handler must be installed
 	                           * (hl_install_interrupt_handler) before load. */
 	uint32_t call_timeout_ms; /* cancel every call that runs longer; 0: no limit.
-	                           * Needs interrupt_signal. */
+	                           * Needs interrupt_signal. Checked at every exit
+	                           * as well, so it holds for a guest that exits in
+	                           * a loop even where the timer behind the signal
+	                           * cannot be created; see "Callbacks and the
+	                           * deadline" for what callbacks must do. */
 } hl_config;
 
 #define HL_CONFIG_DEBUG 1u /* print the memory layout and registers to stderr at entry and failure */
@@ -117,6 +121,15 @@ typedef struct hl_config {
  * the environment variable HYPERLIGHT_CORE_DIR=dir, which also names the
  * directory (default: the current directory). */
 #define HL_CONFIG_CORE_DUMP 2u
+/* After every restore (hl_sandbox_restore, hl_sandbox_reset, hl_call_fresh,
+ * a pool's release), read back every piece of vCPU state the hypervisor
+ * exposes and all of guest memory, and compare them with the snapshot; a
+ * difference fails the restore with HL_E_HYPERVISOR naming the first one
+ * ("MSR 0x... is ... after the restore, the snapshot has ...") and leaves
+ * the sandbox poisoned. Slow (a full memory compare): for tests and the
+ * paranoid. Also enabled for every sandbox by the environment variable
+ * HYPERLIGHT_VERIFY_RESTORE=1. docs/security.md states the invariant. */
+#define HL_CONFIG_VERIFY_RESTORE 4u
 
 /* Fills *cfg with the defaults, including cfg->size. NULL: no-op. */
 HL_API void hl_config_init(hl_config *cfg);
@@ -151,11 +164,29 @@ HL_API int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len);
 typedef struct hl_host_call hl_host_call;
 
 /*
+ * Callbacks and the deadline. Host functions and the print and log
+ * callbacks run on the calling thread in the middle of a call, and the
+ * library cannot interrupt them: a call whose deadline (call_timeout_ms)
+ * passes or that is cancelled (hl_interrupt_cancel) while a callback runs
+ * ends with HL_E_CANCELLED as soon as the callback returns, before the
+ * guest runs again, and not before. The deadline and cancels hold only as
+ * well as the callbacks: a callback that may wait (a pipe, a socket, a
+ * lock, the network, a slow disk) must bound that wait itself, by the time
+ * left of the call's deadline (the application knows call_timeout_ms and
+ * when it called) or by its own cancellation, and give up (drop, truncate,
+ * or fail the host call) rather than block. The library's own sinks do
+ * this: the default print and log sinks wait for their descriptor with
+ * poll() at most until the deadline or a cancel, then drop the rest of the
+ * record; the call's message (hl_errmsg) says how many bytes were dropped.
+ */
+
+/*
  * A host function. `args` (nargs of them, types as registered; strings and
  * bytes owned by the sandbox, valid until the callback returns). Set *ret
  * (type as registered; a string or bytes result is borrowed: it must stay
  * valid until the callback returns, the library copies it) and return 0,
- * or return hl_host_call_fail(...).
+ * or return hl_host_call_fail(...). It must not block past the call's
+ * deadline (see "Callbacks and the deadline" above).
  */
 typedef int (*hl_host_fn)(hl_host_call *hc, const hl_value *args, size_t nargs,
                           hl_value *ret, void *user);
@@ -182,13 +213,17 @@ HL_API int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret,
                                hl_host_fn fn, void *user);
 
 /* Receives what the guest writes to stdout (fd 1) and stderr (fd 2): `len`
- * bytes at `data`, not NUL-terminated, any bytes (the guest's, untrusted).
- * `data` is owned by the sandbox and valid during the callback, which runs
- * on the thread that called hl_call or hl_sandbox_init. */
+ * bytes at `data`, not NUL-terminated, any bytes (the guest's, untrusted:
+ * not cleaned, may hold escape sequences). `data` is owned by the sandbox
+ * and valid during the callback, which runs on the thread that called
+ * hl_call or hl_sandbox_init and must not block past the call's deadline
+ * (see "Callbacks and the deadline"). */
 typedef void (*hl_print_fn)(int fd, const char *data, size_t len, void *user);
-/* Replaces the print callback (default: write to the host's fd 1 or 2);
- * NULL restores the default. `user` stays owned by the caller and is passed
- * to every invocation. Any time, but not during a call.
+/* Replaces the print callback (default: write to the host's fd 1 or 2,
+ * waiting for the descriptor with poll() at most until the call's deadline
+ * or a cancel, then dropping the rest: a stdout nobody reads cannot hold a
+ * call); NULL restores the default. `user` stays owned by the caller and
+ * is passed to every invocation. Any time, but not during a call.
  * Errors: HL_E_INVAL (NULL sb), HL_E_STATE (from inside a call). */
 HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
 
@@ -196,14 +231,21 @@ HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
  * checked), the guest source file and line, and the message. The strings
  * are NUL-terminated, written by the guest (untrusted text), owned by the
  * sandbox and valid during the callback, which runs on the thread that
- * called hl_call or hl_sandbox_init. Records above
- * hl_config.max_log_level are dropped inside the guest and never arrive;
- * a guest that sends one anyway has it dropped by the host. */
+ * called hl_call or hl_sandbox_init and must not block past the call's
+ * deadline (see "Callbacks and the deadline"). Both strings are cleaned
+ * before any sink sees them: every control character (C0 including
+ * newline, carriage return and ESC; DEL; C1, the Unicode line and
+ * paragraph separators and the bidirectional formatting characters, in
+ * UTF-8) and every byte that is not well-formed UTF-8 is replaced by '?',
+ * byte for byte, so a record is valid UTF-8 and always one line.
+ * Records above hl_config.max_log_level are dropped inside the guest and
+ * never arrive; a guest that sends one anyway has it dropped by the host. */
 typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line,
                           const char *msg, void *user);
-/* Replaces the log callback (default: "guest LEVEL file:line: msg" to
- * stderr); NULL restores the default. `user` stays owned by the caller and
- * is passed to every invocation. Any time, but not during a call.
+/* Replaces the log callback (default: "guest LEVEL file:line: msg" and a
+ * newline to the host's fd 2, with the same bounded wait as the default
+ * print sink); NULL restores the default. `user` stays owned by the caller
+ * and is passed to every invocation. Any time, but not during a call.
  * Errors: HL_E_INVAL (NULL sb), HL_E_STATE (from inside a call). */
 HL_API int hl_sandbox_set_log(hl_sandbox *sb, hl_log_fn fn, void *user);
 
@@ -392,9 +434,11 @@ HL_API int hl_call_fresh(hl_sandbox *sb, hl_snapshot *snap, const char *name,
  * (restore or reset makes it ready again). A guest that is running is
  * kicked out with the signal named in hl_config.interrupt_signal, sent to
  * the thread running the call; a call inside a host function ends when
- * the function returns, without entering the guest again. Without a
- * signal, only calls inside host functions or between exits can be
- * cancelled promptly: a guest spinning in a loop runs on.
+ * the function returns, without entering the guest again (see "Callbacks
+ * and the deadline"). A cancel and the deadline are also checked after
+ * every exit of the guest. Without a signal, only calls inside host
+ * functions or between exits can be cancelled promptly: a guest spinning
+ * in a loop runs on.
  *
  * The signal is the application's: the library never installs a handler
  * on its own. hl_install_interrupt_handler() installs a handler that does
@@ -714,9 +758,10 @@ HL_API int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port);
  *     refused;
  *   - mmap and mprotect without PROT_EXEC; munmap, mremap, madvise, brk,
  *     mincore (malloc, restore, snapshots);
- *   - read, pread64, write, pwrite64, writev, lseek, fstat/newfstatat and
- *     close on descriptors that are already open (the default print sink,
- *     stdio on stderr), memfd_create, ftruncate and fcntl (snapshots);
+ *   - read, pread64, write, pwrite64, writev, lseek, fstat/newfstatat,
+ *     close, poll and ppoll on descriptors that are already open (the
+ *     default print and log sinks, stdio on stderr), memfd_create,
+ *     ftruncate and fcntl (snapshots);
  *   - futex, sched_yield, nanosleep, clock_nanosleep, clock_gettime,
  *     gettimeofday, getrandom, gettid, getpid, tgkill, set_robust_list,
  *     rseq (locks, time, malloc, the thread's own bookkeeping);

@@ -85,6 +85,10 @@ struct hl_backend_info {
 	 * code_va and one read/write at data_va; 0 when there are none. The
 	 * core keeps its own memory above data_va + 4096. */
 	uint64_t code_va, data_va;
+	/* Single steps and debug-register hits (hardware breakpoints and
+	 * watchpoints) are delivered to the guest's own #DB handler and never
+	 * exit to the host, so set_debug refuses them; HLT still exits. */
+	bool no_debug_exits;
 };
 
 struct hl_backend_ops {
@@ -108,11 +112,21 @@ struct hl_backend_ops {
 	 * writes since the last call) into `bitmap` and clears it in the
 	 * hypervisor. The bitmap holds ceil(pages / 64) words. */
 	int (*get_dirty_log)(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbuf *err);
+	/* Write-protects again (for the dirty log) the pages set in `bitmap`
+	 * (same layout). A backend whose get_dirty_log protects every page it
+	 * reports does nothing here; one that does not leaves every reported
+	 * page writable and unlogged until it is named here. */
+	int (*protect_pages)(struct hl_vm *vm, uint64_t *bitmap, struct hl_errbuf *err);
 	/* The byte that makes the next or current run return HL_EXIT_INTR
 	 * without entering the guest when set to 1; valid until destroy. */
 	volatile uint8_t *(*immediate_exit)(struct hl_vm *vm);
 	/* Reads the registers (slow path: diagnostics only). */
 	int (*get_regs)(struct hl_vm *vm, struct hl_regs *regs, struct hl_errbuf *err);
+	/* Finishes the exit the vCPU is parked on (an OUT, a string IN, MMIO)
+	 * without entering the guest; a no-op when none is pending. A restore
+	 * calls it before touching memory, so whatever the hypervisor writes
+	 * to finish the exit is undone by the memory restore. */
+	int (*complete_exit)(struct hl_vm *vm, struct hl_errbuf *err);
 	/* Saves every guest-visible vCPU state (registers, FPU/SSE/AVX, MSRs,
 	 * debug registers, pending events) into a new object, or restores one.
 	 * Both first complete any exit in progress, so a restored vCPU never
@@ -120,6 +134,12 @@ struct hl_backend_ops {
 	int (*save_state)(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_errbuf *err);
 	int (*restore_state)(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	                     struct hl_errbuf *err);
+	/* Reads back every piece of vCPU state the hypervisor exposes and
+	 * compares it with `st` (right after restore_state): 0 equal, 1 a
+	 * difference (the first one described in diff, NUL-terminated), -1 the
+	 * hypervisor failed (err). Slow: for tests and HL_CONFIG_VERIFY_RESTORE. */
+	int (*verify_state)(struct hl_vm *vm, const struct hl_vcpu_state *st, char *diff, size_t n,
+	                    struct hl_errbuf *err);
 	void (*free_state)(struct hl_vcpu_state *st);
 	/* Debugging only (slow path, never called unless a debugger or a core
 	 * dump asks): sets the general registers, RIP and RFLAGS of `regs`
@@ -139,6 +159,12 @@ struct hl_backend_ops {
  * guest that lost the mode would run; 1 skips the next entry only, 2 every
  * entry. Set it while no sandbox runs. */
 extern __attribute__((visibility("hidden"))) volatile int hl__test_skip_native_entry;
+/* For tests only: parts of a restore to leave out, so that a test can show
+ * that the verifying restore (HL_CONFIG_VERIFY_RESTORE) notices each. */
+#define HL__TEST_SKIP_MSRS 1   /* the backend does not put the MSRs back */
+#define HL__TEST_SKIP_CR8 2    /* nor CR8 in kvm_run */
+#define HL__TEST_SKIP_MEMORY 4 /* the core does not copy dirty pages back */
+extern __attribute__((visibility("hidden"))) volatile int hl__test_restore_skip;
 
 /* The backend this build uses. */
 extern const struct hl_backend_ops hl__backend;

@@ -12,6 +12,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,18 +139,57 @@ static int handle_abort(hl_sandbox *sb, uint32_t off)
 	return hl__guest_fail(sb, HL_E_GUEST_ABORT, "guest aborted with code %d: %s", a.code, msg);
 }
 
-static void default_print(int fd, const char *data, size_t len, void *user)
+/* ---- the default sinks ------------------------------------------------------------ */
+
+/* The longest a default sink waits for its descriptor before it looks at
+ * the call again: a cancel without a signal is noticed within this. */
+#define SINK_WAIT_MS 10
+
+/*
+ * Writes guest output to one of the host's descriptors for the default
+ * sinks, without holding the call past its deadline or a cancel: it waits
+ * with poll() (in slices of at most SINK_WAIT_MS, never past the deadline)
+ * and writes at most PIPE_BUF bytes once the descriptor is writable, which
+ * a pipe takes without blocking; a signal (the timer, a cancel) also cuts a
+ * write short. When the call ends first, the rest is dropped and counted
+ * for the call's message, and false is returned. A descriptor that fails
+ * (closed, EPIPE) drops the rest as before: guest output is best effort.
+ */
+static bool sink_write(hl_sandbox *sb, int fd, const char *data, size_t len)
 {
-	(void)user;
 	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int n = poll(&p, 1, 0);
+		while (n == 0 || (n < 0 && errno == EINTR)) {
+			if (hl__call_cancelled(sb))
+				goto drop;
+			n = poll(&p, 1, hl__call_wait_ms(sb, SINK_WAIT_MS));
+		}
+		/* n < 0: poll() itself failed (a seccomp filter of the
+		 * application's without it, say): write anyway, as before; a
+		 * signal still cuts that write short. */
+		ssize_t w = write(fd, data, len < PIPE_BUF ? len : PIPE_BUF);
+		int e = errno;
+		if (w < 0 && (e == EINTR || e == EAGAIN)) {
+			/* A signal, or a non-blocking descriptor that wants more
+			 * room than poll() promised: look at the call, then retry
+			 * (after a pause, not in a tight loop). */
+			if (hl__call_cancelled(sb))
+				goto drop;
+			if (e == EAGAIN)
+				poll(NULL, 0, 1);
 			continue;
-		if (n <= 0)
-			return;
-		data += n;
-		len -= (size_t)n;
+		}
+		if (w <= 0)
+			return true;
+		data += w;
+		len -= (size_t)w;
 	}
+	return true;
+drop:
+	sb->out_dropped += len;
+	sb->out_dropped_fd = fd;
+	return false;
 }
 
 static int handle_print(hl_sandbox *sb, uint32_t off)
@@ -165,16 +206,31 @@ static int handle_print(hl_sandbox *sb, uint32_t off)
 	if (sb->print_fn)
 		sb->print_fn((int)p.fd, (const char *)sb->scratch, d.len, sb->print_user);
 	else
-		default_print((int)p.fd, (const char *)sb->scratch, d.len, NULL);
+		sink_write(sb, (int)p.fd, (const char *)sb->scratch, d.len);
 	return 0;
 }
 
-static void default_log(enum hl_log_level level, const char *file, int line, const char *msg,
-                        void *user)
+/* "guest LEVEL file:line: msg" and a newline on the host's descriptor 2,
+ * in one write when the line fits PIPE_BUF (so that lines from several
+ * threads do not interleave), through sink_write like the prints. */
+static void default_log(hl_sandbox *sb, enum hl_log_level level, const char *file, int line,
+                        const char *msg)
 {
 	static const char *const lv[] = {"?", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
-	(void)user;
-	fprintf(stderr, "guest %s %s:%d: %s\n", lv[level <= 5 ? level : 0], file, line, msg);
+	const char *name = lv[level <= 5 ? level : 0];
+	char buf[PIPE_BUF];
+	int n = snprintf(buf, sizeof buf, "guest %s %s:%d: %s\n", name, file, line, msg);
+	if (n >= 0 && (size_t)n < sizeof buf) {
+		sink_write(sb, 2, buf, (size_t)n);
+		return;
+	}
+	/* A longer line in pieces, and no piece after one was dropped. */
+	char num[32];
+	n = snprintf(buf, sizeof buf, "guest %s ", name);
+	int k = snprintf(num, sizeof num, ":%d: ", line);
+	(void)(sink_write(sb, 2, buf, (size_t)n) && sink_write(sb, 2, file, strlen(file)) &&
+	       sink_write(sb, 2, num, (size_t)k) && sink_write(sb, 2, msg, strlen(msg)) &&
+	       sink_write(sb, 2, "\n", 1));
 }
 
 static int handle_log(hl_sandbox *sb, uint32_t off)
@@ -196,8 +252,14 @@ static int handle_log(hl_sandbox *sb, uint32_t off)
 	 * not is held to the host's maximum anyway. */
 	if (g.level > sb->cfg.max_log_level)
 		return 0;
-	hl_log_fn fn = sb->log_fn ? sb->log_fn : default_log;
-	fn((enum hl_log_level)g.level, file, (int)g.line, msg, sb->log_user);
+	/* Log lines end up in files and terminals: no control characters, and
+	 * a record is always one line, whatever sink takes it. */
+	hl__rec_sanitize_line(file, f.len);
+	hl__rec_sanitize_line(msg, m.len);
+	if (sb->log_fn)
+		sb->log_fn((enum hl_log_level)g.level, file, (int)g.line, msg, sb->log_user);
+	else
+		default_log(sb, (enum hl_log_level)g.level, file, (int)g.line, msg);
 	return 0;
 }
 
@@ -359,6 +421,22 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 
 /* ---- the run loop --------------------------------------------------------------- */
 
+/* Ends a call whose deadline passed (why 2) or that was cancelled (why 1). */
+static int call_stopped(hl_sandbox *sb, int why)
+{
+	char note[192] = "";
+	if (sb->out_dropped)
+		snprintf(note, sizeof note,
+		         "; %llu bytes of guest output were dropped: host descriptor %d did not take them before the call ended",
+		         (unsigned long long)sb->out_dropped, sb->out_dropped_fd);
+	sb->fault = (hl_fault){.kind = HL_FAULT_NONE};
+	if (why == 2)
+		return hl__guest_fail(sb, HL_E_CANCELLED, "the call timed out after %u ms (call_timeout_ms)%s",
+		                      sb->cfg.call_timeout_ms, note);
+	return hl__guest_fail(sb, HL_E_CANCELLED,
+	                      "the call was cancelled through its interrupt handle%s", note);
+}
+
 int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 {
 	struct hl_errbuf eb; /* written only when the backend fails: not cleared per exit */
@@ -425,18 +503,8 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
 			                      "guest halted the CPU (hlt) at RIP 0x%llx",
 			                      (unsigned long long)sb->fault.rip);
-		case HL_EXIT_INTR: {
-			int why = hl__call_cancelled(sb);
-			if (!why)
-				break; /* a stray signal: resume the guest */
-			sb->fault = (hl_fault){.kind = HL_FAULT_NONE};
-			if (why == 2)
-				return hl__guest_fail(sb, HL_E_CANCELLED,
-				                      "the call timed out after %u ms (call_timeout_ms)",
-				                      sb->cfg.call_timeout_ms);
-			return hl__guest_fail(sb, HL_E_CANCELLED,
-			                      "the call was cancelled through its interrupt handle");
-		}
+		case HL_EXIT_INTR:
+			break; /* a signal or a cancel: decided below; a stray one resumes the guest */
 		case HL_EXIT_DEBUG:
 			r = hl__gdb_stop(sb, &x);
 			if (r < 0)
@@ -452,6 +520,14 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			                      sb->bk.name, (unsigned long long)sb->fault.rip, why);
 		}
 		}
+		/* The deadline and a cancel are checked after every exit the guest
+		 * resumes from, not only when a signal interrupts the run: a guest
+		 * that exits in a loop (prints, logs, host calls) is stopped even
+		 * where the timer could not be created, and so is one whose exit
+		 * took the host past the deadline. */
+		int why = hl__call_cancelled(sb);
+		if (why)
+			return call_stopped(sb, why);
 	}
 }
 

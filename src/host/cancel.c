@@ -12,6 +12,12 @@
  * one inside the guest. After the sandbox is freed the handle only answers
  * HL_E_STATE: the kvm_run page is forgotten under the lock before the VM is
  * destroyed.
+ *
+ * The deadline is checked after every exit, whether or not a timer exists:
+ * the timer (a POSIX timer, which resource limits may refuse) only kicks a
+ * guest that does not exit by itself. The check reads the coarse monotonic
+ * clock and the precise one only within a tick of the deadline (see
+ * hl__call_cancelled).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +43,10 @@ struct hl_interrupt {
 	int signo;
 	volatile uint8_t *immediate_exit; /* NULL until the VM exists and after free */
 	hl_sandbox *sb;         /* to find the VM lazily; only under mu while alive */
+	/* The clock the deadline is first compared with at every exit, and how
+	 * far it may lag CLOCK_MONOTONIC (its resolution, one kernel tick). */
+	clockid_t fast_clock;
+	uint64_t fast_slack_ns;
 };
 
 static void noop_handler(int sig)
@@ -86,6 +96,18 @@ int hl__intr_create(hl_sandbox *sb)
 	pthread_mutex_init(&h->mu, NULL);
 	h->alive = true;
 	h->sb = sb;
+	/* CLOCK_MONOTONIC_COARSE is the time of the last tick, read from the
+	 * vDSO without touching the clocksource: 11 ns here against 35 ns for
+	 * CLOCK_MONOTONIC (an exit costs about 20 us), and cheap on every
+	 * clocksource, also where CLOCK_MONOTONIC falls back to a system call.
+	 * Without it, the precise clock is read at every exit. */
+	struct timespec res;
+	h->fast_clock = CLOCK_MONOTONIC;
+	h->fast_slack_ns = 0;
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0) {
+		h->fast_clock = CLOCK_MONOTONIC_COARSE;
+		h->fast_slack_ns = (uint64_t)res.tv_nsec;
+	}
 	sb->intr = h;
 	return 0;
 }
@@ -165,11 +187,16 @@ int hl_interrupt_cancel(hl_interrupt *h)
 
 /* ---- the call bracket ----------------------------------------------------------- */
 
-static uint64_t mono_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Arms the sandbox's timer to signal this thread at the deadline and every
@@ -192,7 +219,7 @@ static void arm_timer(hl_sandbox *sb)
 		ev._sigev_un._tid = tid;
 		if (!t || hl__timer_create(CLOCK_MONOTONIC, &ev, t) < 0) {
 			hl__free(t);
-			return; /* the deadline is still checked at every exit */
+			return; /* the deadline is still checked at every exit (call.c) */
 		}
 		sb->timer = t;
 		sb->timer_tid = tid;
@@ -216,6 +243,7 @@ void hl__call_begin(hl_sandbox *sb)
 	h->thread = pthread_self();
 	h->signo = sb->cfg.interrupt_signal;
 	pthread_mutex_unlock(&h->mu);
+	sb->out_dropped = 0;
 	sb->deadline_ns = 0;
 	if (sb->cfg.call_timeout_ms) {
 		sb->deadline_ns = mono_ns() + (uint64_t)sb->cfg.call_timeout_ms * 1000000ull;
@@ -240,13 +268,34 @@ void hl__call_end(hl_sandbox *sb)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/*
+ * Runs after every exit, so it must cost next to nothing: one relaxed load
+ * and, with a deadline, one read of the fast clock. The fast clock lags
+ * CLOCK_MONOTONIC by one tick (its slack), so while it reads more than the
+ * slack before the deadline the deadline has not passed; only in the last
+ * tick is the precise clock read, so the first exit after the deadline
+ * ends the call (a tick that comes late delays that by as much).
+ */
 int hl__call_cancelled(hl_sandbox *sb)
 {
+	const struct hl_interrupt *h = sb->intr;
 	int why = 0;
-	if (atomic_load(&sb->intr->requested))
+	if (atomic_load_explicit(&h->requested, memory_order_relaxed))
 		why = 1;
-	else if (sb->deadline_ns && mono_ns() >= sb->deadline_ns)
+	else if (sb->deadline_ns && clock_ns(h->fast_clock) + h->fast_slack_ns >= sb->deadline_ns &&
+	         mono_ns() >= sb->deadline_ns)
 		why = 2; /* the deadline passed: end the call as a cancel would */
 	sb->cancel_why = why; /* the statistics tell a cancel from a timeout */
 	return why;
+}
+
+int hl__call_wait_ms(hl_sandbox *sb, int cap_ms)
+{
+	if (!sb->deadline_ns)
+		return cap_ms;
+	uint64_t now = mono_ns();
+	if (now >= sb->deadline_ns)
+		return 0;
+	uint64_t ms = (sb->deadline_ns - now + 999999) / 1000000; /* round up: never early */
+	return ms < (uint64_t)cap_ms ? (int)ms : cap_ms;
 }

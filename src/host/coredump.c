@@ -113,7 +113,11 @@ static int vector_signal(uint32_t v)
 /* The registers of the interrupted context, from the exception record the
  * guest wrote (copied and checked by call.c). The values are only written
  * into the file, never used by the host; segment selectors and flags are
- * masked to their architectural widths. */
+ * masked to their architectural widths. CS and SS are the vCPU's when it
+ * can be read: the guest runs all its code in one code and one stack
+ * segment, and the frame's selectors can be the hypervisor's instead
+ * (kvm-pvm runs the guest at CPL 3 and pushes its user selectors 0x33 and
+ * 0x2b; the backend reports the guest's own). */
 static void regs_from_exception(const struct hl_exception *e, const struct hl_regs *vcpu,
                                 uint64_t *reg)
 {
@@ -136,8 +140,8 @@ static void regs_from_exception(const struct hl_exception *e, const struct hl_re
 	reg[UR_RIP] = e->rip;
 	reg[UR_RSP] = e->rsp;
 	reg[UR_EFLAGS] = e->rflags & 0xffffffffu;
-	reg[UR_CS] = e->cs & 0xffffu;
-	reg[UR_SS] = e->ss & 0xffffu;
+	reg[UR_CS] = vcpu ? vcpu->cs : e->cs & 0xffffu;
+	reg[UR_SS] = vcpu ? vcpu->ss : e->ss & 0xffffu;
 	reg[UR_FS_BASE] = vcpu ? vcpu->fs_base : 0;
 	reg[UR_GS_BASE] = vcpu ? vcpu->gs_base : 0;
 }

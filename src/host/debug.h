@@ -34,16 +34,18 @@ HL__HIDDEN void hl__core_on_failure(hl_sandbox *sb, int code);
 
 /* gdbstub.c */
 /* Before the vCPU runs: with a debugger listening and none attached yet,
- * waits for it and serves it until it resumes the guest. 0 or an error
- * (the message is set). */
+ * waits for it and serves it until it resumes the guest. When the vCPU
+ * starts in the backend's own code rather than at the guest's entry, it
+ * only arranges for the first stop there (served by hl__gdb_halted). 0 or
+ * an error (the message is set). */
 HL__HIDDEN int hl__gdb_before_run(hl_sandbox *sb);
 /* After HL_EXIT_DEBUG: reports the stop to the debugger and serves it
  * until it resumes the guest. 0 to run on, or an error (the message is
  * set; HL_E_CANCELLED if the debugger killed the guest). */
 HL__HIDDEN int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x);
 /* After HL_EXIT_HLT: 0 if the guest stopped at one of the debugger's
- * breakpoints (served; run on), 1 if the halt is the guest's own (a
- * fault), or an error as for hl__gdb_stop. */
+ * breakpoints or at the stub's own one at the entry (served; run on), 1 if
+ * the halt is the guest's own (a fault), or an error as for hl__gdb_stop. */
 HL__HIDDEN int hl__gdb_halted(hl_sandbox *sb);
 /* Tells an attached debugger that the guest is gone and closes the socket. */
 HL__HIDDEN void hl__gdb_close(hl_sandbox *sb);

@@ -3,8 +3,9 @@
  * loopback TCP socket with one client.
  *
  * The stub runs on the thread that runs the guest, only while the guest is
- * stopped: at its first instruction (hl__gdb_before_run) and at every
- * debug exit (hl__gdb_stop). Everything from the socket is untrusted:
+ * stopped: at the guest's entry point (hl__gdb_before_run, or the first
+ * halt when the backend's own code runs before it) and at every debug exit
+ * (hl__gdb_stop, hl__gdb_halted). Everything from the socket is untrusted:
  * packets have a fixed maximum size, every number is range-checked, and
  * memory is reached only through the guest's page tables into the
  * sandbox's own mapping (hl__gva_translate).
@@ -17,7 +18,9 @@
  * guest's own INT3 keeps its meaning (a guest fault). A halt at an
  * address without a breakpoint is still the guest's own. Hardware
  * breakpoints and watchpoints use the four debug registers; single steps
- * use the trap flag through the hypervisor.
+ * use the trap flag through the hypervisor. Where the hypervisor cannot
+ * report those to the host (backend info no_debug_exits: kvm-pvm), the stub
+ * refuses them when gdb asks, with a reason, and the session goes on.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,6 +53,7 @@ struct hl__gdb {
 	bool no_ack;    /* QStartNoAckMode */
 	struct hl_debug_cfg dbg;
 	struct sw_bp sw[MAX_SW_BP];
+	struct sw_bp entry_bp; /* the stub's own, at the guest's entry (run_to_entry) */
 	uint8_t hw_kind[4]; /* 0 free, else the Z type (1 exec, 2 write, 4 access) */
 	char stop[64];      /* the last stop reply */
 	/* receive buffer */
@@ -446,6 +450,47 @@ static const char *hw_set(hl_sandbox *sb, unsigned type, uint64_t addr, uint64_t
 	return insert ? "E28" : "OK";
 }
 
+/* ---- the stop at the guest's entry -------------------------------------------------- */
+
+/*
+ * gdb's first stop is at the guest's entry point, whatever runs before it.
+ * A backend may start the vCPU in code of its own that then jumps there
+ * (kvm-pvm's entry code, backend.h code_va): registers seen there are not
+ * yet the guest's, and a RIP gdb set there would be lost. The stub then
+ * plants a breakpoint of its own at the entry and lets the run loop go;
+ * hl__gdb_halted removes it and serves gdb there. Returns 1 when the vCPU
+ * is at the entry already, 0 when the breakpoint is planted, or an error
+ * (the message is set).
+ */
+static int run_to_entry(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	struct hl_regs r;
+	struct hl_errbuf eb = {{0}};
+	if (hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+		sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
+		return hl__guest_fail(sb, HL_E_HYPERVISOR, "gdb stub: %s", eb.msg);
+	}
+	uint64_t entry = sb->lay.entry;
+	if (r.rip == entry)
+		return 1;
+	uint8_t orig;
+	if (mem_read(sb, r.cr3, entry, &orig, 1) != 1 || !poke(sb, r.cr3, entry, BP_INSN))
+		return hl__fail(sb, HL_E_ELF, "gdb stub: the guest's entry point 0x%llx is not mapped",
+		                (unsigned long long)entry);
+	g->entry_bp = (struct sw_bp){.addr = entry, .orig = orig, .used = true};
+	return 0;
+}
+
+static void entry_bp_remove(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	if (!g->entry_bp.used)
+		return;
+	g->entry_bp.used = false;
+	poke(sb, current_cr3(sb), g->entry_bp.addr, g->entry_bp.orig);
+}
+
 /* ---- registers -------------------------------------------------------------------- */
 
 static char *put_le(char *o, uint64_t v, unsigned bytes)
@@ -532,7 +577,9 @@ static void reg_hex(struct hl_regs *r, const uint8_t *fx, unsigned n, char *o)
 
 /* ---- the command loop ---------------------------------------------------------------- */
 
-enum { SERVE_RESUME = 0, SERVE_GONE = 1 };
+/* KEEP_SERVING: a command handled within serve() has put its reply in
+ * g->out and the loop goes on; serve() itself never returns it. */
+enum { SERVE_RESUME = 0, SERVE_GONE = 1, KEEP_SERVING = 2 };
 
 static int resume(hl_sandbox *sb, bool step)
 {
@@ -546,20 +593,172 @@ static int resume(hl_sandbox *sb, bool step)
 	return SERVE_RESUME;
 }
 
-/* Stops debugging: int3 bytes removed, guest debugging off, client closed.
- * The guest then runs on as if no debugger had been there. */
+/* Stops debugging: breakpoint bytes removed, guest debugging off, client
+ * closed. The guest then runs on as if no debugger had been there. */
 static void detach(hl_sandbox *sb)
 {
 	struct hl__gdb *g = sb->gdb;
 	for (int i = 0; i < MAX_SW_BP; i++)
 		if (g->sw[i].used)
 			sw_remove(sb, g->sw[i].addr);
+	entry_bp_remove(sb);
 	memset(&g->dbg, 0, sizeof g->dbg);
 	memset(g->hw_kind, 0, sizeof g->hw_kind);
 	struct hl_errbuf eb;
 	if (sb->vm)
 		hl__backend.set_debug(sb->vm, &g->dbg, &eb);
 	drop_client(g);
+}
+
+/* What a resume packet asks of our one thread. */
+struct resume_req {
+	bool step;
+	bool has_addr; /* c ADDR, s ADDR: resume at addr */
+	uint64_t addr;
+};
+
+/*
+ * vCont;ACTION[:THREAD]...: the first action for thread 1 (no thread, -1,
+ * 0 "any", or 1) applies. C and S carry a signal, which a guest has no way
+ * to receive: it is dropped, as when gdb resumes a stopped guest without
+ * one. `p` points at the first ';'. false if malformed, or no action is
+ * for thread 1, or an action other than c, C, s and S.
+ */
+static bool parse_vcont(const char *p, struct resume_req *rq)
+{
+	while (*p == ';') {
+		char a = *++p;
+		if (a != 'c' && a != 'C' && a != 's' && a != 'S')
+			return false;
+		p++;
+		uint64_t v;
+		if ((a == 'C' || a == 'S') && (!parse_hex(&p, &v) || v > 0xff))
+			return false;
+		bool ours = true;
+		if (*p == ':') {
+			p++;
+			if (p[0] == '-' && p[1] == '1')
+				p += 2;
+			else if (!parse_hex(&p, &v))
+				return false;
+			else
+				ours = v == 0 || v == 1;
+		}
+		if (*p && *p != ';')
+			return false;
+		if (ours) {
+			*rq = (struct resume_req){.step = a == 's' || a == 'S'};
+			return true;
+		}
+	}
+	return false;
+}
+
+/* c[ADDR], s[ADDR] or vCont;...: false if malformed. */
+static bool parse_resume(const char *p, struct resume_req *rq)
+{
+	if (strncmp(p, "vCont;", 6) == 0)
+		return parse_vcont(p + 5, rq);
+	*rq = (struct resume_req){.step = p[0] == 's', .has_addr = p[1] != '\0'};
+	const char *q = p + 1;
+	return !rq->has_addr || (parse_hex(&q, &rq->addr) && *q == '\0');
+}
+
+/* Sends text to gdb's console (an 'O' packet, valid while gdb waits for a
+ * resume to end). A client gone shows at the next packet. */
+static void console(struct hl__gdb *g, const char *text)
+{
+	char *o = g->out;
+	*o++ = 'O';
+	for (const char *t = text; *t && o + 2 < g->out + PKT_MAX; t++) {
+		*o++ = hexd[(unsigned char)*t >> 4];
+		*o++ = hexd[*t & 15];
+	}
+	*o = '\0';
+	put_packet(g, g->out);
+}
+
+/*
+ * A step where the hypervisor cannot report one (backend info
+ * no_debug_exits): the guest stays where it is and gdb is told why on its
+ * console. The reply is a stop without a signal ("S00": stopped, nothing
+ * happened), which gdb reports as "Program stopped." at the same place. Not
+ * an error reply: gdb 13 keeps the previous stop's reason then, and after a
+ * breakpoint stop it takes the error for that breakpoint's trap and steps
+ * again, forever. gdb also steps to continue from an address where a
+ * breakpoint is inserted, hence the advice.
+ */
+static void refuse_step(hl_sandbox *sb)
+{
+	struct hl__gdb *g = sb->gdb;
+	char msg[512];
+	snprintf(msg, sizeof msg,
+	         "hyperlight: %s cannot single-step the guest: the trap would go to the guest's own "
+	         "#DB handler, never to the host. Software breakpoints (break) and continue work; "
+	         "to continue from a breakpoint's own address, delete or disable it first.\n",
+	         sb->bk.name);
+	console(g, msg);
+	snprintf(g->stop, sizeof g->stop, "S00");
+	snprintf(g->out, sizeof g->out, "%s", g->stop);
+}
+
+/*
+ * c, s and vCont: resumes the guest (SERVE_RESUME, or an error if the
+ * hypervisor refused), or puts the reply in g->out (an error, or a refused
+ * step's stop) and returns KEEP_SERVING. A refused step changes nothing,
+ * not even RIP.
+ */
+static int resume_cmd(hl_sandbox *sb, const char *p)
+{
+	struct hl__gdb *g = sb->gdb;
+	struct resume_req rq;
+	struct hl_regs r;
+	struct hl_errbuf eb = {{0}};
+	if (!parse_resume(p, &rq)) {
+		snprintf(g->out, sizeof g->out, "E16");
+		return KEEP_SERVING;
+	}
+	if (rq.step && sb->bk.no_debug_exits) {
+		refuse_step(sb);
+		return KEEP_SERVING;
+	}
+	if (rq.has_addr) {
+		if (hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+			snprintf(g->out, sizeof g->out, "E16");
+			return KEEP_SERVING;
+		}
+		r.rip = rq.addr;
+		if (hl__backend.set_regs(sb->vm, &r, &eb) < 0) {
+			snprintf(g->out, sizeof g->out, "E05");
+			return KEEP_SERVING;
+		}
+	}
+	return resume(sb, rq.step);
+}
+
+/*
+ * Z1, Z2, Z4 where the hypervisor cannot report debug-register hits
+ * (no_debug_exits): nothing is armed. The 'E.' reply carries the reason as
+ * text (the protocol's textual error) for clients that show it; gdb 13
+ * says only that the breakpoint could not be inserted. No '.' in the text:
+ * gdb 13 would show the part of a Z1 reply after one.
+ */
+static void refuse_hw(hl_sandbox *sb, char *o)
+{
+	snprintf(o, PKT_MAX,
+	         "E.%s cannot report hardware breakpoints or watchpoints to the host (the guest's "
+	         "own #DB handler would take them); use break (software breakpoints work)",
+	         sb->bk.name);
+}
+
+/* qSupported: what this stub does, here. hwbreak+ only where hardware
+ * breakpoints can be reported; vContSupported+: vCont? tells the truth about
+ * stepping. */
+static void supported(const hl_sandbox *sb, char *o)
+{
+	snprintf(o, PKT_MAX, "PacketSize=%x;qXfer:features:read+;swbreak+;%s"
+	                     "QStartNoAckMode+;vContSupported+",
+	         PKT_MAX, sb->bk.no_debug_exits ? "" : "hwbreak+;");
 }
 
 static void handle_qxfer(struct hl__gdb *g, const char *args)
@@ -613,8 +812,7 @@ static int serve(hl_sandbox *sb)
 			break;
 		case 'q':
 			if (strncmp(p, "qSupported", 10) == 0)
-				snprintf(o, PKT_MAX, "PacketSize=%x;qXfer:features:read+;swbreak+;hwbreak+;"
-				                     "QStartNoAckMode+", PKT_MAX);
+				supported(sb, o);
 			else if (strcmp(p, "qAttached") == 0)
 				snprintf(o, PKT_MAX, "1");
 			else if (strcmp(p, "qC") == 0)
@@ -745,21 +943,20 @@ static int serve(hl_sandbox *sb)
 		}
 		case 'c':
 		case 's': {
-			if (p[1]) {
-				/* resume at an address */
-				const char *q = p + 1;
-				if (!parse_hex(&q, &a) || *q || hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
-					snprintf(o, PKT_MAX, "E16");
-					break;
-				}
-				r.rip = a;
-				if (hl__backend.set_regs(sb->vm, &r, &eb) < 0) {
-					snprintf(o, PKT_MAX, "E05");
-					break;
-				}
-			}
-			return resume(sb, p[0] == 's');
+			int rc = resume_cmd(sb, p);
+			if (rc != KEEP_SERVING)
+				return rc;
+			break;
 		}
+		case 'v':
+			if (strcmp(p, "vCont?") == 0) {
+				snprintf(o, PKT_MAX, "vCont;c;C%s", sb->bk.no_debug_exits ? "" : ";s;S");
+			} else if (strncmp(p, "vCont;", 6) == 0) {
+				int rc = resume_cmd(sb, p);
+				if (rc != KEEP_SERVING)
+					return rc;
+			}
+			break; /* other v packets: unsupported, empty reply */
 		case 'Z':
 		case 'z': {
 			const char *q = p + 1;
@@ -770,9 +967,12 @@ static int serve(hl_sandbox *sb)
 				break;
 			}
 			bool ins = p[0] == 'Z';
+			bool hw = type == 1 || type == 2 || type == 4;
 			if (type == 0)
 				snprintf(o, PKT_MAX, "%s", ins ? sw_insert(sb, a) : sw_remove(sb, a));
-			else if (type == 1 || type == 2 || type == 4)
+			else if (hw && ins && sb->bk.no_debug_exits)
+				refuse_hw(sb, o);
+			else if (hw)
 				snprintf(o, PKT_MAX, "%s", hw_set(sb, (unsigned)type, a, b, ins));
 			/* type 3 (read watchpoint): not on x86; empty reply */
 			break;
@@ -818,6 +1018,9 @@ int hl__gdb_before_run(hl_sandbox *sb)
 	g->fd = fd;
 	g->dbg = (struct hl_debug_cfg){.enable = true};
 	snprintf(g->stop, sizeof g->stop, "S05");
+	int at = run_to_entry(sb);
+	if (at <= 0)
+		return at; /* the stop comes at the first halt, or an error */
 	int r = serve(sb);
 	return r < 0 ? r : 0;
 }
@@ -868,7 +1071,8 @@ int hl__gdb_halted(hl_sandbox *sb)
 	if (!g || g->fd < 0 || hl__backend.get_regs(sb->vm, &r, &eb) < 0)
 		return 1;
 	/* The vCPU has executed the HLT: RIP is one past the breakpoint. */
-	bool ours = false;
+	bool entry = g->entry_bp.used && g->entry_bp.addr == r.rip - 1;
+	bool ours = entry;
 	for (int i = 0; i < MAX_SW_BP; i++)
 		if (g->sw[i].used && g->sw[i].addr == r.rip - 1)
 			ours = true;
@@ -879,10 +1083,15 @@ int hl__gdb_halted(hl_sandbox *sb)
 		sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR};
 		return hl__guest_fail(sb, HL_E_HYPERVISOR, "gdb stub: %s", eb.msg);
 	}
-	snprintf(g->stop, sizeof g->stop, "T05swbreak:;");
-	if (!put_packet(g, g->stop)) {
-		detach(sb);
-		return 0;
+	if (entry) {
+		/* The first stop (run_to_entry): gdb asks for it with '?'. */
+		entry_bp_remove(sb);
+	} else {
+		snprintf(g->stop, sizeof g->stop, "T05swbreak:;");
+		if (!put_packet(g, g->stop)) {
+			detach(sb);
+			return 0;
+		}
 	}
 	int s = serve(sb);
 	return s < 0 ? s : 0;

@@ -15,6 +15,10 @@
 
 #define HL__HIDDEN __attribute__((visibility("hidden")))
 
+/* At most this many guest pages are left without write protection and
+ * copied back at every restore (snapshot.c, "Hot pages"). */
+#define HL__HOT_MAX 64
+
 /* Where everything lives in guest memory; computed by hl__layout_compute. */
 struct hl__layout {
 	uint64_t mem_base, mem_size;     /* guest-physical [mem_base, mem_base+mem_size) */
@@ -64,6 +68,7 @@ struct hl_sandbox {
 	hl_config cfg;
 	enum hl__state state;
 	bool poisoned;
+	bool verify_restore; /* HL_CONFIG_VERIFY_RESTORE or HYPERLIGHT_VERIFY_RESTORE=1 */
 	bool in_call; /* a guest call is running (host functions may not call in) */
 	char errmsg[1024];
 
@@ -80,6 +85,12 @@ struct hl_sandbox {
 	struct hl_snapshot *initial;
 	uint64_t *dirty;      /* pages written since memory last matched base */
 	uint64_t *dirty_tmp;  /* the hypervisor's log, before it is merged */
+	uint64_t *protect;    /* pages to write-protect again (snapshot.c, hot pages) */
+	struct {
+		uint32_t page;    /* page index in guest memory */
+		uint8_t age;      /* restores in a row that found it unchanged */
+	} hot[HL__HOT_MAX];   /* unprotected pages, copied back at every restore */
+	size_t nhot;
 	size_t dirty_words;
 	uint64_t in_dirty_hi; /* the host wrote [0, in_dirty_hi) of the input buffer */
 	bool from_snapshot;   /* made by hl_sandbox_new_from_snapshot */
@@ -91,6 +102,10 @@ struct hl_sandbox {
 	bool timer_armed;
 	int timer_tid;
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	/* guest output the default sinks dropped in this call because it ended
+	 * (deadline or cancel) before the descriptor took it; for the message */
+	uint64_t out_dropped;
+	int out_dropped_fd;
 
 	/* functions */
 	struct hl__host_fn *host_fns;
@@ -174,8 +189,12 @@ HL__HIDDEN void hl__intr_detach(hl_sandbox *sb);
 HL__HIDDEN void hl__intr_forget_vm(hl_sandbox *sb);
 HL__HIDDEN void hl__call_begin(hl_sandbox *sb);
 HL__HIDDEN void hl__call_end(hl_sandbox *sb);
-/* After HL_EXIT_INTR: 1 if the call was cancelled, 2 if it timed out, 0 to resume. */
+/* After every exit, and wherever the host waits during a call: 1 if the call
+ * was cancelled, 2 if its deadline passed, 0 to go on. Cheap (see cancel.c). */
 HL__HIDDEN int hl__call_cancelled(hl_sandbox *sb);
+/* How long the host may wait during the call: cap_ms, or less when the
+ * deadline is nearer (rounded up to the next millisecond; 0 once it passed). */
+HL__HIDDEN int hl__call_wait_ms(hl_sandbox *sb, int cap_ms);
 HL__HIDDEN int hl__check_signal(hl_sandbox *sb);
 
 /* call.c */

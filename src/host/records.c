@@ -125,11 +125,81 @@ const char *hl__rec_abort(const struct hl_abort *a, uint64_t off, uint64_t buf_s
 	return NULL;
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at t[0] (2 to 4 bytes) whose
+ * code point it stores in *cp, or 0 when t[0] does not start one (a stray
+ * continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or cut
+ * short by the end of the text).
+ */
+static size_t utf8_seq(const unsigned char *t, size_t left, uint32_t *cp)
+{
+	unsigned char c = t[0];
+	size_t n;
+	uint32_t v, min;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, v = c & 0x1fu, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, v = c & 0x0fu, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, v = c & 0x07u, min = 0x10000;
+	else
+		return 0;
+	if (left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((t[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (t[i] & 0x3fu);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* Code points above ASCII that a terminal or a log viewer acts on instead
+ * of showing: C1 controls (U+0085 is a line break, U+009B starts an escape
+ * sequence), the line and paragraph separators, and the bidirectional
+ * embeddings, overrides and isolates, which reorder what follows them. */
+static bool is_control_cp(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Replaces every control character of text with '?', byte for byte (the
+ * length stays), and every byte that is not part of well-formed UTF-8: the
+ * result is valid UTF-8 with nothing a terminal would act on. */
+static void clean_text(char *text, size_t len, bool keep_newlines)
+{
+	unsigned char *t = (unsigned char *)text;
+	for (size_t i = 0; i < len;) {
+		if (t[i] < 0x80) {
+			if ((t[i] < 0x20 && !(keep_newlines && t[i] == '\n')) || t[i] == 0x7f)
+				t[i] = '?';
+			i++;
+			continue;
+		}
+		uint32_t cp = 0;
+		size_t n = utf8_seq(t + i, len - i, &cp);
+		if (n == 0) {
+			t[i++] = '?';
+			continue;
+		}
+		if (is_control_cp(cp))
+			memset(t + i, '?', n);
+		i += n;
+	}
+}
+
 void hl__rec_sanitize(char *text, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)text[i] < 0x20 && text[i] != '\n')
-			text[i] = '?';
+	clean_text(text, len, true);
+}
+
+void hl__rec_sanitize_line(char *text, size_t len)
+{
+	clean_text(text, len, false);
 }
 
 const char *hl__rec_print(const struct hl_print *p, uint64_t off, uint64_t buf_size,

@@ -69,8 +69,18 @@ HL__REC_HIDDEN const char *hl__rec_abort(const struct hl_abort *a, uint64_t off,
                                          uint64_t buf_size, uint64_t max_msg,
                                          struct hl__span *msg);
 
-/* Replaces the control bytes of text (all but '\n') with '?': it ends up in logs. */
+/*
+ * Cleans guest text that ends up in logs and terminals, in place and byte
+ * for byte (the length stays): every control character becomes '?' (C0
+ * controls and DEL; C1 controls, the Unicode line and paragraph separators
+ * and the bidirectional formatting characters encoded as UTF-8), and so
+ * does every byte that is not part of well-formed UTF-8. What remains is
+ * valid UTF-8 that a terminal only shows. hl__rec_sanitize keeps '\n' (an
+ * abort or error message may have several lines); hl__rec_sanitize_line
+ * replaces it too, so that a log record always stays one line.
+ */
 HL__REC_HIDDEN void hl__rec_sanitize(char *text, size_t len);
+HL__REC_HIDDEN void hl__rec_sanitize_line(char *text, size_t len);
 
 /* ---- print (HL_PORT_PRINT) --------------------------------------------------------- */
 

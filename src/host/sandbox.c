@@ -156,9 +156,9 @@ static int check_config(hl_sandbox *sb)
 	if (c->max_log_level > HL_LOG_TRACE)
 		return hl__fail(sb, HL_E_CONFIG, "config: max_log_level = %u, the highest is %d (trace)",
 		                c->max_log_level, HL_LOG_TRACE);
-	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP))
+	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE))
 		return hl__fail(sb, HL_E_CONFIG, "config: unknown flags 0x%x",
-		                c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP));
+		                c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE));
 	return hl__check_signal(sb);
 }
 
@@ -181,6 +181,9 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 		memcpy(&sb->cfg, cfg, cfg->size);
 		sb->cfg.size = sizeof sb->cfg;
 	}
+	const char *v = getenv("HYPERLIGHT_VERIFY_RESTORE");
+	sb->verify_restore = (sb->cfg.flags & HL_CONFIG_VERIFY_RESTORE) ||
+	                     (v && *v && strcmp(v, "0") != 0);
 	if (hl__intr_create(sb) < 0) {
 		hl__free(sb);
 		return HL_E_NOMEM;

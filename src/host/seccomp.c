@@ -33,6 +33,9 @@ static const int allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(pread64), SCMP_SYS(write), SCMP_SYS(pwrite64), SCMP_SYS(writev),
 	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(close),
 	SCMP_SYS(memfd_create), SCMP_SYS(ftruncate), SCMP_SYS(fcntl),
+	/* The default print and log sinks wait for their descriptor with a
+	 * bounded poll (the call's deadline; call.c). */
+	SCMP_SYS(poll), SCMP_SYS(ppoll),
 	/* Memory: malloc, restore (mmap MAP_FIXED of the snapshot), snapshots
 	 * (mincore). mmap and mprotect are below, without PROT_EXEC. */
 	SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(mincore),

@@ -28,9 +28,12 @@
 
 #include "internal.h"
 
+volatile int hl__test_restore_skip;
+
 struct hl_snapshot {
 	atomic_long refs;
 	int fd;                 /* sealed memfd with the memory */
+	const uint8_t *map;     /* the memfd mapped read-only: copy source of restores */
 	uint64_t bytes;         /* data the memfd holds */
 	struct hl__layout lay;
 	hl_config cfg;
@@ -54,6 +57,8 @@ void hl__snapshot_unref(struct hl_snapshot *s)
 {
 	if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (s->map)
+		munmap((void *)(uintptr_t)s->map, s->lay.mem_size);
 	if (s->fd >= 0)
 		close(s->fd);
 	if (s->vcpu)
@@ -119,8 +124,31 @@ static void mark_range(uint64_t *bm, uint64_t first, uint64_t n)
 		bm[p / 64] |= 1ull << (p % 64);
 }
 
+/*
+ * Hot pages. The slot's dirty log write-protects a page until the guest
+ * writes it; on kvm-pvm that first write costs a fault of ~10 us, under
+ * nested virtualisation several, per page per request, where copying a
+ * page back costs a fraction of a microsecond. So pages that requests keep
+ * writing (the stack's top, the buffers, the runtime's globals) are left
+ * unprotected ("hot": backends with manual protection, see protect_pages)
+ * and copied back at every restore whether or not they were written. A hot
+ * page found equal to the snapshot at HOT_AGE restores in a row is
+ * protected again; at most HL__HOT_MAX pages are hot at once.
+ */
+#define HOT_AGE 4
+
+static bool test_bit(const uint64_t *bm, uint64_t p)
+{
+	return bm[p / 64] >> (p % 64) & 1;
+}
+
+static void set_bit(uint64_t *bm, uint64_t p)
+{
+	bm[p / 64] |= 1ull << (p % 64);
+}
+
 /* Merges the hypervisor's log and the host's own input-buffer writes into
- * sb->dirty. */
+ * sb->dirty; sb->dirty_tmp keeps the log alone (pages newly written). */
 static int collect_dirty(hl_sandbox *sb)
 {
 	struct hl_errbuf eb = {{0}};
@@ -136,15 +164,34 @@ static int collect_dirty(hl_sandbox *sb)
 	return 0;
 }
 
-/* Forgets every dirty page (memory matches base again). */
+/* Protects again the pages set in sb->protect (and clears it), if any. */
+static int protect(hl_sandbox *sb, bool any)
+{
+	if (!any)
+		return 0;
+	struct hl_errbuf eb = {{0}};
+	int r = hl__backend.protect_pages(sb->vm, sb->protect, &eb);
+	memset(sb->protect, 0, sb->dirty_words * sizeof *sb->protect);
+	return r < 0 ? hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg) : 0;
+}
+
+/* Forgets every dirty page (memory matches base again); pages the log
+ * reported are protected again unless hot. */
 static int clear_dirty(hl_sandbox *sb)
 {
 	struct hl_errbuf eb = {{0}};
 	if (hl__backend.get_dirty_log(sb->vm, sb->dirty_tmp, &eb) < 0)
 		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	for (size_t i = 0; i < sb->nhot; i++)
+		sb->dirty_tmp[sb->hot[i].page / 64] &= ~(1ull << (sb->hot[i].page % 64));
+	bool any = false;
+	for (size_t i = 0; i < sb->dirty_words; i++) {
+		sb->protect[i] = sb->dirty_tmp[i];
+		any |= sb->dirty_tmp[i] != 0;
+	}
 	memset(sb->dirty, 0, sb->dirty_words * sizeof *sb->dirty);
 	sb->in_dirty_hi = 0;
-	return 0;
+	return protect(sb, any);
 }
 
 /*
@@ -154,25 +201,58 @@ static int clear_dirty(hl_sandbox *sb)
  * fault per page on the next access, each several microseconds under
  * nested virtualisation. docs/performance.md compares the two.
  */
-static int copy_back(hl_sandbox *sb, uint64_t p, uint64_t n)
+static void copy_back(hl_sandbox *sb, uint64_t p, uint64_t n)
 {
-	uint8_t *dst = sb->mem + p * PAGE;
-	uint64_t off = p * PAGE, len = n * PAGE;
-	while (len) {
-		ssize_t r = pread(sb->base->fd, dst, len, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return hl__fail(sb, HL_E_HYPERVISOR, "reading the snapshot: %s", strerror(errno));
-		if (r == 0) { /* beyond the snapshot's data: zero pages */
-			memset(dst, 0, len);
-			break;
+	memcpy(sb->mem + p * PAGE, sb->base->map + p * PAGE, n * PAGE);
+}
+
+/* Ages the hot pages: one the guest wrote (it differs from the snapshot)
+ * is marked dirty; one left alone HOT_AGE times is protected again. */
+static bool age_hot(hl_sandbox *sb)
+{
+	bool any = false;
+	for (size_t i = 0; i < sb->nhot;) {
+		uint64_t p = sb->hot[i].page;
+		if (test_bit(sb->dirty, p) ||
+		    memcmp(sb->mem + p * PAGE, sb->base->map + p * PAGE, PAGE) != 0) {
+			set_bit(sb->dirty, p);
+			sb->hot[i++].age = 0;
+		} else if (++sb->hot[i].age >= HOT_AGE) {
+			set_bit(sb->protect, p);
+			any = true;
+			sb->hot[i] = sb->hot[--sb->nhot];
+		} else {
+			i++;
 		}
-		dst += r;
-		off += (uint64_t)r;
-		len -= (uint64_t)r;
 	}
-	return 0;
+	return any;
+}
+
+/* Pages the log reports were written while protected: hot from now on,
+ * while there is room, else protected again. */
+static bool promote(hl_sandbox *sb)
+{
+	bool any = false;
+	for (size_t w = 0; w < sb->dirty_words; w++) {
+		uint64_t bits = sb->dirty_tmp[w];
+		while (bits) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			bool hot = false;
+			for (size_t i = 0; i < sb->nhot && !hot; i++)
+				hot = sb->hot[i].page == p; /* logged again: the backend protects on read */
+			if (hot)
+				continue;
+			if (sb->nhot < HL__HOT_MAX) {
+				sb->hot[sb->nhot].page = (uint32_t)p;
+				sb->hot[sb->nhot++].age = 0;
+			} else {
+				set_bit(sb->protect, p);
+				any = true;
+			}
+		}
+	}
+	return any;
 }
 
 /* Puts every dirty page back to the base's content. */
@@ -181,6 +261,8 @@ static int restore_dirty(hl_sandbox *sb)
 	int r = collect_dirty(sb);
 	if (r < 0)
 		return r;
+	bool any = age_hot(sb);
+	any |= promote(sb);
 	uint64_t npages = sb->lay.mem_size / PAGE;
 	for (size_t w = 0; w < sb->dirty_words; w++) {
 		uint64_t bits = sb->dirty[w];
@@ -188,17 +270,15 @@ static int restore_dirty(hl_sandbox *sb)
 			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
 			/* extend the run across set bits, possibly into next words */
 			uint64_t q = p;
-			while (q + 1 < npages && (sb->dirty[(q + 1) / 64] >> ((q + 1) % 64) & 1))
+			while (q + 1 < npages && test_bit(sb->dirty, q + 1))
 				q++;
-			int r2 = copy_back(sb, p, q - p + 1);
-			if (r2 < 0)
-				return r2;
+			copy_back(sb, p, q - p + 1);
 			for (uint64_t k = p; k <= q; k++)
 				sb->dirty[k / 64] &= ~(1ull << (k % 64));
 			bits = sb->dirty[w];
 		}
 	}
-	return 0;
+	return protect(sb, any);
 }
 
 /* Maps `s` MAP_PRIVATE over the sandbox's memory and makes it the base. */
@@ -262,6 +342,11 @@ static int copy_memory(hl_sandbox *sb, struct hl_snapshot *s)
 	/* Sealed: nobody can change a snapshot that sandboxes map privately. */
 	if (fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
 		return hl__fail(sb, HL_E_HYPERVISOR, "sealing the snapshot: %s", strerror(errno));
+	/* Read-only, shared: the page cache's pages, no copy. */
+	void *m = hl__mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_NORESERVE, s->fd, 0);
+	if (m == MAP_FAILED)
+		return hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
+	s->map = m;
 	return 0;
 }
 
@@ -309,7 +394,9 @@ static int alloc_dirty(hl_sandbox *sb)
 	sb->dirty_words = (size_t)((sb->lay.mem_size / PAGE + 63) / 64);
 	sb->dirty = hl__calloc(sb->dirty_words, sizeof *sb->dirty);
 	sb->dirty_tmp = hl__calloc(sb->dirty_words, sizeof *sb->dirty_tmp);
-	return sb->dirty && sb->dirty_tmp ? 0 : -1;
+	sb->protect = hl__calloc(sb->dirty_words, sizeof *sb->protect);
+	sb->nhot = 0;
+	return sb->dirty && sb->dirty_tmp && sb->protect ? 0 : -1;
 }
 
 int hl__snapshot_after_init(hl_sandbox *sb)
@@ -326,7 +413,9 @@ void hl__snapshot_release(hl_sandbox *sb)
 	sb->base = sb->initial = NULL;
 	hl__free(sb->dirty);
 	hl__free(sb->dirty_tmp);
-	sb->dirty = sb->dirty_tmp = NULL;
+	hl__free(sb->protect);
+	sb->dirty = sb->dirty_tmp = sb->protect = NULL;
+	sb->nhot = 0;
 	sb->dirty_words = 0;
 }
 
@@ -370,6 +459,46 @@ static int check_compatible(hl_sandbox *sb, const struct hl_snapshot *s, const c
 	return 0;
 }
 
+/*
+ * HL_CONFIG_VERIFY_RESTORE: the vCPU state read back from the hypervisor
+ * and every byte of guest memory must be the snapshot's. Memory is
+ * compared with the snapshot's memfd (past its end, pages are zero).
+ */
+static int verify_restore(hl_sandbox *sb, const struct hl_snapshot *snap, const char *who)
+{
+	char diff[320];
+	struct hl_errbuf eb = {{0}};
+	int v = hl__backend.verify_state(sb->vm, snap->vcpu, diff, sizeof diff, &eb);
+	if (v < 0)
+		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (v > 0)
+		return hl__fail(sb, HL_E_HYPERVISOR, "%s: the restore is incomplete: %s", who, diff);
+	uint8_t *buf = hl__malloc(64 * PAGE);
+	if (!buf)
+		return hl__fail(sb, HL_E_NOMEM, "%s: out of memory to verify the restore", who);
+	int r = 0;
+	for (uint64_t off = 0; off < sb->lay.mem_size && r == 0; off += 64 * PAGE) {
+		uint64_t len = sb->lay.mem_size - off < 64 * PAGE ? sb->lay.mem_size - off : 64 * PAGE;
+		ssize_t got = pread(snap->fd, buf, len, (off_t)off);
+		if (got < 0) {
+			r = hl__fail(sb, HL_E_HYPERVISOR, "%s: reading the snapshot: %s", who,
+			             strerror(errno));
+			break;
+		}
+		memset(buf + got, 0, len - (uint64_t)got);
+		if (memcmp(buf, sb->mem + off, len) != 0) {
+			uint64_t p = off;
+			while (memcmp(buf + (p - off), sb->mem + p, PAGE) == 0)
+				p += PAGE;
+			r = hl__fail(sb, HL_E_HYPERVISOR,
+			             "%s: the restore is incomplete: guest memory at 0x%llx differs from the snapshot",
+			             who, (unsigned long long)(sb->lay.mem_base + p));
+		}
+	}
+	hl__free(buf);
+	return r;
+}
+
 int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 {
 	if (!sb)
@@ -384,10 +513,18 @@ int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 	int r = check_compatible(sb, snap, "hl_sandbox_restore");
 	if (r < 0)
 		return r;
-	r = snap == sb->base ? restore_dirty(sb) : rebase(sb, snap);
+	/* The exit the vCPU is parked on is finished first: KVM may write
+	 * guest memory to finish it (a string IN), and the memory restore
+	 * below must see and undo that write. */
 	struct hl_errbuf eb = {{0}};
+	if (hl__backend.complete_exit(sb->vm, &eb) < 0)
+		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (r == 0 && !(snap == sb->base && (hl__test_restore_skip & HL__TEST_SKIP_MEMORY)))
+		r = snap == sb->base ? restore_dirty(sb) : rebase(sb, snap);
 	if (r == 0 && hl__backend.restore_state(sb->vm, snap->vcpu, &eb) < 0)
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
+	if (r == 0 && sb->verify_restore)
+		r = verify_restore(sb, snap, "hl_sandbox_restore");
 	if (r < 0) {
 		sb->poisoned = true;
 		return r;
@@ -485,6 +622,8 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
 		goto bad;
 	}
+	if (sb->verify_restore && (r = verify_restore(sb, snap, "hl_sandbox_new_from_snapshot")) < 0)
+		goto bad;
 	hl__backend.info(sb->vm, &sb->bk);
 	sb->from_snapshot = true;
 	sb->state = HL__READY;

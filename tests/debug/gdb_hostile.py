@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """gdb_hostile.py - sends malformed and out-of-range packets to the gdb stub and checks its replies.
 
-Usage: gdb_hostile.py PORT ADDR (hex, a mapped guest address). The stub must be waiting at the guest's entry.
+Usage: gdb_hostile.py PORT ENTRY (hex: the guest's entry point, _start). The stub must be waiting at it.
 Prints "ok - ..." / "not ok - ..." lines; exits 1 if any check failed.
+Also checks that what the stub advertises (vCont?, qSupported) matches what it does: where it offers no
+single step, steps and hardware breakpoints must be refused with the reason and change nothing.
 Ends the session with 'k' (kill).
 """
 import socket
@@ -44,6 +46,24 @@ class Stub:
         self.s.sendall(packet(payload))
         return self.reply()
 
+    def resume(self, payload: bytes):
+        """Sends a resume packet; returns (console text, stop or error reply)."""
+        self.s.sendall(packet(payload))
+        text = b""
+        while True:
+            r = self.reply()
+            if r[:1] != b"O" or r == b"OK":
+                return text, r
+            text += bytes.fromhex(r[1:].decode())
+
+
+RIP = 16  # register number of RIP in the 'g' packet (8-byte registers before it)
+
+
+def rip(st):
+    g = st.ask(b"g")
+    return int.from_bytes(bytes.fromhex(g[16 * RIP:16 * RIP + 16].decode()), "little")
+
 
 failed = 0
 
@@ -60,8 +80,37 @@ def check(name, cond, got):
 def main():
     st = Stub(int(sys.argv[1]))
     addr = sys.argv[2].encode()
+    features = st.ask(b"qSupported:swbreak+;hwbreak+;vContSupported+").split(b";")
     r = st.ask(b"?")
     check("stop reply at entry", r.startswith(b"S05") or r.startswith(b"T05"), r)
+    check("first stop at the guest's entry point", rip(st) == int(addr, 16), b"%x" % rip(st))
+    vcont = st.ask(b"vCont?")
+    actions = vcont.split(b";")
+    check("vCont? offers continue (c, C)", actions[0] == b"vCont" and b"c" in actions and b"C" in actions,
+          vcont)
+    can_step = b"s" in actions
+    check("vCont? offers s and S together", can_step == (b"S" in actions), vcont)
+    check("qSupported says vCont? tells about stepping", b"vContSupported+" in features, b";".join(features))
+    check("qSupported offers hwbreak exactly where stepping is offered",
+          (b"hwbreak+" in features) == can_step, b";".join(features))
+    for bad in (b"vCont;", b"vCont;x", b"vCont;C", b"vCont;c:zz", b"vCont;c:2", b"vCont;cc", b"vCont;C1ff"):
+        r = st.ask(bad)
+        check("malformed %s is refused" % bad.decode(), r == b"E16", r)
+    if not can_step:
+        # the hypervisor cannot report steps or debug-register hits: refused, and nothing moves
+        before = rip(st)
+        text, r = st.resume(b"vCont;s:1")
+        check("step refused with the reason on the console", b"cannot single-step the guest" in text, text)
+        check("refused step ends in a stop without a signal", r == b"S00", r)
+        check("refused step leaves RIP where it was", rip(st) == before, b"%x" % rip(st))
+        text, r = st.resume(b"s%x" % (before + 1))
+        check("step at an address refused, RIP not set", r == b"S00" and rip(st) == before, r)
+        r = st.ask(b"?")
+        check("the last stop is the refused step's", r == b"S00", r)
+        for z in (b"Z1," + addr + b",1", b"Z2," + addr + b",4", b"Z4," + addr + b",8"):
+            r = st.ask(z)
+            check("%s refused with the reason" % z.decode(),
+                  r.startswith(b"E.") and b"cannot report hardware breakpoints" in r, r)
     r = st.ask(b"m0,10")
     check("read of unmapped address 0 is an error", r.startswith(b"E"), r)
     r = st.ask(b"m8000000000000,10")
@@ -82,12 +131,16 @@ def main():
     check("segment registers cannot be written", r == b"E16", r)
     r = st.ask(b"G00")
     check("short G packet is refused", r == b"E16", r)
-    r = st.ask(b"Z1,0,9")
-    check("hardware breakpoint: bad kind ignored for execute", r == b"OK", r)
-    r = st.ask(b"z1,0,9")
-    check("hardware breakpoint removed", r == b"OK", r)
-    r = st.ask(b"Z2,1001,4")
-    check("misaligned watchpoint is refused", r == b"E16", r)
+    if can_step:
+        r = st.ask(b"Z1,0,9")
+        check("hardware breakpoint: bad kind ignored for execute", r == b"OK", r)
+        r = st.ask(b"z1,0,9")
+        check("hardware breakpoint removed", r == b"OK", r)
+        r = st.ask(b"Z2,1001,4")
+        check("misaligned watchpoint is refused", r == b"E16", r)
+    else:
+        r = st.ask(b"z1,0,9")
+        check("removing a hardware breakpoint never inserted is OK", r == b"OK", r)
     r = st.ask(b"Z0,0,1")
     check("breakpoint at an unmapped address is refused", r.startswith(b"E"), r)
     r = st.ask(b"qXfer:features:read:other.xml:0,100")
