@@ -280,18 +280,27 @@ static void *watchdog_main(void *arg)
 				pthread_mutex_unlock(&w->lock);
 			}
 			/* The queue is in arrival order and every request of a guest
-			 * waits as long, so expired requests are at its head. */
+			 * waits as long, so expired requests are at its head. They
+			 * are answered after the lock is released: answering resumes
+			 * the connection, which takes libmicrohttpd's own lock. */
+			struct sv_request *expired = NULL;
 			pthread_mutex_lock(&g->lock);
 			while (g->count && g->ring[g->head]->expire_ns <= now) {
 				struct sv_request *r = g->ring[g->head];
 				g->head = (g->head + 1) % g->set.queue;
 				g->count--;
-				atomic_fetch_add(&g->rej_queue_timeout, 1);
-				reject(r, "every sandbox of the guest stayed busy for the queue timeout; retry later");
+				r->next = expired;
+				expired = r;
 			}
 			if (g->count && g->ring[g->head]->expire_ns < next)
 				next = g->ring[g->head]->expire_ns;
 			pthread_mutex_unlock(&g->lock);
+			while (expired) {
+				struct sv_request *r = expired;
+				expired = r->next; /* read before r is handed back */
+				atomic_fetch_add(&g->rej_queue_timeout, 1);
+				reject(r, "every sandbox of the guest stayed busy for the queue timeout; retry later");
+			}
 		}
 		pthread_mutex_lock(&srv->wd_lock);
 		atomic_store(&srv->wd_next, next);
@@ -581,15 +590,22 @@ void sv_guests_abort_all(struct sv_server *srv)
 	atomic_store(&srv->refusing, true);
 	for (size_t i = 0; i < srv->nguests; i++) {
 		struct sv_guest *g = &srv->guests[i];
+		struct sv_request *queued = NULL;
 		pthread_mutex_lock(&g->lock);
 		while (g->count) {
 			struct sv_request *r = g->ring[g->head];
 			g->head = (g->head + 1) % g->set.queue;
 			g->count--;
+			r->next = queued;
+			queued = r;
+		}
+		pthread_mutex_unlock(&g->lock);
+		while (queued) {
+			struct sv_request *r = queued;
+			queued = r->next;
 			atomic_fetch_add(&g->rej_shutdown, 1);
 			reject(r, "the server is shutting down");
 		}
-		pthread_mutex_unlock(&g->lock);
 		for (size_t j = 0; j < g->nworkers; j++) {
 			struct sv_worker *w = &g->workers[j];
 			pthread_mutex_lock(&w->lock);

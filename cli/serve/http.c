@@ -125,11 +125,6 @@ void sv_request_fail(struct sv_request *r, const struct sv_error *e)
 
 /* ---- Routes --------------------------------------------------------------------------- */
 
-static const char *type_name(hl_type t)
-{
-	return hl_type_name(t);
-}
-
 static enum MHD_Result list_guest(struct sv_request *r)
 {
 	struct sv_guest *g = r->g;
@@ -149,10 +144,10 @@ static enum MHD_Result list_guest(struct sv_request *r)
 		struct sv_func *f = &g->funcs[i];
 		json_t *fo = json_object(), *ps = json_array();
 		for (size_t j = 0; j < f->nparams; j++)
-			json_array_append_new(ps, json_string(type_name(f->params[j])));
+			json_array_append_new(ps, json_string(hl_type_name(f->params[j])));
 		json_object_set_new(fo, "name", sv_json_string_lossy(f->name, strlen(f->name)));
 		json_object_set_new(fo, "params", ps);
-		json_object_set_new(fo, "result", json_string(type_name(f->ret)));
+		json_object_set_new(fo, "result", json_string(hl_type_name(f->ret)));
 		json_array_append_new(fns, fo);
 	}
 	json_object_set_new(o, "functions", fns);
@@ -189,8 +184,7 @@ static enum MHD_Result healthz(struct sv_request *r)
 static enum MHD_Result metrics(struct sv_request *r)
 {
 	size_t len = 0;
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_DAEMON);
-	char *body = sv_metrics_text(r->srv, ci ? ci->daemon : NULL, &len);
+	char *body = sv_metrics_text(r->srv, &len);
 	if (!body)
 		return fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
 	return answer(r, 200, body, len, "text/plain; version=0.0.4; charset=utf-8", NULL);
@@ -439,6 +433,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	atomic_fetch_sub(&srv->active, 1);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	(void)c, (void)socket_ctx;
+	struct sv_server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&srv->connections, 1);
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		atomic_fetch_sub(&srv->connections, 1);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -503,6 +508,7 @@ int sv_http_start(struct sv_server *srv, uint16_t *port)
 		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conns, NULL},
 		{MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
 		{cfg->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
 		 cfg->http_threads, NULL},
 		{MHD_OPTION_END, 0, NULL},

@@ -150,6 +150,7 @@ struct sv_server {
 	int listen_fd;           /* after sv_http_quiesce: closed by sv_http_stop */
 	int access_fd;           /* -1: no access log */
 	atomic_uint_fast64_t active;  /* requests accepted and not yet completed */
+	atomic_uint_fast64_t connections; /* open HTTP connections */
 	atomic_bool draining;    /* SIGTERM seen: answer with Connection: close, /healthz 503 */
 	atomic_bool refusing;    /* the drain deadline passed: new calls get 503 */
 	uint64_t started_ns;
@@ -218,6 +219,7 @@ struct sv_request {
 	size_t nargs;
 	uint64_t expire_ns;          /* the queue wait ends here (503) */
 	bool queued;                 /* suspended, waiting for a worker */
+	struct sv_request *next;     /* a list of requests taken off a queue together */
 	atomic_bool done;            /* the answer below is ready */
 	/* The answer. */
 	unsigned status;
@@ -265,10 +267,7 @@ long sv_base64_decode(const char *s, size_t n, uint8_t *out, size_t *bad);
 
 /* ---- Metrics (metrics.c) --------------------------------------------------------- */
 
-/* The Prometheus text exposition of everything counted; malloc'd.
- * `daemon` (the connection's: srv->daemon is written by the main thread
- * after the daemon's threads start) may be NULL. */
-struct MHD_Daemon;
-char *sv_metrics_text(struct sv_server *srv, struct MHD_Daemon *daemon, size_t *len);
+/* The Prometheus text exposition of everything counted; malloc'd. */
+char *sv_metrics_text(struct sv_server *srv, size_t *len);
 
 #endif /* HYPERLIGHT_CLI_SERVE_INTERNAL_H */

@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
 #include "internal.h"
 
 const unsigned sv_status_code[SV_NSTATUS] = {200, 400, 404, 405, 413, 422, 500, 503, 504};
@@ -106,7 +104,7 @@ static void process_metrics(FILE *f)
 	fprintf(f, "process_open_fds %ld\n", fds);
 }
 
-char *sv_metrics_text(struct sv_server *srv, struct MHD_Daemon *daemon, size_t *len)
+char *sv_metrics_text(struct sv_server *srv, size_t *len)
 {
 	char *buf = NULL;
 	size_t n = 0;
@@ -229,10 +227,8 @@ char *sv_metrics_text(struct sv_server *srv, struct MHD_Daemon *daemon, size_t *
 	head(f, "hyperlight_http_requests_in_flight", "gauge",
 	     "Requests accepted and not yet completed (being read, queued, running or being sent).");
 	fprintf(f, "hyperlight_http_requests_in_flight %" PRIu64 "\n", rd(&srv->active));
-	const union MHD_DaemonInfo *di =
-		daemon ? MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
 	head(f, "hyperlight_http_connections", "gauge", "Open HTTP connections.");
-	fprintf(f, "hyperlight_http_connections %u\n", di ? di->num_connections : 0);
+	fprintf(f, "hyperlight_http_connections %" PRIu64 "\n", rd(&srv->connections));
 	head(f, "hyperlight_draining", "gauge", "1 after SIGTERM or SIGINT, while accepted requests finish.");
 	fprintf(f, "hyperlight_draining %d\n", atomic_load(&srv->draining) ? 1 : 0);
 	head(f, "hyperlight_uptime_seconds", "gauge", "Seconds since the server started serving.");

@@ -436,6 +436,12 @@ def test_metrics_format(srv):
         check(name in typed, "metric " + name)
     check(srv.metric("hyperlight_pool_sandboxes", guest="simpleguest", state="size") == 2,
           "pool size gauge")
+    idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
+    time.sleep(0.1)
+    n = srv.metric("hyperlight_http_connections")
+    for s in idle:
+        s.close()
+    check(n >= 4, "open connections gauge (3 idle + the scrape: %d)" % n)
     check(srv.metric("hyperlight_requests_total", guest="simpleguest", function="Echo",
                      code="200") >= 240, "requests by guest, function and status")
 
