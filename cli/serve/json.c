@@ -336,7 +336,9 @@ static int shortest_digits(double d, bool f32)
 	char buf[64];
 	int max = f32 ? 9 : 17;
 	for (int p = 1; p < max; p++) {
-		snprintf(buf, sizeof buf, "%.*g", p, d);
+		int n = snprintf(buf, sizeof buf, "%.*g", p, d);
+		if (n < 0 || (size_t)n >= sizeof buf)
+			continue; /* cannot happen for p <= 17, but the compiler cannot know */
 		if (f32 ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
 			return p;
 	}

@@ -133,8 +133,10 @@ void hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason)
  */
 int hl__pvm_retry_native(struct hl_vm *vm, struct hl_errbuf *err)
 {
-	struct kvm_regs r;
-	struct kvm_sregs sr;
+	/* Zeroed: gcc -O0 with sanitizers takes them for read through the
+	 * const argument of kvm_ioctl (as in kvm.c). */
+	struct kvm_regs r = {0};
+	struct kvm_sregs sr = {0};
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
 		return hl__kvm_fail(err, "KVM_GET_REGS");
 	if (vm->pvm_retried && r.rip == vm->pvm_retry_rip)
