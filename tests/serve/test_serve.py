@@ -472,7 +472,9 @@ def wait_in_flight(srv, n, timeout=20):
 
 
 def test_sigterm_drains():
-    srv = Server(HL, [ARITH], "--pool", "2", "--timeout-ms", "10000", "--queue-timeout-ms", "30000")
+    # Two HTTP threads: the drain also works with libmicrohttpd's thread pool.
+    srv = Server(HL, [ARITH], "--pool", "2", "--timeout-ms", "10000", "--queue-timeout-ms", "30000",
+                 "--http-threads", "2")
     try:
         results = {}
 
@@ -537,6 +539,47 @@ def test_drain_deadline():
         srv.kill()
 
 
+def test_guest_output_and_connection_limits():
+    srv = Server(HL, [SIMPLE], "--pool", "1", "--guest-output", "--per-ip-connections", "2",
+                 "--conn-timeout", "5")
+    try:
+        st, doc, _ = srv.call("simpleguest", "PrintOutput", ["hello from the guest\x1b[31m"])
+        check(st == 200 and doc == {"result": 25}, "PrintOutput -> 200", (st, doc))
+        time.sleep(0.1)
+        log = srv.log()
+        check("guest simpleguest: hello from the guest?[31m" in log,
+              "--guest-output: guest prints reach stderr, prefixed, control bytes replaced",
+              log[-300:])
+        # Two connections are allowed from 127.0.0.1; a third is closed at once.
+        a = socket.create_connection(("127.0.0.1", srv.port))
+        b = socket.create_connection(("127.0.0.1", srv.port))
+        time.sleep(0.1)
+        c = socket.create_connection(("127.0.0.1", srv.port))
+        c.settimeout(5)
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            got = c.recv(100)
+        except OSError as e:
+            got = repr(e).encode()
+        check(not got.startswith(b"HTTP/1.1 200"), "--per-ip-connections 2: a third connection "
+              "is refused", got[:80])
+        for x in (a, b, c):
+            x.close()
+        time.sleep(0.2)
+        check(srv.healthy(), "connections are accepted again once the others closed")
+        check(srv.stop() == 0, "exit 0")
+    finally:
+        srv.kill()
+    # Without --guest-output nothing of the guest's reaches the server's output.
+    srv = Server(HL, [SIMPLE], "--pool", "1")
+    try:
+        srv.call("simpleguest", "PrintOutput", ["quiet guest"])
+        check(srv.stop() == 0 and "quiet guest" not in srv.log(),
+              "guest prints are dropped by default")
+    finally:
+        srv.kill()
+
+
 def test_command_line():
     def run(*args):
         r = subprocess.run([HL, "serve"] + list(args), stdout=subprocess.PIPE,
@@ -593,7 +636,7 @@ def main():
         check(rc == 0, "the main server exits 0 on SIGTERM", srv.log()[-500:])
     finally:
         srv.kill()
-    for t in [test_sigterm_drains, test_drain_deadline]:
+    for t in [test_sigterm_drains, test_drain_deadline, test_guest_output_and_connection_limits]:
         print("# " + t.__name__)
         try:
             t()
