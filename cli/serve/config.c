@@ -55,6 +55,8 @@ static const char usage_text[] =
 	"  --retry-after S           Retry-After of a 503 [1]\n"
 	"  --access-log FILE         one line per request: '-' stderr, 'off', or a file [-]\n"
 	"  --guest-output            forward the guests' prints and logs to stderr\n"
+	"  --seccomp                 confine each worker thread to the system calls a\n"
+	"                            call and a restore need (hl_seccomp_restrict_thread)\n"
 	"  --port-file FILE          write the bound port to FILE once serving\n"
 	"  --config FILE             JSON configuration (docs/serve.md)\n"
 	"  -h, --help                print this help\n"
@@ -128,7 +130,7 @@ struct key {
 enum {
 	K_LISTEN, K_POOL, K_QUEUE, K_QTIMEOUT, K_TIMEOUT, K_REUSE, K_HEAP, K_STACK, K_INPUT, K_OUTPUT,
 	K_MAXBODY, K_CONNTIMEOUT, K_MAXCONNS, K_PERIP, K_THREADS, K_DRAIN, K_RETRY, K_ACCESS,
-	K_GUESTOUT, K_PORTFILE, K_CONFIG,
+	K_GUESTOUT, K_PORTFILE, K_CONFIG, K_SECCOMP,
 };
 
 static const struct key keys[] = {
@@ -151,6 +153,7 @@ static const struct key keys[] = {
 	{"--retry-after", "retry_after_s", V_UINT, 0, 86400, false, K_RETRY},
 	{"--access-log", "access_log", V_STR, 0, 0, false, K_ACCESS},
 	{"--guest-output", "guest_output", V_BOOL, 0, 0, false, K_GUESTOUT},
+	{"--seccomp", "seccomp", V_BOOL, 0, 0, false, K_SECCOMP},
 	{"--port-file", "port_file", V_STR, 0, 0, false, K_PORTFILE},
 	{"--config", NULL, V_STR, 0, 0, false, K_CONFIG},
 };
@@ -191,6 +194,7 @@ static int apply(struct sv_config *cfg, struct sv_guest_settings *gs, const stru
 	case K_RETRY: cfg->retry_after_s = (unsigned)u; break;
 	case K_ACCESS: return set_str(&cfg->access_log, s);
 	case K_GUESTOUT: cfg->guest_output = b; break;
+	case K_SECCOMP: cfg->seccomp = b; break;
 	case K_PORTFILE: return set_str(&cfg->port_file, s);
 	default: break;
 	}

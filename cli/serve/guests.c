@@ -383,6 +383,13 @@ static void run(struct sv_worker *w, struct sv_request *r)
 		e = (struct sv_error){.status = 503, .code = "HL_E_BUSY"};
 		snprintf(e.msg, sizeof e.msg, "no sandbox could be made for the guest; retry later");
 		sv_request_fail(r, &e);
+		if (g->srv->cfg->seccomp) {
+			/* The filter refuses what making a sandbox needs: stop taking
+			 * requests the other workers can serve. */
+			fprintf(stderr, SV_PROG ": guest '%s': a worker stops: it lost its sandbox and "
+			                "cannot make one under seccomp\n", g->name);
+			w->dead = true;
+		}
 		return;
 	}
 	atomic_fetch_add(&g->in_use, 1);
@@ -467,11 +474,36 @@ static void run(struct sv_worker *w, struct sv_request *r)
 	atomic_fetch_sub(&g->in_use, 1);
 }
 
+/* Tells sv_guests_start that this worker is ready (ok) or cannot run. */
+static void report_ready(struct sv_server *srv, bool ok)
+{
+	pthread_mutex_lock(&srv->ready_lock);
+	srv->ready++;
+	if (!ok)
+		srv->ready_failed++;
+	pthread_cond_broadcast(&srv->ready_cond);
+	pthread_mutex_unlock(&srv->ready_lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct sv_worker *w = arg;
 	struct sv_guest *g = w->g;
-	for (;;) {
+	if (g->srv->cfg->seccomp) {
+		/* After the sandbox is made (opening /dev/kvm is refused from
+		 * here on): from now on this thread can run calls and restores,
+		 * not open files or sockets, start processes or map executable
+		 * memory. */
+		int r = hl_seccomp_restrict_thread(0);
+		if (r < 0)
+			fprintf(stderr, SV_PROG ": guest '%s': seccomp: %s\n", g->name, hl_strerror(r));
+		report_ready(g->srv, r == 0);
+		if (r < 0)
+			return NULL;
+	} else {
+		report_ready(g->srv, true);
+	}
+	while (!w->dead) {
 		pthread_mutex_lock(&g->lock);
 		while (!g->count && !g->stopping)
 			pthread_cond_wait(&g->cond, &g->lock);
@@ -524,6 +556,8 @@ int sv_guests_start(struct sv_server *srv)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&srv->wd_lock, NULL);
 	pthread_cond_init(&srv->wd_cond, &ca);
+	pthread_mutex_init(&srv->ready_lock, NULL);
+	pthread_cond_init(&srv->ready_cond, NULL);
 	pthread_condattr_destroy(&ca);
 	atomic_store(&srv->wd_next, UINT64_MAX);
 	srv->guests = calloc(cfg->nguests, sizeof *srv->guests);
@@ -564,6 +598,11 @@ int sv_guests_start(struct sv_server *srv)
 			}
 		}
 	}
+	if (cfg->seccomp && !hl_seccomp_supported()) {
+		fprintf(stderr, SV_PROG ": --seccomp: this build has no libseccomp (Debian: libseccomp-dev)\n");
+		return -1;
+	}
+	size_t started = 0;
 	for (size_t i = 0; i < srv->nguests; i++) {
 		struct sv_guest *g = &srv->guests[i];
 		for (size_t j = 0; j < g->nworkers; j++) {
@@ -574,8 +613,16 @@ int sv_guests_start(struct sv_server *srv)
 				return -1;
 			}
 			w->started = true;
+			started++;
 		}
 	}
+	pthread_mutex_lock(&srv->ready_lock);
+	while (srv->ready < started)
+		pthread_cond_wait(&srv->ready_cond, &srv->ready_lock);
+	size_t failed = srv->ready_failed;
+	pthread_mutex_unlock(&srv->ready_lock);
+	if (failed)
+		return -1;
 	int e = pthread_create(&srv->wd_tid, NULL, watchdog_main, srv);
 	if (e) {
 		fprintf(stderr, SV_PROG ": starting the watchdog: %s\n", strerror(e));
@@ -662,4 +709,6 @@ void sv_guests_stop(struct sv_server *srv)
 	srv->nguests = 0;
 	pthread_mutex_destroy(&srv->wd_lock);
 	pthread_cond_destroy(&srv->wd_cond);
+	pthread_mutex_destroy(&srv->ready_lock);
+	pthread_cond_destroy(&srv->ready_cond);
 }

@@ -46,6 +46,7 @@ struct sv_config {
 	char *port_file;        /* write the bound port here once serving (or NULL) */
 	char *access_log;       /* "-" stderr, "off", or a file appended to */
 	bool guest_output;      /* forward guest stdout/stderr and logs to our stderr */
+	bool seccomp;           /* workers run under hl_seccomp_restrict_thread() */
 	uint64_t max_body;      /* bytes of a request body */
 	unsigned conn_timeout_s; /* idle seconds before a connection is closed */
 	unsigned max_conns;     /* concurrent connections */
@@ -107,6 +108,7 @@ struct sv_worker {
 	struct sv_guest *g;
 	pthread_t tid;
 	bool started;
+	bool dead;               /* seccomp: no new sandbox can be made here; stopped */
 	hl_sandbox *sb;          /* held between requests */
 	/* What the watchdog sees; guarded by lock. */
 	pthread_mutex_t lock;
@@ -164,6 +166,10 @@ struct sv_server {
 	pthread_cond_t wd_cond;
 	bool wd_stop, wd_kick;
 	atomic_uint_fast64_t wd_next; /* when the watchdog wakes next */
+	/* Workers report once they are ready (their seccomp filter installed). */
+	pthread_mutex_t ready_lock;
+	pthread_cond_t ready_cond;
+	size_t ready, ready_failed;
 };
 
 enum sv_route { SV_ROUTE_CALL, SV_ROUTE_GUEST, SV_ROUTE_GUESTS, SV_ROUTE_HEALTHZ, SV_ROUTE_METRICS,

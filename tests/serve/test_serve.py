@@ -580,6 +580,31 @@ def test_guest_output_and_connection_limits():
         srv.kill()
 
 
+def test_seccomp():
+    """--seccomp: every worker thread confined before it serves; calls, faults, cancels and
+    restores still work."""
+    try:
+        srv = Server(HL, [SIMPLE, ARITH], "--pool", "2", "--seccomp", "--timeout-ms", "300")
+    except RuntimeError as e:
+        if "no libseccomp" in str(e):
+            print("# skipped: this build has no libseccomp")
+            return
+        raise
+    try:
+        expect(srv, "simpleguest", "Echo", ["confined"], 200, "confined", what="--seccomp: a call")
+        expect(srv, "simpleguest", "NullDeref", [], 500, code="HL_E_GUEST_FAULT",
+               what="--seccomp: a fault, then a restore")
+        expect(srv, "simpleguest", "Spin", [], 504, code="HL_E_CANCELLED",
+               what="--seccomp: a cancel, then a restore")
+        expect(srv, "arith", "fib_i32", [20], 200, 6765, what="--seccomp: a wasm call")
+        results = [srv.call("simpleguest", "AddToStatic", [5])[1] for _ in range(6)]
+        check(all(r == {"result": 5} for r in results), "--seccomp: every sandbox serves again, "
+              "in a fresh state", results)
+        check(srv.stop() == 0, "--seccomp: exit 0", srv.log()[-300:])
+    finally:
+        srv.kill()
+
+
 def test_command_line():
     def run(*args):
         r = subprocess.run([HL, "serve"] + list(args), stdout=subprocess.PIPE,
@@ -636,7 +661,8 @@ def main():
         check(rc == 0, "the main server exits 0 on SIGTERM", srv.log()[-500:])
     finally:
         srv.kill()
-    for t in [test_sigterm_drains, test_drain_deadline, test_guest_output_and_connection_limits]:
+    for t in [test_sigterm_drains, test_drain_deadline, test_guest_output_and_connection_limits,
+              test_seccomp]:
         print("# " + t.__name__)
         try:
             t()
