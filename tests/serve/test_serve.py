@@ -541,6 +541,36 @@ def test_drain_deadline():
         srv.kill()
 
 
+def test_second_signal():
+    """SIGTERM starts a drain of 60 s; SIGINT cuts it short: the endless calls are cancelled."""
+    srv = Server(HL, [SIMPLE], "--pool", "2", "--timeout-ms", "60000", "--drain-timeout-ms",
+                 "60000")
+    try:
+        results = {}
+
+        def one(i):
+            results[i] = srv.call("simpleguest", "Spin", [], timeout=120)
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+        for t in ts:
+            t.start()
+        check(wait_in_flight(srv, 2), "2 endless calls in flight")
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        check(srv.proc.poll() is None, "still draining after SIGTERM")
+        srv.proc.send_signal(signal.SIGINT)
+        for t in ts:
+            t.join()
+        rc = srv.proc.wait(60)
+        took = time.monotonic() - t0
+        check(rc == 0 and took < 10 and sorted(r[0] for r in results.values()) == [503, 503],
+              "a second signal cancels the running calls (503) and exits 0 (%.2f s)" % took,
+              (rc, results))
+    finally:
+        srv.kill()
+
+
 def test_guest_output_and_connection_limits():
     srv = Server(HL, [SIMPLE], "--pool", "1", "--guest-output", "--per-ip-connections", "2",
                  "--conn-timeout", "5")
@@ -663,7 +693,8 @@ def main():
         check(rc == 0, "the main server exits 0 on SIGTERM", srv.log()[-500:])
     finally:
         srv.kill()
-    for t in [test_sigterm_drains, test_drain_deadline, test_guest_output_and_connection_limits,
+    for t in [test_sigterm_drains, test_drain_deadline, test_second_signal,
+              test_guest_output_and_connection_limits,
               test_seccomp]:
         print("# " + t.__name__)
         try:
