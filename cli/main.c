@@ -137,6 +137,7 @@ static const char *fault_kind_name(enum hl_fault_kind k)
 	case HL_FAULT_PROTOCOL: return "protocol";
 	case HL_FAULT_HALT: return "halt";
 	case HL_FAULT_HYPERVISOR: return "hypervisor";
+	case HL_FAULT_MSR: return "msr";
 	}
 	return "?";
 }

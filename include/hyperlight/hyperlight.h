@@ -292,7 +292,14 @@ HL_API bool hl_sandbox_poisoned(const hl_sandbox *sb);
  * string for NULL. */
 HL_API const char *hl_errmsg(const hl_sandbox *sb);
 
-/* ---- Guest failures in detail ---------------------------------------------- */
+/* ---- Guest failures in detail ----------------------------------------------
+ *
+ * A guest runs at CPL 0 and may do anything its VM allows, except write
+ * MSRs other than the ones its runtime needs (EFER, STAR, LSTAR, CSTAR,
+ * SFMASK, FS_BASE, GS_BASE, KERNEL_GS_BASE, TSC_AUX) where the hypervisor
+ * can filter MSR writes: any other write fails the call (HL_FAULT_MSR).
+ * docs/security.md says why.
+ */
 enum hl_fault_kind {
 	HL_FAULT_NONE = 0,
 	HL_FAULT_EXCEPTION = 1, /* a CPU exception: vector, error_code, rip, addr (CR2) */
@@ -303,6 +310,8 @@ enum hl_fault_kind {
 	HL_FAULT_PROTOCOL = 6,  /* malformed record */
 	HL_FAULT_HALT = 7,      /* the guest halted the CPU */
 	HL_FAULT_HYPERVISOR = 8, /* an exit the host cannot handle */
+	HL_FAULT_MSR = 9,        /* a write to an MSR guests may not write (1.3):
+	                          * the MSR in addr, the value in error_code */
 	/* A cancelled call (HL_E_CANCELLED) is not a guest fault: kind NONE. */
 };
 typedef struct hl_fault {

@@ -33,6 +33,8 @@ enum hl_exit_kind {
 	HL_EXIT_INTR,     /* a signal or immediate_exit interrupted the run; run again to resume */
 	HL_EXIT_DEBUG,    /* guest debugging (set_debug): value = vector (1 #DB, 3 #BP),
 	                   * gpa = the guest RIP, detail = DR6 */
+	HL_EXIT_MSR_WRITE, /* the guest wrote an MSR it may not write (refused):
+	                    * value = the MSR, detail = the value written */
 };
 
 struct hl_exit {

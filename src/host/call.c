@@ -510,6 +510,13 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 			if (r < 0)
 				return r;
 			break;
+		case HL_EXIT_MSR_WRITE:
+			sb->fault = (hl_fault){.kind = HL_FAULT_MSR, .addr = x.value,
+			                       .error_code = x.detail, .rip = current_rip(sb)};
+			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
+			                      "guest fault: write of 0x%llx to MSR 0x%x at RIP 0x%llx refused: a guest may write only the MSRs its runtime needs (docs/security.md)",
+			                      (unsigned long long)x.detail, x.value,
+			                      (unsigned long long)sb->fault.rip);
 		case HL_EXIT_FAIL: {
 			char why[512];
 			hl__backend.explain_fail(sb->vm, &x, why, sizeof why);

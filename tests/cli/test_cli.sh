@@ -399,6 +399,24 @@ if kvm_case "$name"; then
 fi
 expect_error "doctor with an unknown argument" 1 "unexpected argument '--bogus'" doctor --bogus
 
+# Where /dev/kvm is not KVM at all (here: /dev/null bound over it in a
+# private mount namespace), doctor says so, names the cause and exits 5.
+name="doctor on a /dev/kvm that is not KVM says why and exits 5"
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null 2>&1 &&
+	unshare -m true 2>/dev/null; then
+	timeout 60 unshare -m sh -c 'mount --bind /dev/null /dev/kvm && exec "$0" doctor' "$HL" \
+		>"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	if [ "$rc" -eq 5 ] && grep -q '^platform: *none$' "$tmp/out" &&
+		grep -q '^probe: .*KVM' "$tmp/out" && grep -q '^verdict: *no-kvm' "$tmp/out"; then
+		pass "$name"
+	else
+		fail "$name" "$(last)"
+	fi
+else
+	skip "$name" "needs root and unshare -m (a private mount namespace)"
+fi
+
 name="info on a guest without functions"
 if kvm_case "$name"; then
 	hl info "$dg"

@@ -83,8 +83,9 @@ static uint64_t fresh_u64(struct fresh *f, const char *fn, const hl_value *a, si
 /*
  * MSRs a CPL-0 guest may be able to write (the review's list and more),
  * with a value to write. Which ones a CPU and KVM let the guest write
- * varies: a write that faults is skipped (the guest cannot leave state
- * there), and so is one that does not stick.
+ * varies, and where KVM filters MSR writes the library refuses all but the
+ * runtime's own: a write that faults is skipped (the guest cannot leave
+ * state there), and so is one that does not stick.
  */
 static const struct {
 	uint32_t idx;
@@ -133,7 +134,8 @@ static void msrs_a_guest_writes_come_back_on_path(enum path p)
 			         (unsigned long long)after, path_name[p], (unsigned long long)base);
 		fresh_close(&f);
 	}
-	fprintf(stderr, "%s: the guest wrote%s; each came back\n", path_name[p], names);
+	fprintf(stderr, "%s: the guest wrote%s; each came back (the rest were refused)\n",
+	        path_name[p], names);
 	/* Every machine writes some of them (KERNEL_GS_BASE at least). */
 	assert_true(written >= 1);
 }
@@ -159,6 +161,33 @@ static void msrs_a_guest_writes_come_back_after_a_pool_hand_over(void **state)
 	msrs_a_guest_writes_come_back_on_path(BY_POOL);
 }
 
+/* Where KVM filters MSR writes, a write to an MSR outside the runtime's
+ * own fails the call with a fault that names the MSR and the value. */
+static void a_refused_msr_write_is_a_fault_naming_the_msr(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb = hlt_open("stateguest", NULL, NULL);
+	hl_value w[2] = {hl_u32(0x3b), hl_u64(0x1234)}, r; /* TSC_ADJUST */
+	int rc = hl_call(sb, "WriteMsr", w, 2, &r);
+	hl_fault f;
+	hl_sandbox_last_fault(sb, &f);
+	if (rc == 0 || f.kind != HL_FAULT_MSR) {
+		hl_sandbox_free(sb);
+		fprintf(stderr, "skipped: this KVM has no MSR write filter (the write %s)\n",
+		        rc == 0 ? "was taken" : "faulted in the guest");
+		skip();
+	}
+	HLT_ASSERT_CODE(sb, rc, HL_E_GUEST_FAULT);
+	HLT_ASSERT_MSG(sb, "write of 0x1234 to MSR 0x3b");
+	assert_int_equal(f.addr, 0x3b);
+	assert_int_equal(f.error_code, 0x1234);
+	assert_true(hl_sandbox_poisoned(sb));
+	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
+	hlt_call_ok(sb, "ReadCr8", NULL, 0);
+	hl_sandbox_free(sb);
+}
+
 /* kvm-pvm's feature MSR (0x4b564d10) is guest-writable and read-only to
  * the host; a value a guest leaves there must not reach the next request. */
 static void the_kvm_pvm_feature_msr_comes_back(void **state)
@@ -177,8 +206,20 @@ static void the_kvm_pvm_feature_msr_comes_back(void **state)
 		hl_value idx = hl_u32(0x4b564d10), r;
 		uint64_t base = read_u64(&f, "ReadMsr", &idx, 1);
 		hl_value w[2] = {hl_u32(0x4b564d10), hl_u64(3)};
-		HLT_ASSERT_CODE(f.sb, call(&f, "WriteMsr", w, 2, &r), 0);
-		assert_int_equal(read_u64(&f, "ReadMsr", &idx, 1), 3);
+		int rc = call(&f, "WriteMsr", w, 2, &r);
+		if (rc == 0) {
+			/* No MSR filter here: the restore must put it back. */
+			assert_int_equal(read_u64(&f, "ReadMsr", &idx, 1), 3);
+		} else {
+			/* The MSR filter refused the write outright. */
+			HLT_ASSERT_CODE(f.sb, rc, HL_E_GUEST_FAULT);
+			HLT_ASSERT_MSG(f.sb, "MSR 0x4b564d10");
+			HLT_ASSERT_MSG(f.sb, "refused");
+			hl_fault flt;
+			hl_sandbox_last_fault(f.sb, &flt);
+			assert_int_equal(flt.kind, HL_FAULT_MSR);
+			assert_int_equal(flt.addr, 0x4b564d10);
+		}
 		uint64_t after = fresh_u64(&f, "ReadMsr", &idx, 1);
 		if (after != base)
 			fail_msg("0x4b564d10 is 0x%llx after %s, the snapshot has 0x%llx",
@@ -303,6 +344,7 @@ int main(void)
 		cmocka_unit_test(msrs_a_guest_writes_come_back_after_restore),
 		cmocka_unit_test(msrs_a_guest_writes_come_back_after_call_fresh),
 		cmocka_unit_test(msrs_a_guest_writes_come_back_after_a_pool_hand_over),
+		cmocka_unit_test(a_refused_msr_write_is_a_fault_naming_the_msr),
 		cmocka_unit_test(the_kvm_pvm_feature_msr_comes_back),
 		cmocka_unit_test(registers_a_guest_writes_come_back),
 		cmocka_unit_test(a_pending_string_in_is_finished_before_memory_is_restored),

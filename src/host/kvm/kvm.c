@@ -122,6 +122,22 @@ static int set_cpuid(struct hl_vm *vm, struct hl_errbuf *err)
 }
 
 /*
+ * One machine-check bank instead of KVM's default 32: a guest has no use
+ * for them, but can write their CTL/STATUS/ADDR/MISC registers, so each
+ * bank is four more MSRs every restore puts back (kvm_state.c).
+ */
+static int setup_mce(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	int has = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_MCE);
+	if (has < 0)
+		return hl__kvm_fail(err, "KVM_CHECK_EXTENSION (MCE)");
+	uint64_t cap = 1; /* MCG_CAP: one bank, nothing else */
+	if (has > 0 && kvm_ioctl(vm->vcpu_fd, KVM_X86_SETUP_MCE, &cap) < 0)
+		return hl__kvm_fail(err, "KVM_X86_SETUP_MCE");
+	return 0;
+}
+
+/*
  * Which hypervisor this is. kvm-pvm answers a read of its identification
  * MSR (no capability or CPUID leaf tells it apart); other KVMs do not know
  * that MSR and return no entry. VMX or SVM is then whichever extension the
@@ -172,6 +188,10 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 		goto out;
 	}
 	int ver = kvm_ioctl(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
+	if (ver < 0) {
+		hl__kvm_fail(err, "KVM_GET_API_VERSION on /dev/kvm (is it a KVM device?)");
+		goto out;
+	}
 	if (ver != KVM_API_VERSION) {
 		snprintf(err->msg, sizeof err->msg, "KVM: API version %d, expected %d", ver,
 		         KVM_API_VERSION);
@@ -199,7 +219,7 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 		hl__kvm_fail(err, "mmap of kvm_run");
 		goto out;
 	}
-	if (set_cpuid(vm, err) < 0 || detect_platform(vm, err) < 0)
+	if (set_cpuid(vm, err) < 0 || setup_mce(vm, err) < 0 || detect_platform(vm, err) < 0)
 		goto out;
 	if (vm->platform == HL_PLATFORM_KVM_PVM && hl__pvm_setup(vm, err) < 0)
 		goto out;
@@ -387,7 +407,8 @@ again:
 		return hl__kvm_fail(err, "KVM_RUN");
 	}
 	if (vm->pvm_mem) {
-		hl__pvm_after_exit(vm, run->exit_reason);
+		if (hl__pvm_after_exit(vm, run->exit_reason, err) < 0)
+			return -1;
 		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
 			int t = hl__pvm_retry_native(vm, err);
@@ -398,7 +419,8 @@ again:
 		}
 	}
 	/* KVM finishes these at the next KVM_RUN (hl__kvm_complete_exit). */
-	vm->exit_pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
+	vm->exit_pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO ||
+	                   run->exit_reason == KVM_EXIT_X86_WRMSR;
 	memset(x, 0, sizeof *x);
 	x->raw = run->exit_reason;
 	switch (run->exit_reason) {
@@ -444,6 +466,14 @@ again:
 		x->value = run->debug.arch.exception;
 		x->gpa = run->debug.arch.pc;
 		x->detail = run->debug.arch.dr6;
+		return 0;
+	case KVM_EXIT_X86_WRMSR:
+		/* Only the MSR filter sends these (kvm_state.c): refuse the
+		 * write, which KVM turns into #GP should the guest ever run on. */
+		vm->run->msr.error = 1;
+		x->kind = HL_EXIT_MSR_WRITE;
+		x->value = run->msr.index;
+		x->detail = run->msr.data;
 		return 0;
 	case KVM_EXIT_INTERNAL_ERROR:
 		x->kind = HL_EXIT_FAIL;

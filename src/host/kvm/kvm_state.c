@@ -1,9 +1,11 @@
 /* kvm_state.c - the vCPU state a snapshot holds: what exists (from KVM's own lists), save, restore, and the verifying read-back. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hyperlight/hyperlight.h"
 #include "kvm_vm.h"
@@ -53,6 +55,82 @@ static const uint32_t extra_msrs[] = {
 };
 
 /*
+ * The MSRs a guest may write: those its runtime writes (SYSCALL set-up,
+ * EFER, the FS/GS bases for TLS) and KERNEL_GS_BASE and TSC_AUX, which a
+ * CPL-0 program may use as scratch. Where KVM can filter MSR writes
+ * (KVM_X86_SET_MSR_FILTER, with refused writes sent to the host), every
+ * other write is refused and fails the call (HL_FAULT_MSR): the guest can
+ * change no other MSR, so a restore to the state this vCPU last had puts
+ * back only these, and the TSC offset not at all. On kvm-pvm the entry
+ * code's write of its feature MSR is allowed only while it runs (pvm.c).
+ */
+static const uint32_t guest_writable[] = {
+	0xc0000080, 0xc0000081, 0xc0000082, 0xc0000083, /* EFER, STAR, LSTAR, CSTAR */
+	0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, /* SFMASK, FS/GS/KERNEL_GS_BASE */
+	0xc0000103,                                     /* TSC_AUX */
+};
+
+/* The write-filter ranges: every MSR there is refused unless allowed. */
+static const struct {
+	uint32_t base, n;
+} filter_ranges[] = {
+	{0x00000000, 0x2000}, /* architectural and model-specific */
+	{0x40000000, 0x200},  /* hypervisor (KVM, Hyper-V) */
+	{0x4b564d00, 0x100},  /* KVM paravirtual and kvm-pvm */
+	{0xc0000000, 0x2000}, /* long mode */
+	{0xc0010000, 0x2000}, /* AMD */
+};
+#define NRANGES (sizeof filter_ranges / sizeof filter_ranges[0])
+
+int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errbuf *err)
+{
+	static uint8_t bits[NRANGES][0x2000 / 8];
+	struct kvm_msr_filter f;
+	memset(&f, 0, sizeof f);
+	f.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+	memset(bits, 0, sizeof bits);
+	for (size_t r = 0; r < NRANGES; r++) {
+		uint32_t base = filter_ranges[r].base, n = filter_ranges[r].n;
+		for (size_t i = 0; i < sizeof guest_writable / sizeof guest_writable[0]; i++)
+			if (guest_writable[i] >= base && guest_writable[i] - base < n)
+				bits[r][(guest_writable[i] - base) / 8] |= 1u << ((guest_writable[i] - base) % 8);
+		if (allow_pvm_features && MSR_PVM_FEATURES >= base && MSR_PVM_FEATURES - base < n)
+			bits[r][(MSR_PVM_FEATURES - base) / 8] |= 1u << ((MSR_PVM_FEATURES - base) % 8);
+		f.ranges[r] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_WRITE, .nmsrs = n,
+		                                            .base = base, .bitmap = bits[r]};
+	}
+	/* KVM copies the bitmaps: the static buffer is free again on return. */
+	if (kvm_ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0)
+		return hl__kvm_fail(err, "KVM_X86_SET_MSR_FILTER");
+	return 0;
+}
+
+/* Turns the filter on where KVM has it (at creation). */
+static int msr_filter_init(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	int um = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+	                   (void *)(uintptr_t)KVM_CAP_X86_USER_SPACE_MSR);
+	int mf = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_X86_MSR_FILTER);
+	if (um < 0 || mf < 0)
+		return hl__kvm_fail(err, "KVM_CHECK_EXTENSION (MSR filter)");
+	if (um <= 0 || mf <= 0)
+		return 0; /* no filter: every restore puts every MSR back */
+	/* Some kernels answer the capability with 1 rather than the mask of
+	 * exit reasons they support: asking is the test. */
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR,
+	                             .args = {KVM_MSR_EXIT_REASON_FILTER}};
+	if (kvm_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		if (errno == EINVAL)
+			return 0;
+		return hl__kvm_fail(err, "KVM_ENABLE_CAP (X86_USER_SPACE_MSR)");
+	}
+	if (hl__kvm_msr_filter(vm, false, err) < 0)
+		return -1;
+	vm->msr_filter = true;
+	return 0;
+}
+
+/*
  * The MSRs a restore puts back, the same for every VM of the process (they
  * are a property of the KVM module and the CPU): computed at the first
  * snapshot and read-only after it. A cache of the kernel's answer, not
@@ -65,6 +143,7 @@ static struct {
 	uint32_t idx[MAX_MSRS];
 	uint32_t listed;       /* how many KVM_GET_MSR_INDEX_LIST gave */
 	uint32_t dropped;      /* listed or extra, but not readable and writable */
+	uint32_t counters;     /* readable and writable, but counting by themselves */
 } msr_set = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* KVM's own list, read at VM creation while the system fd is open. */
@@ -76,6 +155,7 @@ static struct {
 } kvm_list = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 struct hl_vcpu_state {
+	uint64_t id;           /* unique in the process: which state a vCPU last had */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_fpu fpu;
@@ -85,11 +165,16 @@ struct hl_vcpu_state {
 	uint64_t tsc_offset;
 	bool has_tsc_offset;
 	struct kvm_msrs *msrs; /* msrs->nmsrs entries, its own allocation */
+	struct kvm_msrs *writable; /* the guest_writable ones among them, the same way */
 	struct kvm_xsave xsave; /* last: newer headers end it in a flexible array */
 };
 
+static atomic_ullong next_state_id = 1;
+
 int hl__kvm_state_init(struct hl_vm *vm, struct hl_errbuf *err)
 {
+	if (msr_filter_init(vm, err) < 0)
+		return -1;
 	struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET};
 	vm->has_tsc_offset = kvm_ioctl(vm->vcpu_fd, KVM_HAS_DEVICE_ATTR, &a) == 0;
 	int sync = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_SYNC_REGS);
@@ -168,6 +253,45 @@ static int probe_msrs(struct hl_vm *vm, const uint32_t *c, uint32_t nc, struct h
 	return 0;
 }
 
+/*
+ * Drops the MSRs that count by themselves (Hyper-V's reference time
+ * counter on KVMs that emulate it, for one): their value moves between two
+ * reads with no guest running, so it is a clock, not state a guest leaves
+ * behind, and putting an old value back would turn the clock back. Read
+ * twice, a millisecond apart. (The TSC, never in the set, is handled by
+ * its offset.)
+ */
+static int drop_counters(struct hl_vm *vm, struct hl_errbuf *err)
+{
+	uint32_t n = msr_set.n;
+	struct kvm_msrs *a = hl__calloc(2, sizeof *a + n * sizeof a->entries[0]);
+	if (!a) {
+		snprintf(err->msg, sizeof err->msg, "KVM: out of memory for the MSR list");
+		return -1;
+	}
+	struct kvm_msrs *b = (struct kvm_msrs *)(void *)((uint8_t *)a + sizeof *a +
+	                                                  n * sizeof a->entries[0]);
+	a->nmsrs = b->nmsrs = n;
+	for (uint32_t i = 0; i < n; i++)
+		a->entries[i].index = b->entries[i].index = msr_set.idx[i];
+	int ga = kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, a);
+	struct timespec ms = {0, 1000000};
+	nanosleep(&ms, NULL);
+	int gb = ga == (int)n ? kvm_ioctl(vm->vcpu_fd, KVM_GET_MSRS, b) : -1;
+	if (gb != (int)n) {
+		hl__free(a);
+		return hl__kvm_fail(err, "KVM_GET_MSRS (finding the counters)");
+	}
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (a->entries[i].data == b->entries[i].data)
+			msr_set.idx[kept++] = msr_set.idx[i];
+	msr_set.counters = n - kept;
+	msr_set.n = kept;
+	hl__free(a);
+	return 0;
+}
+
 static int derive_msr_set(struct hl_vm *vm, struct hl_errbuf *err)
 {
 	pthread_mutex_lock(&msr_set.lock);
@@ -200,6 +324,8 @@ static int derive_msr_set(struct hl_vm *vm, struct hl_errbuf *err)
 				add_candidate(c, &nc, MSR_MC0_CTL2 + b);
 		}
 		r = probe_msrs(vm, c, nc, err);
+		if (r == 0)
+			r = drop_counters(vm, err);
 		hl__free(c);
 		msr_set.ready = r == 0;
 	}
@@ -256,6 +382,7 @@ int hl__kvm_complete_exit(struct hl_vm *vm, struct hl_errbuf *err)
 void hl__kvm_free_state(struct hl_vcpu_state *st)
 {
 	if (st) {
+		hl__free(st->writable);
 		hl__free(st->msrs);
 		hl__free(st);
 	}
@@ -313,6 +440,19 @@ int hl__kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_e
 		hl__kvm_fail(err, "KVM_GET_MSRS");
 		goto bad;
 	}
+	st->writable = hl__calloc(1, sizeof *st->writable +
+	                                 sizeof guest_writable / sizeof guest_writable[0] *
+	                                         sizeof st->writable->entries[0]);
+	if (!st->writable) {
+		snprintf(err->msg, sizeof err->msg, "KVM: out of memory for vCPU state");
+		goto bad;
+	}
+	for (uint32_t i = 0; i < st->msrs->nmsrs; i++)
+		for (size_t k = 0; k < sizeof guest_writable / sizeof guest_writable[0]; k++)
+			if (st->msrs->entries[i].index == guest_writable[k])
+				st->writable->entries[st->writable->nmsrs++] = st->msrs->entries[i];
+	st->id = atomic_fetch_add(&next_state_id, 1);
+	vm->state_id = st->id; /* the vCPU has exactly this state now */
 	*out = st;
 	return 0;
 bad:
@@ -336,7 +476,7 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	/* kvm-pvm's feature MSR is the guest's to write and not the host's:
 	 * a guest that changed it is entered again, and the entry code writes
 	 * it back (measured: a value written there otherwise survives). */
-	if (vm->platform == HL_PLATFORM_KVM_PVM && !enter) {
+	if (vm->platform == HL_PLATFORM_KVM_PVM && !enter && !vm->msr_filter) {
 		uint64_t f = 0;
 		if (hl__kvm_get_msr(vm, MSR_PVM_FEATURES, &f) < 0)
 			return hl__kvm_fail(err, "KVM_GET_MSRS (kvm-pvm features)");
@@ -360,14 +500,19 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	} else if (kvm_ioctl(vm->vcpu_fd, KVM_SET_FPU, &st->fpu) < 0) {
 		return hl__kvm_fail(err, "KVM_SET_FPU");
 	}
+	/* With the MSR filter, a vCPU that last had this very state differs
+	 * from it at most in the MSRs a guest may write. */
+	bool same = vm->msr_filter && vm->state_id == st->id;
+	const struct kvm_msrs *m = same ? st->writable : st->msrs;
+	vm->state_id = 0; /* unknown until the restore is through */
 	if (!(hl__test_restore_skip & HL__TEST_SKIP_MSRS)) {
-		int n = kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, st->msrs);
+		int n = kvm_ioctl(vm->vcpu_fd, KVM_SET_MSRS, m);
 		if (n < 0)
 			return hl__kvm_fail(err, "KVM_SET_MSRS");
-		if ((uint32_t)n != st->msrs->nmsrs) {
+		if ((uint32_t)n != m->nmsrs) {
 			snprintf(err->msg, sizeof err->msg,
 			         "KVM: KVM_SET_MSRS refused MSR 0x%x of the snapshot (%d of %u set)",
-			         st->msrs->entries[n].index, n, st->msrs->nmsrs);
+			         m->entries[n].index, n, m->nmsrs);
 			return -1;
 		}
 	}
@@ -375,7 +520,7 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 		return hl__kvm_fail(err, "KVM_SET_DEBUGREGS");
 	if (!sync && kvm_ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return hl__kvm_fail(err, "KVM_SET_VCPU_EVENTS");
-	if (st->has_tsc_offset && vm->has_tsc_offset) {
+	if (st->has_tsc_offset && vm->has_tsc_offset && !same) {
 		uint64_t off = st->tsc_offset;
 		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
 		                            .addr = (uint64_t)(uintptr_t)&off};
@@ -387,6 +532,7 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 	 * snapshot's too, or the next request gets the old one back. */
 	if (!(hl__test_restore_skip & HL__TEST_SKIP_CR8))
 		vm->run->cr8 = st->sregs.cr8;
+	vm->state_id = st->id;
 	if (enter)
 		return hl__pvm_enter(vm, &st->regs, &sr, err);
 	if (sync) {

@@ -37,6 +37,9 @@ struct hl_vm {
 	bool manual_protect;  /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on for the slot */
 	bool has_sync_regs;   /* KVM_CAP_SYNC_REGS covers regs, sregs and events */
 	bool sync_pending;    /* kvm_run holds registers KVM applies at the next KVM_RUN */
+	bool msr_filter;      /* guest MSR writes are filtered (kvm_state.c) */
+	uint64_t state_id;    /* the saved state the vCPU has exactly (MSRs aside from the
+	                       * guest-writable ones), 0 if none */
 	int platform;         /* enum hl_platform_kind */
 	uint64_t mem_size;    /* the one slot, for the dirty-log bitmap */
 	uint64_t mem_gpa;
@@ -90,6 +93,9 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 int hl__kvm_verify_state(struct hl_vm *vm, const struct hl_vcpu_state *st, char *diff,
                          size_t n, struct hl_errbuf *err);
 void hl__kvm_free_state(struct hl_vcpu_state *st);
+/* Refuses guest writes to every MSR but the runtime's own (and, while
+ * kvm-pvm's entry code runs, its feature MSR). */
+int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errbuf *err);
 /* At creation, while the system fd is open: what the state code needs
  * from KVM itself (its MSR list, the TSC offset attribute). */
 int hl__kvm_state_init(struct hl_vm *vm, struct hl_errbuf *err);
@@ -101,7 +107,7 @@ int hl__pvm_setup(struct hl_vm *vm, struct hl_errbuf *err);
 int hl__pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs *sr,
                   struct hl_errbuf *err);
 /* After every exit of a run (any exit reason). */
-void hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason);
+int hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason, struct hl_errbuf *err);
 /* After an emulation failure: 1 run again (re-entered), 0 report it, -1 error. */
 int hl__pvm_retry_native(struct hl_vm *vm, struct hl_errbuf *err);
 /* Where the entry code left its resume block (verifying restores). */

@@ -94,6 +94,10 @@ int hl__pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs 
 	r.rflags = 0x2;
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
 		return hl__kvm_fail(err, "KVM_SET_REGS (kvm-pvm entry)");
+	/* The entry code writes the feature MSR, which the filter refuses
+	 * to guests otherwise. */
+	if (vm->msr_filter && hl__kvm_msr_filter(vm, true, err) < 0)
+		return -1;
 	vm->pvm_entering = true;
 	vm->pvm_native = false;
 	return 0;
@@ -107,11 +111,13 @@ int hl__pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs 
  * any other exit (a fault, a shutdown, MMIO, a halt, an emulation failure)
  * may come from a guest that left the mode, so the next restore re-enters.
  */
-void hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason)
+int hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason, struct hl_errbuf *err)
 {
 	if (vm->pvm_entering) {
 		memset(vm->pvm_mem + HL__PVM_CODE_GPA + HL__KVM_PAGE, 0, HL__KVM_PAGE);
 		vm->pvm_entering = false;
+		if (vm->msr_filter && hl__kvm_msr_filter(vm, false, err) < 0)
+			return -1;
 		/* What the host reads back after the entry code's write (kvm-pvm
 		 * adds bits of its own): a restore compares with it. An unread
 		 * value leaves the mode unknown, so the next restore enters. */
@@ -122,6 +128,7 @@ void hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason)
 	} else {
 		vm->pvm_native = false;
 	}
+	return 0;
 }
 
 /*
@@ -133,10 +140,11 @@ void hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason)
  */
 int hl__pvm_retry_native(struct hl_vm *vm, struct hl_errbuf *err)
 {
-	/* Zeroed: gcc -O0 with sanitizers takes them for read through the
-	 * const argument of kvm_ioctl (as in kvm.c). */
-	struct kvm_regs r = {0};
-	struct kvm_sregs sr = {0};
+	/* Zeroed: KVM fills them, but the compiler cannot see the ioctl. */
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+	memset(&r, 0, sizeof r);
+	memset(&sr, 0, sizeof sr);
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0)
 		return hl__kvm_fail(err, "KVM_GET_REGS");
 	if (vm->pvm_retried && r.rip == vm->pvm_retry_rip)
