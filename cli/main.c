@@ -18,6 +18,7 @@
 #include "sample_host.h"
 #include "wasm_cmd.h"
 #include "doctor.h"
+#include "serve/serve.h"
 
 /* Exit statuses; docs/cli.md lists them too. */
 enum {
@@ -36,6 +37,7 @@ static const char usage_text[] =
 	"       " PROG " wasm build|run ...  (see '" PROG " wasm help')\n"
 	"       " PROG " demo [OPTIONS] [GUEST_DIR]\n"
 	"       " PROG " doctor [--quiet]\n"
+	"       " PROG " serve [OPTIONS] GUEST_FILE...  (see '" PROG " serve --help')\n"
 	"       " PROG " --help | --version\n"
 	"\n"
 	"Commands:\n"
@@ -49,6 +51,7 @@ static const char usage_text[] =
 	"         beside this program, then ./guests/bin) as a guided tour\n"
 	"  doctor say which hypervisor /dev/kvm is and whether guests run on it\n"
 	"         natively (it runs a probe guest); exit 0 only when they do\n"
+	"  serve  serve the guests' functions over HTTP, a fresh sandbox per request\n"
 	"\n"
 	"Arguments, TYPE:VALUE:\n"
 	"  i32:-5  u32:7  i64:-9000000000  u64:18446744073709551615  (decimal)\n"
@@ -1458,6 +1461,8 @@ int main(int argc, char **argv)
 		return hl_cli_wasm(argc - 1, argv + 1);
 	if (strcmp(cmd, "doctor") == 0)
 		return finish_stdout(hl_cli_doctor(argc - 1, argv + 1));
+	if (strcmp(cmd, "serve") == 0)
+		return finish_stdout(hl_cli_serve(argc - 1, argv + 1));
 	int (*run)(int, char **, const hl_config *) = NULL;
 	if (strcmp(cmd, "run") == 0)
 		run = cmd_run;
@@ -1470,7 +1475,7 @@ int main(int argc, char **argv)
 	else if (cmd[0] == '-')
 		return usage_error("unknown option '%s' (options go after the command)", cmd);
 	else
-		return usage_error("unknown command '%s' (run, info, bench, demo, doctor or wasm)", cmd);
+		return usage_error("unknown command '%s' (run, info, bench, demo, doctor, serve or wasm)", cmd);
 
 	hl_config cfg;
 	hl_config_init(&cfg);

@@ -1,0 +1,714 @@
+/*
+ * guests.c - per guest: a snapshot taken after init, a pool of sandboxes
+ * made from it, a bounded queue of parsed calls and one worker thread per
+ * sandbox; and the watchdog thread that cancels calls past their deadline
+ * and answers requests that waited too long for a sandbox.
+ *
+ * A worker holds its sandbox between requests. It answers a request first
+ * and restores the sandbox to the snapshot afterwards (always, or with
+ * `reuse` only after a failure), so the restore is off the request's path.
+ * A sandbox whose restore fails goes back to the pool, which frees it, and
+ * the worker takes a new one made from the snapshot.
+ *
+ * Deadlines are enforced through interrupt handles: the watchdog calls
+ * hl_interrupt_cancel() on the running call (cancel, not abandon: the call
+ * returns HL_E_CANCELLED, the worker answers 504 and restores the sandbox).
+ * A cancel that finds no call running (the worker is between arming the
+ * deadline and entering hl_call, or has just left it) is retried 1 ms later
+ * until the worker disarms.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "hyperlight/wasm.h"
+#include "internal.h"
+#include "sample_host.h"
+
+uint64_t sv_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- Guest output ----------------------------------------------------------------- */
+
+/* Writes "guest NAME: " and the bytes to stderr in one write, control
+ * characters other than newline and tab replaced (the bytes are the
+ * guest's, untrusted). */
+static void guest_print(int fd, const char *data, size_t len, void *user)
+{
+	(void)fd;
+	struct sv_guest *g = user;
+	if (!g->srv->cfg->guest_output)
+		return;
+	char buf[4096];
+	int n = snprintf(buf, sizeof buf, "guest %s: ", g->name);
+	size_t off = n > 0 ? (size_t)n : 0;
+	for (size_t i = 0; i < len && off < sizeof buf - 2; i++) {
+		unsigned char c = (unsigned char)data[i];
+		buf[off++] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? '?' : (char)c;
+	}
+	if (off && buf[off - 1] != '\n')
+		buf[off++] = '\n';
+	ssize_t w = write(STDERR_FILENO, buf, off);
+	(void)w;
+}
+
+static void guest_log(enum hl_log_level level, const char *file, int line, const char *msg,
+                      void *user)
+{
+	struct sv_guest *g = user;
+	if (!g->srv->cfg->guest_output)
+		return;
+	char text[1024];
+	snprintf(text, sizeof text, "log level %d %s:%d: %s", (int)level, file, line, msg);
+	guest_print(2, text, strlen(text), user);
+}
+
+static int set_output(struct sv_guest *g, hl_sandbox *sb)
+{
+	int r = hl_sandbox_set_print(sb, guest_print, g);
+	return r < 0 ? r : hl_sandbox_set_log(sb, guest_log, g);
+}
+
+/* ---- Loading a guest ---------------------------------------------------------------- */
+
+static int interrupt_signal(void)
+{
+	return SIGRTMIN + 1;
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rbe");
+	if (!f)
+		return -errno;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= (256u << 20)) {
+				free(buf);
+				fclose(f);
+				return -EFBIG;
+			}
+			cap = cap ? cap * 2 : 1u << 16;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	int err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int load_guest(struct sv_guest *g, const struct sv_guest_conf *gc)
+{
+	char *img = NULL;
+	size_t len = 0;
+	int r = read_file(gc->path, &img, &len);
+	if (r < 0) {
+		fprintf(stderr, SV_PROG ": guest '%s': %s: %s\n", g->name, gc->path, strerror(-r));
+		return -1;
+	}
+	/* A guest built by `hyperlight wasm build` fetches its WASI lists at
+	 * init through a host function of this name, so the name is in its
+	 * image; a native guest has no reason to hold it. */
+	g->wasm = gc->kind == SV_KIND_WASM ||
+	          (gc->kind == SV_KIND_AUTO && memmem(img, len, HL_WASI_ARGS_FN, sizeof HL_WASI_ARGS_FN));
+	if (g->wasm)
+		hl_wasm_config_init(&g->cfg);
+	else
+		hl_config_init(&g->cfg);
+	if (g->set.heap)
+		g->cfg.heap_size = g->set.heap;
+	if (g->set.stack)
+		g->cfg.stack_size = g->set.stack;
+	if (g->set.input)
+		g->cfg.input_size = g->set.input;
+	if (g->set.output)
+		g->cfg.output_size = g->set.output;
+	g->cfg.interrupt_signal = interrupt_signal();
+
+	hl_sandbox *t = NULL;
+	hl_wasi *wasi = NULL;
+	const char *step = "new";
+	if ((r = hl_sandbox_new(&g->cfg, &t)) < 0)
+		goto fail;
+	step = "load";
+	r = hl_sandbox_load_image(t, img, len);
+	free(img);
+	img = NULL;
+	if (r < 0)
+		goto fail;
+	step = "register";
+	if ((r = hl_sample_host_register(t)) < 0)
+		goto fail;
+	if (g->wasm) {
+		const char *args[] = {g->name, NULL};
+		if ((r = hl_wasi_new(args, NULL, &wasi)) < 0 || (r = hl_wasi_register(t, wasi)) < 0)
+			goto fail;
+		g->wasi = wasi;
+	}
+	step = "init";
+	if ((r = set_output(g, t)) < 0 || (r = hl_sandbox_init(t)) < 0)
+		goto fail;
+	/* The function table, copied: the template goes away. */
+	g->nfuncs = hl_function_count(t);
+	g->funcs = calloc(g->nfuncs ? g->nfuncs : 1, sizeof *g->funcs);
+	if (!g->funcs) {
+		r = HL_E_NOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < g->nfuncs; i++) {
+		hl_function_info fi;
+		if ((r = hl_function_get(t, i, &fi)) < 0)
+			goto fail;
+		struct sv_func *f = &g->funcs[i];
+		f->name = strdup(fi.name);
+		f->ret = fi.ret;
+		f->nparams = fi.nparams <= HL_MAX_PARAMS ? fi.nparams : HL_MAX_PARAMS;
+		memcpy(f->params, fi.params, f->nparams * sizeof *f->params);
+		if (!f->name) {
+			r = HL_E_NOMEM;
+			goto fail;
+		}
+	}
+	step = "snapshot";
+	if ((r = hl_sandbox_snapshot(t, &g->snap)) < 0)
+		goto fail;
+	step = "pool";
+	if ((r = hl_pool_new(g->snap, &g->cfg, g->set.pool, &g->pool)) < 0)
+		goto fail;
+	hl_sandbox_free(t);
+	return 0;
+fail:
+	fprintf(stderr, SV_PROG ": guest '%s' (%s): %s failed: %s%s%s\n", g->name, gc->path, step,
+	        hl_strerror(r), t && *hl_errmsg(t) ? ": " : "", t ? hl_errmsg(t) : "");
+	free(img);
+	hl_sandbox_free(t);
+	return -1;
+}
+
+struct sv_guest *sv_guest_find(struct sv_server *srv, const char *name, size_t len)
+{
+	for (size_t i = 0; i < srv->nguests; i++)
+		if (strlen(srv->guests[i].name) == len && memcmp(srv->guests[i].name, name, len) == 0)
+			return &srv->guests[i];
+	return NULL;
+}
+
+struct sv_func *sv_func_find(struct sv_guest *g, const char *name)
+{
+	for (size_t i = 0; i < g->nfuncs; i++)
+		if (strcmp(g->funcs[i].name, name) == 0)
+			return &g->funcs[i];
+	return NULL;
+}
+
+/* ---- The watchdog -------------------------------------------------------------------- */
+
+/* Wakes the watchdog if `when` comes before its next wake-up. */
+static void wd_kick(struct sv_server *srv, uint64_t when)
+{
+	if (when >= atomic_load(&srv->wd_next))
+		return;
+	pthread_mutex_lock(&srv->wd_lock);
+	srv->wd_kick = true;
+	pthread_cond_signal(&srv->wd_cond);
+	pthread_mutex_unlock(&srv->wd_lock);
+}
+
+static void reject(struct sv_request *r, const char *why)
+{
+	struct sv_error e = {.status = 503, .code = "HL_E_BUSY"};
+	snprintf(e.msg, sizeof e.msg, "%s", why);
+	sv_request_fail(r, &e);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct sv_server *srv = arg;
+	pthread_mutex_lock(&srv->wd_lock);
+	while (!srv->wd_stop) {
+		srv->wd_kick = false;
+		/* While scanning, anyone arming a deadline kicks (see wd_kick). */
+		atomic_store(&srv->wd_next, 0);
+		pthread_mutex_unlock(&srv->wd_lock);
+		uint64_t now = sv_now_ns(), next = now + 1000000000u;
+		for (size_t i = 0; i < srv->nguests; i++) {
+			struct sv_guest *g = &srv->guests[i];
+			for (size_t j = 0; j < g->nworkers; j++) {
+				struct sv_worker *w = &g->workers[j];
+				pthread_mutex_lock(&w->lock);
+				if (w->deadline_ns && now >= w->deadline_ns && w->ih) {
+					if (hl_interrupt_cancel(w->ih) == 1) {
+						if (w->reason == SV_CANCEL_NONE)
+							w->reason = SV_CANCEL_TIMEOUT;
+						w->deadline_ns = 0;
+					} else {
+						w->deadline_ns = now + 1000000u; /* not in the guest yet: again soon */
+					}
+				}
+				if (w->deadline_ns && w->deadline_ns < next)
+					next = w->deadline_ns;
+				pthread_mutex_unlock(&w->lock);
+			}
+			/* The queue is in arrival order and every request of a guest
+			 * waits as long, so expired requests are at its head. They
+			 * are answered after the lock is released: answering resumes
+			 * the connection, which takes libmicrohttpd's own lock. */
+			struct sv_request *expired = NULL;
+			pthread_mutex_lock(&g->lock);
+			while (g->count && g->ring[g->head]->expire_ns <= now) {
+				struct sv_request *r = g->ring[g->head];
+				g->head = (g->head + 1) % g->set.queue;
+				g->count--;
+				r->next = expired;
+				expired = r;
+			}
+			if (g->count && g->ring[g->head]->expire_ns < next)
+				next = g->ring[g->head]->expire_ns;
+			pthread_mutex_unlock(&g->lock);
+			while (expired) {
+				struct sv_request *r = expired;
+				expired = r->next; /* read before r is handed back */
+				atomic_fetch_add(&g->rej_queue_timeout, 1);
+				reject(r, "every sandbox of the guest stayed busy for the queue timeout; retry later");
+			}
+		}
+		pthread_mutex_lock(&srv->wd_lock);
+		atomic_store(&srv->wd_next, next);
+		if (!srv->wd_kick && !srv->wd_stop) {
+			struct timespec ts = {.tv_sec = (time_t)(next / 1000000000u),
+			                      .tv_nsec = (long)(next % 1000000000u)};
+			pthread_cond_timedwait(&srv->wd_cond, &srv->wd_lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&srv->wd_lock);
+	return NULL;
+}
+
+/* ---- Running a call ---------------------------------------------------------------------- */
+
+static const char *code_name(int rc)
+{
+	switch (rc) {
+	case HL_E_INVAL: return "HL_E_INVAL";
+	case HL_E_STATE: return "HL_E_STATE";
+	case HL_E_NO_FUNCTION: return "HL_E_NO_FUNCTION";
+	case HL_E_ARG_COUNT: return "HL_E_ARG_COUNT";
+	case HL_E_ARG_TYPE: return "HL_E_ARG_TYPE";
+	case HL_E_TOO_LARGE: return "HL_E_TOO_LARGE";
+	case HL_E_NOMEM: return "HL_E_NOMEM";
+	case HL_E_HYPERVISOR: return "HL_E_HYPERVISOR";
+	case HL_E_GUEST_ERROR: return "HL_E_GUEST_ERROR";
+	case HL_E_HOST_FUNCTION: return "HL_E_HOST_FUNCTION";
+	case HL_E_GUEST_ABORT: return "HL_E_GUEST_ABORT";
+	case HL_E_GUEST_FAULT: return "HL_E_GUEST_FAULT";
+	case HL_E_GUEST_PROTOCOL: return "HL_E_GUEST_PROTOCOL";
+	case HL_E_POISONED: return "HL_E_POISONED";
+	case HL_E_CANCELLED: return "HL_E_CANCELLED";
+	case HL_E_BUSY: return "HL_E_BUSY";
+	default: return "HL_E_INTERNAL";
+	}
+}
+
+/* Takes a sandbox from the pool for worker w (at start, or after a failed
+ * restore). */
+static int take_sandbox(struct sv_worker *w)
+{
+	int r = hl_pool_acquire(w->g->pool, 0, &w->sb);
+	if (r == 0 && (r = set_output(w->g, w->sb)) < 0) {
+		hl_pool_release(w->g->pool, w->sb);
+		w->sb = NULL;
+	}
+	return r;
+}
+
+/* After the answer: a fresh state for the next request. */
+static void recycle(struct sv_worker *w)
+{
+	struct sv_guest *g = w->g;
+	if (g->set.reuse && !hl_sandbox_poisoned(w->sb))
+		return;
+	int r = hl_sandbox_restore(w->sb, g->snap);
+	if (r == 0) {
+		atomic_fetch_add(&g->restores, 1);
+		return;
+	}
+	atomic_fetch_add(&g->restore_failures, 1);
+	fprintf(stderr, SV_PROG ": guest '%s': restore failed (%s: %s); replacing the sandbox\n",
+	        g->name, hl_strerror(r), hl_errmsg(w->sb));
+	hl_pool_release(g->pool, w->sb); /* its restore fails too, and the pool frees it */
+	w->sb = NULL;
+	if ((r = take_sandbox(w)) < 0)
+		fprintf(stderr, SV_PROG ": guest '%s': no new sandbox (%s); will retry\n", g->name,
+		        hl_strerror(r));
+}
+
+static void run(struct sv_worker *w, struct sv_request *r)
+{
+	struct sv_guest *g = w->g;
+	struct sv_error e = {0};
+	hl_interrupt *ih = NULL;
+	hl_value res;
+	int rc;
+	if (!w->sb && take_sandbox(w) < 0) {
+		e = (struct sv_error){.status = 503, .code = "HL_E_BUSY"};
+		snprintf(e.msg, sizeof e.msg, "no sandbox could be made for the guest; retry later");
+		sv_request_fail(r, &e);
+		if (g->srv->cfg->seccomp) {
+			/* The filter refuses what making a sandbox needs: stop taking
+			 * requests the other workers can serve. */
+			fprintf(stderr, SV_PROG ": guest '%s': a worker stops: it lost its sandbox and "
+			                "cannot make one under seccomp\n", g->name);
+			w->dead = true;
+		}
+		return;
+	}
+	atomic_fetch_add(&g->in_use, 1);
+	if ((rc = hl_sandbox_interrupt_handle(w->sb, &ih)) == 0) {
+		uint64_t deadline = sv_now_ns() + (uint64_t)g->set.timeout_ms * 1000000u;
+		pthread_mutex_lock(&w->lock);
+		w->ih = ih;
+		w->reason = SV_CANCEL_NONE;
+		w->deadline_ns = deadline;
+		pthread_mutex_unlock(&w->lock);
+		wd_kick(g->srv, deadline);
+		rc = hl_call(w->sb, r->f->name, r->args, r->nargs, &res);
+	}
+	pthread_mutex_lock(&w->lock);
+	enum sv_cancel_reason reason = w->reason;
+	w->deadline_ns = 0;
+	w->ih = NULL;
+	w->reason = SV_CANCEL_NONE;
+	pthread_mutex_unlock(&w->lock);
+	hl_interrupt_free(ih);
+
+	if (rc == 0) {
+		size_t len;
+		char *body = sv_json_result(&res, &len, &e);
+		if (body)
+			sv_request_finish(r, 200, body, len);
+		else
+			sv_request_fail(r, &e);
+	} else {
+		e.code = code_name(rc);
+		snprintf(e.msg, sizeof e.msg, "%s", hl_errmsg(w->sb));
+		switch (rc) {
+		case HL_E_GUEST_ERROR:
+		case HL_E_HOST_FUNCTION:
+			e.status = 422;
+			e.guest_code = hl_sandbox_guest_code(w->sb);
+			break;
+		case HL_E_GUEST_ABORT:
+		case HL_E_GUEST_FAULT:
+		case HL_E_GUEST_PROTOCOL:
+			e.status = 500;
+			atomic_fetch_add(&g->faults, 1);
+			break;
+		case HL_E_CANCELLED:
+			if (reason == SV_CANCEL_SHUTDOWN) {
+				e.status = 503;
+				atomic_fetch_add(&g->rej_shutdown, 1);
+				snprintf(e.msg, sizeof e.msg, "the server is shutting down: the call was cancelled");
+			} else {
+				e.status = 504;
+				atomic_fetch_add(&g->timeouts, 1);
+				snprintf(e.msg, sizeof e.msg, "the call ran longer than %" PRIu32 " ms and was cancelled",
+				         g->set.timeout_ms);
+			}
+			break;
+		case HL_E_TOO_LARGE:
+			/* The arguments did not fit the input buffer (checked before
+			 * the guest ran), or the guest's result overflowed (poisoned). */
+			if (hl_sandbox_poisoned(w->sb)) {
+				e.status = 500;
+				atomic_fetch_add(&g->faults, 1);
+			} else {
+				e.status = 413;
+			}
+			break;
+		case HL_E_NO_FUNCTION:
+			e.status = 404;
+			break;
+		case HL_E_ARG_COUNT:
+		case HL_E_ARG_TYPE:
+		case HL_E_INVAL:
+			e.status = 400;
+			break;
+		default:
+			e.status = 500;
+			break;
+		}
+		sv_request_fail(r, &e);
+	}
+	/* r belongs to the HTTP side from here on. */
+	recycle(w);
+	atomic_fetch_sub(&g->in_use, 1);
+}
+
+/* Tells sv_guests_start that this worker is ready (ok) or cannot run. */
+static void report_ready(struct sv_server *srv, bool ok)
+{
+	pthread_mutex_lock(&srv->ready_lock);
+	srv->ready++;
+	if (!ok)
+		srv->ready_failed++;
+	pthread_cond_broadcast(&srv->ready_cond);
+	pthread_mutex_unlock(&srv->ready_lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct sv_worker *w = arg;
+	struct sv_guest *g = w->g;
+	if (g->srv->cfg->seccomp) {
+		/* After the sandbox is made (opening /dev/kvm is refused from
+		 * here on): from now on this thread can run calls and restores,
+		 * not open files or sockets, start processes or map executable
+		 * memory. */
+		int r = hl_seccomp_restrict_thread(0);
+		if (r < 0)
+			fprintf(stderr, SV_PROG ": guest '%s': seccomp: %s\n", g->name, hl_strerror(r));
+		report_ready(g->srv, r == 0);
+		if (r < 0)
+			return NULL;
+	} else {
+		report_ready(g->srv, true);
+	}
+	while (!w->dead) {
+		pthread_mutex_lock(&g->lock);
+		while (!g->count && !g->stopping)
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (!g->count) {
+			pthread_mutex_unlock(&g->lock);
+			break;
+		}
+		struct sv_request *r = g->ring[g->head];
+		g->head = (g->head + 1) % g->set.queue;
+		g->count--;
+		pthread_mutex_unlock(&g->lock);
+		if (sv_now_ns() >= r->expire_ns) {
+			atomic_fetch_add(&g->rej_queue_timeout, 1);
+			reject(r, "every sandbox of the guest stayed busy for the queue timeout; retry later");
+			continue;
+		}
+		run(w, r);
+	}
+	return NULL;
+}
+
+int sv_guest_enqueue(struct sv_guest *g, struct sv_request *r)
+{
+	r->expire_ns = sv_now_ns() + (uint64_t)g->set.queue_timeout_ms * 1000000u;
+	pthread_mutex_lock(&g->lock);
+	if (g->count == g->set.queue || g->stopping) {
+		pthread_mutex_unlock(&g->lock);
+		atomic_fetch_add(&g->rej_queue_full, 1);
+		return HL_E_BUSY;
+	}
+	/* Suspended before a worker can see it (it may resume the connection
+	 * as soon as the lock is released); from the request's own callback. */
+	r->queued = true;
+	MHD_suspend_connection(r->conn);
+	g->ring[(g->head + g->count) % g->set.queue] = r;
+	g->count++;
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	wd_kick(g->srv, r->expire_ns);
+	return 0;
+}
+
+/* ---- Start and stop ------------------------------------------------------------------------ */
+
+int sv_guests_start(struct sv_server *srv)
+{
+	const struct sv_config *cfg = srv->cfg;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&srv->wd_lock, NULL);
+	pthread_cond_init(&srv->wd_cond, &ca);
+	pthread_mutex_init(&srv->ready_lock, NULL);
+	pthread_cond_init(&srv->ready_cond, NULL);
+	pthread_condattr_destroy(&ca);
+	atomic_store(&srv->wd_next, UINT64_MAX);
+	srv->guests = calloc(cfg->nguests, sizeof *srv->guests);
+	if (!srv->guests) {
+		fprintf(stderr, SV_PROG ": out of memory\n");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nguests; i++) {
+		struct sv_guest *g = &srv->guests[i];
+		const struct sv_guest_conf *gc = &cfg->guests[i];
+		g->srv = srv;
+		g->name = gc->name;
+		g->path = gc->path;
+		g->set = gc->set;
+		pthread_mutex_init(&g->lock, NULL);
+		pthread_cond_init(&g->cond, NULL);
+		srv->nguests = i + 1; /* what sv_guests_stop cleans up */
+		g->ring = calloc(g->set.queue, sizeof *g->ring);
+		g->workers = calloc(g->set.pool, sizeof *g->workers);
+		if (!g->ring || !g->workers) {
+			fprintf(stderr, SV_PROG ": out of memory\n");
+			return -1;
+		}
+		if (load_guest(g, gc) < 0)
+			return -1;
+		/* Every sandbox made now, so that a guest that cannot run fails the
+		 * start-up and not the first requests. */
+		for (size_t j = 0; j < g->set.pool; j++) {
+			struct sv_worker *w = &g->workers[j];
+			w->g = g;
+			pthread_mutex_init(&w->lock, NULL);
+			g->nworkers = j + 1;
+			int r = take_sandbox(w);
+			if (r < 0) {
+				fprintf(stderr, SV_PROG ": guest '%s': sandbox %zu of %u: %s\n", g->name, j + 1,
+				        g->set.pool, hl_strerror(r));
+				return -1;
+			}
+		}
+	}
+	if (cfg->seccomp && !hl_seccomp_supported()) {
+		fprintf(stderr, SV_PROG ": --seccomp: this build has no libseccomp (Debian: libseccomp-dev)\n");
+		return -1;
+	}
+	size_t started = 0;
+	for (size_t i = 0; i < srv->nguests; i++) {
+		struct sv_guest *g = &srv->guests[i];
+		for (size_t j = 0; j < g->nworkers; j++) {
+			struct sv_worker *w = &g->workers[j];
+			int e = pthread_create(&w->tid, NULL, worker_main, w);
+			if (e) {
+				fprintf(stderr, SV_PROG ": starting a worker: %s\n", strerror(e));
+				return -1;
+			}
+			w->started = true;
+			started++;
+		}
+	}
+	pthread_mutex_lock(&srv->ready_lock);
+	while (srv->ready < started)
+		pthread_cond_wait(&srv->ready_cond, &srv->ready_lock);
+	size_t failed = srv->ready_failed;
+	pthread_mutex_unlock(&srv->ready_lock);
+	if (failed)
+		return -1;
+	int e = pthread_create(&srv->wd_tid, NULL, watchdog_main, srv);
+	if (e) {
+		fprintf(stderr, SV_PROG ": starting the watchdog: %s\n", strerror(e));
+		return -1;
+	}
+	srv->wd_started = true;
+	return 0;
+}
+
+void sv_guests_abort_all(struct sv_server *srv)
+{
+	atomic_store(&srv->refusing, true);
+	for (size_t i = 0; i < srv->nguests; i++) {
+		struct sv_guest *g = &srv->guests[i];
+		struct sv_request *queued = NULL;
+		pthread_mutex_lock(&g->lock);
+		while (g->count) {
+			struct sv_request *r = g->ring[g->head];
+			g->head = (g->head + 1) % g->set.queue;
+			g->count--;
+			r->next = queued;
+			queued = r;
+		}
+		pthread_mutex_unlock(&g->lock);
+		while (queued) {
+			struct sv_request *r = queued;
+			queued = r->next;
+			atomic_fetch_add(&g->rej_shutdown, 1);
+			reject(r, "the server is shutting down");
+		}
+		for (size_t j = 0; j < g->nworkers; j++) {
+			struct sv_worker *w = &g->workers[j];
+			pthread_mutex_lock(&w->lock);
+			if (w->ih) {
+				w->reason = SV_CANCEL_SHUTDOWN;
+				w->deadline_ns = 1; /* now: the watchdog cancels it */
+			}
+			pthread_mutex_unlock(&w->lock);
+		}
+	}
+	wd_kick(srv, 0);
+}
+
+void sv_guests_stop(struct sv_server *srv)
+{
+	for (size_t i = 0; i < srv->nguests; i++) {
+		struct sv_guest *g = &srv->guests[i];
+		pthread_mutex_lock(&g->lock);
+		g->stopping = true;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+	}
+	for (size_t i = 0; i < srv->nguests; i++)
+		for (size_t j = 0; j < srv->guests[i].nworkers; j++)
+			if (srv->guests[i].workers[j].started)
+				pthread_join(srv->guests[i].workers[j].tid, NULL);
+	if (srv->wd_started) {
+		pthread_mutex_lock(&srv->wd_lock);
+		srv->wd_stop = true;
+		pthread_cond_signal(&srv->wd_cond);
+		pthread_mutex_unlock(&srv->wd_lock);
+		pthread_join(srv->wd_tid, NULL);
+	}
+	for (size_t i = 0; i < srv->nguests; i++) {
+		struct sv_guest *g = &srv->guests[i];
+		for (size_t j = 0; j < g->nworkers; j++) {
+			if (g->workers[j].sb)
+				hl_pool_release(g->pool, g->workers[j].sb);
+			pthread_mutex_destroy(&g->workers[j].lock);
+		}
+		hl_pool_free(g->pool);
+		hl_snapshot_free(g->snap);
+		hl_wasi_free(g->wasi);
+		for (size_t j = 0; j < g->nfuncs; j++)
+			free(g->funcs[j].name);
+		free(g->funcs);
+		free(g->ring);
+		free(g->workers);
+		pthread_mutex_destroy(&g->lock);
+		pthread_cond_destroy(&g->cond);
+	}
+	free(srv->guests);
+	srv->guests = NULL;
+	srv->nguests = 0;
+	pthread_mutex_destroy(&srv->wd_lock);
+	pthread_cond_destroy(&srv->wd_cond);
+	pthread_mutex_destroy(&srv->ready_lock);
+	pthread_cond_destroy(&srv->ready_cond);
+}
