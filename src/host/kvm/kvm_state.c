@@ -84,7 +84,7 @@ static const struct {
 
 int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errbuf *err)
 {
-	static uint8_t bits[NRANGES][0x2000 / 8];
+	uint8_t bits[NRANGES][0x2000 / 8]; /* 5 KiB; KVM copies it */
 	struct kvm_msr_filter f;
 	memset(&f, 0, sizeof f);
 	f.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
@@ -99,7 +99,6 @@ int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errb
 		f.ranges[r] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_WRITE, .nmsrs = n,
 		                                            .base = base, .bitmap = bits[r]};
 	}
-	/* KVM copies the bitmaps: the static buffer is free again on return. */
 	if (kvm_ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0)
 		return hl__kvm_fail(err, "KVM_X86_SET_MSR_FILTER");
 	return 0;
