@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,16 +33,40 @@ static volatile wasm_rt_trap_t trap_kind; /* what the longjmp carries */
 static bool trap_armed;
 static bool in_guest_call; /* inside hl_wasm__invoke, not main() */
 static WASM_RT_UNWIND_TARGET *unwind_target;
+/* A trap raised by the runtime itself (hl_wasm__trap_msg) carries its own
+ * code and message; trap_msg[0] == 0 for wasm2c's traps. */
+#define TRAP_MSG_KIND ((wasm_rt_trap_t)254)
+static char trap_msg[1024];
+static int trap_msg_code;
+bool hl_wasm__trapped;
 
 void wasm_rt_trap(wasm_rt_trap_t kind)
 {
 	if (kind == WASM_RT_TRAP_NONE)
 		kind = (wasm_rt_trap_t)255; /* never "no trap": an unknown one */
-	if (!trap_armed)
+	if (!trap_armed) {
+		if (kind == TRAP_MSG_KIND)
+			hl_abort(trap_msg_code, "wasm trap outside a guarded call: %s", trap_msg);
 		hl_abort(HL_WASM_TRAP_OTHER, "wasm trap outside a guarded call: %s", wasm_rt_strerror(kind));
+	}
+	if (kind != TRAP_MSG_KIND)
+		trap_msg[0] = '\0';
 	trap_armed = false;
 	trap_kind = kind;
+	hl_wasm__trapped = true;
 	longjmp(trap_jmp, 1);
+}
+
+void hl_wasm__trap_msg(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(trap_msg, sizeof trap_msg, fmt, ap);
+	va_end(ap);
+	if (!trap_msg[0])
+		snprintf(trap_msg, sizeof trap_msg, "trap %d", code);
+	trap_msg_code = code;
+	wasm_rt_trap(TRAP_MSG_KIND);
 }
 
 const char *wasm_rt_strerror(wasm_rt_trap_t kind)
@@ -58,6 +83,8 @@ const char *wasm_rt_strerror(wasm_rt_trap_t kind)
 	case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
 	case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
 	}
+	if (kind == TRAP_MSG_KIND)
+		return trap_msg;
 	return "unknown trap";
 }
 
@@ -73,7 +100,7 @@ static int trap_code(wasm_rt_trap_t kind)
 	case WASM_RT_TRAP_CALL_INDIRECT: return HL_WASM_TRAP_CALL_INDIRECT;
 	case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return HL_WASM_TRAP_EXCEPTION;
 	case WASM_RT_TRAP_EXHAUSTION: return HL_WASM_TRAP_EXHAUSTION;
-	default: return HL_WASM_TRAP_OTHER;
+	default: return kind == TRAP_MSG_KIND ? trap_msg_code : HL_WASM_TRAP_OTHER;
 	}
 }
 
