@@ -25,7 +25,7 @@ static const char usage_text[] =
 	"       printed on stderr with its stack.\n"
 	"  --timeout-ms N     end the call after N milliseconds (default 1000; 0: none)\n"
 	"  --memory SIZE      the engine's memory limit (default 64M; 0: only the heap)\n"
-	"  --max-stack SIZE   the JavaScript stack (default 256K)\n"
+	"  --max-stack SIZE   the JavaScript stack (default 1M, at most 4M)\n"
 	"  --input SIZE, --output SIZE   the largest JSON in and out (default 1M each)\n"
 	"                     SIZE is a number of bytes with an optional K, M or G\n"
 	"\n"

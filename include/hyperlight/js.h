@@ -79,7 +79,8 @@ typedef struct hl_js_config {
 	const char *guest;
 	uint64_t memory_limit; /* bytes the engine may allocate; default 64 MiB; 0: only the heap
 	                        * bounds it; at most 4 GiB - 1 */
-	uint32_t max_stack;    /* bytes of JavaScript stack; 0: the default (256 KiB) */
+	uint32_t max_stack;    /* bytes of JavaScript stack; 0: the default (1 MiB, about 5000
+	                        * levels of a simple recursion); at most 4 MiB */
 	uint32_t timeout_ms;   /* per call; default 1000; 0: none */
 	/* Sandbox sizes; 0: derived (heap: room for the engine's initial 16 MiB
 	 * memory growing to the memory limit; stack 8 MiB; input and output

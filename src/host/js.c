@@ -21,7 +21,10 @@
 /* QuickJS's initial memory (256 pages) and the part of the heap that is
  * not linear memory (the guest runtime, the engine's C-side tables). */
 #define ENGINE_INITIAL (16 * MIB)
-#define DEFAULT_MAX_STACK (256u * 1024u)
+#define DEFAULT_MAX_STACK (1024u * 1024u)
+/* The engine's own stack is 5 MiB (emscripten's STACK_SIZE of the build): a limit
+ * past it would never trigger. */
+#define MAX_MAX_STACK (4u * 1024u * 1024u)
 
 /* ---- Names and defaults ----------------------------------------------------------- */
 
@@ -201,10 +204,10 @@ int hl_js_sandbox_setup(hl_sandbox *sb, const hl_js_config *jc)
 {
 	if (!sb || !jc || jc->size != sizeof *jc)
 		return HL_E_INVAL;
-	if (jc->memory_limit >= UINT32_MAX || jc->max_stack > INT32_MAX)
+	if (jc->memory_limit >= UINT32_MAX || jc->max_stack > MAX_MAX_STACK)
 		return hl__fail(sb, HL_E_INVAL,
-		                "hl_js_sandbox_setup: memory_limit must be below 4 GiB and max_stack below "
-		                "2 GiB");
+		                "hl_js_sandbox_setup: memory_limit must be below 4 GiB and max_stack at "
+		                "most 4 MiB");
 	hl_value a[2] = {hl_i64((int64_t)jc->memory_limit),
 	                 hl_i32((int32_t)(jc->max_stack ? jc->max_stack : DEFAULT_MAX_STACK))};
 	return js_result(sb, hl_call(sb, HL_JS_FN_LIMITS, a, 2, NULL), "setting the engine's limits");
@@ -330,11 +333,11 @@ int hl_js_new(const hl_js_config *cfg, hl_js **out)
 		js->cfg = *cfg;
 	else
 		hl_js_config_init(&js->cfg);
-	if (js->cfg.memory_limit >= UINT32_MAX || js->cfg.max_stack > INT32_MAX ||
+	if (js->cfg.memory_limit >= UINT32_MAX || js->cfg.max_stack > MAX_MAX_STACK ||
 	    (js->cfg.flags & ~HL_JS_REUSE))
 		return js_fail(js, HL_E_INVAL,
-		               "hl_js_new: memory_limit must be below 4 GiB, max_stack below 2 GiB, flags "
-		               "HL_JS_REUSE or 0");
+		               "hl_js_new: memory_limit must be below 4 GiB, max_stack at most 4 MiB, "
+		               "flags HL_JS_REUSE or 0");
 	char guest[PATH_MAX + 64];
 	int rc;
 	if (js->cfg.guest) {
