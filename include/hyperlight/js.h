@@ -82,9 +82,10 @@ typedef struct hl_js_config {
 	uint32_t max_stack;    /* bytes of JavaScript stack; 0: the default (1 MiB, about 5000
 	                        * levels of a simple recursion); at most 4 MiB */
 	uint32_t timeout_ms;   /* per call; default 1000; 0: none */
-	/* Sandbox sizes; 0: derived (heap: room for the engine's initial 16 MiB
-	 * memory growing to the memory limit; stack 8 MiB; input and output
-	 * 1 MiB each, which bound the JSON in and out). */
+	/* Sandbox sizes; 0: derived (heap: the engine's initial 16 MiB memory,
+	 * the memory limit and half as much again, about 145 MiB for 64 MiB;
+	 * stack 8 MiB; input and output 1 MiB each, which bound the JSON in
+	 * and out). */
 	uint64_t heap_size, stack_size, input_size, output_size;
 	/* A signal (as hl_config.interrupt_signal, with a handler installed)
 	 * that also cancels a call stuck outside JavaScript: the timeout

@@ -58,11 +58,14 @@ void hl_js_config_init(hl_js_config *cfg)
 /* The sandbox sizes a configuration implies (0 fields derived). */
 static void sizes(const hl_js_config *jc, hl_config *cfg)
 {
-	/* The engine's memory grows by realloc, which may briefly hold the old
-	 * and the new block: twice the limit, plus the initial memory and room
-	 * for the runtime. Without a limit, 512 MiB. */
-	uint64_t limit = jc->memory_limit ? jc->memory_limit : 224 * MIB;
-	cfg->heap_size = jc->heap_size ? jc->heap_size : 2 * (limit + ENGINE_INITIAL) + 32 * MIB;
+	/* The engine's linear memory is reserved on the heap up front and
+	 * grows in place (wasm/runtime/wasm_rt.c): the initial memory, the
+	 * limit and half as much again for the allocator's own overhead, plus
+	 * the sixteenth of the heap the runtime keeps for malloc. Without a
+	 * limit, 512 MiB. */
+	uint64_t limit = jc->memory_limit ? jc->memory_limit : 320 * MIB;
+	uint64_t heap = ENGINE_INITIAL + limit + limit / 2 + 16 * MIB;
+	cfg->heap_size = jc->heap_size ? jc->heap_size : heap + heap / 15;
 	cfg->stack_size = jc->stack_size ? jc->stack_size : 8 * MIB;
 	cfg->input_size = jc->input_size ? jc->input_size : 1 * MIB;
 	cfg->output_size = jc->output_size ? jc->output_size : 1 * MIB;
@@ -343,12 +346,12 @@ int hl_js_new(const hl_js_config *cfg, hl_js **out)
 	if (js->cfg.guest) {
 		snprintf(guest, sizeof guest, "%s", js->cfg.guest);
 	} else if ((rc = hl_js_find_guest(guest, sizeof guest)) < 0) {
+		const char *env = getenv("HYPERLIGHT_JS_GUEST");
 		return js_fail(js, rc,
 		               "no JavaScript guest: %s (it is built when the QuickJS module was fetched: "
 		               "scripts/fetch-quickjs.sh, then cmake --build; or set HYPERLIGHT_JS_GUEST)",
-		               getenv("HYPERLIGHT_JS_GUEST") && *getenv("HYPERLIGHT_JS_GUEST")
-		                   ? "$HYPERLIGHT_JS_GUEST names no readable file"
-		                   : "none in the installation or the build tree");
+		               env && *env ? "$HYPERLIGHT_JS_GUEST names no readable file"
+		                           : "none in the installation or the build tree");
 	}
 	hl_config hc;
 	hl_js_sandbox_config(&js->cfg, &hc);
