@@ -190,6 +190,8 @@ static int fail_exception(hl_call *c, const struct handler *h, wptr exc, int cod
 		Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, d);
 	}
 	Z_hlmodZ_free(I, argv);
+	/* With HL_JS_REUSE the engine lives on: nothing of the failure stays. */
+	Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, exc);
 	int code = code_override ? code_override : classify(name, msg);
 	/* Trailing newlines of the stack add nothing. */
 	size_t sl = strlen(stack);
@@ -403,25 +405,32 @@ static int call_body(hl_call *c)
 	Z_hlmodZ_free(I, argv);
 	Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, jv);
 	wptr e = Z_hlmodZ_QTS_ResolveException(I, h->ctx, res);
-	if (e)
+	if (e) {
+		Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, res);
 		return fail_exception(c, h, e, 0);
+	}
 
 	/* An async handler: run the engine's jobs until its promise settles. */
 	if ((int32_t)Z_hlmodZ_QTS_PromiseState(I, h->ctx, res) >= 0) {
 		wptr lastctx = Z_hlmodZ_malloc(I, 4);
 		while (Z_hlmodZ_QTS_PromiseState(I, h->ctx, res) == 0 && Z_hlmodZ_QTS_IsJobPending(I, rt)) {
 			wptr v = Z_hlmodZ_QTS_ExecutePendingJob(I, rt, 1, lastctx);
-			if (timed_out) /* the interrupt ended a job: the promise stays pending */
+			if (timed_out) { /* the interrupt ended a job: the promise stays pending */
+				Z_hlmodZ_free(I, lastctx);
+				Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, res);
 				return fail_exception(c, h, v, 0);
+			}
 			Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, v);
 		}
 		Z_hlmodZ_free(I, lastctx);
 		uint32_t st = Z_hlmodZ_QTS_PromiseState(I, h->ctx, res);
-		if (st == 0)
+		if (st == 0) {
+			Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, res);
 			return hl_return_error(c, HL_JS_CODE_NOT_SETTLED,
 			                       "Error: handler '%s' returned a promise that never settled (no "
 			                       "job is left that could settle it)",
 			                       h->name);
+		}
 		wptr v = Z_hlmodZ_QTS_PromiseResult(I, h->ctx, res);
 		Z_hlmodZ_QTS_FreeValuePointer(I, h->ctx, res);
 		if (st == 2)
