@@ -82,6 +82,9 @@ JS
 printf 'export default function (e) { return [e, typeof globalThis.handler]; }\n' >"$tmp/m.mjs"
 printf 'function handler(e) {\n  return e +;\n}\n' >"$tmp/bad.js"
 
+EXAMPLE=$(cd "$(dirname "$0")/../.." && pwd)/examples/greet.js
+expect "the README's example" 0 'greeting world'$'\n''{"greeting":"hello world","at":"1970-01-01T00:00:00.000Z"}' "" \
+	js run "$EXAMPLE" handler '{"name":"world"}'
 expect "a handler's result" 0 '{"greeting":"hello world","list":[1,2.5,null,true]}' "" \
 	js run "$tmp/h.js" greet '{"name":"world"}'
 expect "console.log goes to stdout, console.error to stderr" 0 \
