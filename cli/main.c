@@ -17,6 +17,7 @@
 #include "hyperlight/hyperlight.h"
 #include "sample_host.h"
 #include "wasm_cmd.h"
+#include "js_cmd.h"
 #include "doctor.h"
 #include "serve/serve.h"
 
@@ -35,6 +36,7 @@ static const char usage_text[] =
 	"       " PROG " info [OPTIONS] GUEST\n"
 	"       " PROG " bench [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
 	"       " PROG " wasm build|run ...  (see '" PROG " wasm help')\n"
+	"       " PROG " js run FILE.js HANDLER JSON  (see '" PROG " js help')\n"
 	"       " PROG " demo [OPTIONS] [GUEST_DIR]\n"
 	"       " PROG " doctor [--quiet]\n"
 	"       " PROG " serve [OPTIONS] GUEST_FILE...  (see '" PROG " serve --help')\n"
@@ -1459,6 +1461,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "wasm") == 0)
 		return hl_cli_wasm(argc - 1, argv + 1);
+	if (strcmp(cmd, "js") == 0)
+		return hl_cli_js(argc - 1, argv + 1);
 	if (strcmp(cmd, "doctor") == 0)
 		return finish_stdout(hl_cli_doctor(argc - 1, argv + 1));
 	if (strcmp(cmd, "serve") == 0)
@@ -1475,7 +1479,7 @@ int main(int argc, char **argv)
 	else if (cmd[0] == '-')
 		return usage_error("unknown option '%s' (options go after the command)", cmd);
 	else
-		return usage_error("unknown command '%s' (run, info, bench, demo, doctor, serve or wasm)", cmd);
+		return usage_error("unknown command '%s' (run, info, bench, demo, doctor, serve, wasm or js)", cmd);
 
 	hl_config cfg;
 	hl_config_init(&cfg);

@@ -34,6 +34,15 @@ static const char usage_text[] =
 	"  -O LEVEL               the C compiler's optimisation level, 0-3 (default 2)\n"
 	"  --keep-c DIR           write the generated C (module.c, module.h, glue.c)\n"
 	"                         into the existing directory DIR and keep it\n"
+	"  --import-map FILE      rename imports and exports first, by the rules of\n"
+	"                         FILE ('import MOD NAME NEWMOD NEWNAME', 'export NAME\n"
+	"                         NEWNAME'): the name map of a minified module\n"
+	"  --c-source FILE.c      compile FILE.c into the guest beside the module (an\n"
+	"                         embedder: includes \"hl_wasm_glue.h\"); repeatable\n"
+	"  --cflag FLAG           an extra C compiler flag for the --c-source files\n"
+	"  --guest-import NAME    the 'env' import NAME is implemented by the C sources\n"
+	"                         as hl_wasm_env_NAME, not by a host function\n"
+	"  --no-exports           register no export as a guest function\n"
 	"  -v, --verbose          print the commands run\n"
 	"\n"
 	"run    load GUEST (built by `wasm build`) into a new sandbox, call FUNCTION\n"
@@ -119,17 +128,35 @@ static int cmd_build(int argc, char **argv)
 	hl_wasm_build_opts_init(&o);
 	o.note = build_note;
 	const char *in = NULL, *out = NULL;
+	/* The repeatable options, NULL-terminated; at most argc of each. */
+	const char **srcs = calloc((size_t)argc + 1, sizeof *srcs);
+	const char **flags = calloc((size_t)argc + 1, sizeof *flags);
+	const char **gimps = calloc((size_t)argc + 1, sizeof *gimps);
+	size_t nsrcs = 0, nflags = 0, ngimps = 0;
+	int st = 0;
+	if (!srcs || !flags || !gimps) {
+		fprintf(stderr, PROG ": out of memory\n");
+		st = ST_HOST;
+		goto done;
+	}
+	o.c_sources = srcs;
+	o.cflags = flags;
+	o.guest_imports = gimps;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v;
 		bool missing = false;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			fputs(usage_text, stdout);
-			return 0;
+			goto done;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			o.verbose = 1;
+		} else if (strcmp(a, "--no-exports") == 0) {
+			o.flags |= HL_WASM_BUILD_NO_EXPORTS;
 		} else if (strcmp(a, "-o") == 0) {
-			if (i + 1 >= argc)
-				return usage_error("build: -o needs a file name");
+			if (i + 1 >= argc) {
+				st = usage_error("build: -o needs a file name");
+				goto done;
+			}
 			out = argv[++i];
 		} else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && a[3] == '\0') {
 			o.opt_level = a[2] - '0';
@@ -137,43 +164,63 @@ static int cmd_build(int argc, char **argv)
 			char *end;
 			errno = 0;
 			unsigned long n = strtoul(v, &end, 10);
-			if (v[0] < '0' || v[0] > '9' || *end || errno || n > UINT32_MAX)
-				return usage_error("build: --max-call-depth: '%s' is not a number of calls", v);
+			if (v[0] < '0' || v[0] > '9' || *end || errno || n > UINT32_MAX) {
+				st = usage_error("build: --max-call-depth: '%s' is not a number of calls", v);
+				goto done;
+			}
 			o.max_call_depth = (uint32_t)n;
 		} else if ((v = opt_value(argc, argv, &i, "--keep-c", &missing))) {
 			o.keep_dir = v;
+		} else if ((v = opt_value(argc, argv, &i, "--import-map", &missing))) {
+			o.import_map = v;
+		} else if ((v = opt_value(argc, argv, &i, "--c-source", &missing))) {
+			srcs[nsrcs++] = v;
+		} else if ((v = opt_value(argc, argv, &i, "--cflag", &missing))) {
+			flags[nflags++] = v;
+		} else if ((v = opt_value(argc, argv, &i, "--guest-import", &missing))) {
+			gimps[ngimps++] = v;
 		} else if (missing) {
-			return usage_error("build: option %s needs a value", a);
+			st = usage_error("build: option %s needs a value", a);
+			goto done;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			return usage_error("build: unknown option '%s'", a);
+			st = usage_error("build: unknown option '%s'", a);
+			goto done;
 		} else if (in) {
-			return usage_error("build: more than one MODULE ('%s' and '%s')", in, a);
+			st = usage_error("build: more than one MODULE ('%s' and '%s')", in, a);
+			goto done;
 		} else {
 			in = a;
 		}
 	}
-	if (!in)
-		return usage_error("build: missing MODULE.wasm");
+	if (!in) {
+		st = usage_error("build: missing MODULE.wasm");
+		goto done;
+	}
 	char *def = NULL;
 	if (!out) {
 		size_t n = strlen(in);
-		if (n > 5 && strcmp(in + n - 5, ".wasm") == 0) {
-			def = strndup(in, n - 5);
-			out = def;
-		} else {
-			return usage_error("build: '%s' does not end in .wasm: give the output with -o", in);
+		if (n <= 5 || strcmp(in + n - 5, ".wasm") != 0) {
+			st = usage_error("build: '%s' does not end in .wasm: give the output with -o", in);
+			goto done;
 		}
-		if (!def) {
+		if (!(def = strndup(in, n - 5))) {
 			fprintf(stderr, PROG ": out of memory\n");
-			return ST_HOST;
+			st = ST_HOST;
+			goto done;
 		}
+		out = def;
 	}
 	char err[8192];
 	int r = hl_wasm_build(in, out, &o, err, sizeof err);
 	if (r < 0)
 		fprintf(stderr, PROG " build: %s: %s\n", hl_wasm_strerror(r), err);
 	free(def);
-	return r < 0 ? (r == HL_E_INVAL ? ST_USAGE : ST_HOST) : 0;
+	st = r < 0 ? (r == HL_E_INVAL ? ST_USAGE : ST_HOST) : 0;
+done:
+	free(srcs);
+	free(flags);
+	free(gimps);
+	return st;
 }
 
 /* ---- run ------------------------------------------------------------------------- */

@@ -1,6 +1,8 @@
 #!/bin/bash
-# deps.sh [vm] - installs the Debian 12 packages the build and tests need (only the missing ones);
-# with "vm", those of the QEMU VM (tests/vm) instead.
+# deps.sh [vm] - installs the Debian 12 packages the build and tests need (only the missing ones),
+# then fetches the QuickJS WebAssembly module of the JavaScript guest with npm
+# (scripts/fetch-quickjs.sh: pinned and verified, cached outside the tree); with "vm", the
+# packages of the QEMU VM (tests/vm) instead.
 set -euo pipefail
 pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutils pkg-config python3 python3-pytest python3-hypothesis libclang-rt-14-dev wabt lld)
 # hl_seccomp_restrict_thread (optional in the build, used when present), and the
@@ -25,4 +27,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+[ "${1:-}" = vm ] && exit 0
+
+# npm for the QuickJS module: a machine that has Node.js and npm from elsewhere keeps them.
+if ! command -v npm >/dev/null; then
+	echo "installing: npm"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+# Without the module the JavaScript guest is not built and its tests skip, saying why; CI
+# (CI=true) must have it.
+if ! "$(dirname "$0")/fetch-quickjs.sh"; then
+	if [ "${CI:-}" = true ]; then
+		echo "deps.sh: the QuickJS module could not be fetched, and CI needs it" >&2
+		exit 1
+	fi
+	echo "deps.sh: WARNING: no QuickJS module: the JavaScript guest will not be built" >&2
 fi

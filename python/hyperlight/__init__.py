@@ -8,6 +8,10 @@ A binding with ctypes over libhyperlight.so (the C library of this project):
         sb.init()
         print(sb.call("Echo", "hello"))
 
+    with JsSandbox() as js:                     # QuickJS in a sandbox
+        js.add_handler("add", "function handler(e) { return e.a + e.b; }")
+        print(js.call("add", {"a": 1, "b": 2}))
+
 The library is found through $HYPERLIGHT_LIB (the .so file or its
 directory), then the build directories of the source tree this package sits
 in, then the system's library path. See docs/python.md.
@@ -20,8 +24,12 @@ from .errors import (AbiVersionError, ArgumentCountError, ArgumentError, Argumen
                      ArgumentTypeError, ArgumentValueError, CallCancelled, ConfigError,
                      ExistsError, GuestAbort, GuestError, GuestFailure, GuestFault,
                      GuestFileError, GuestImageError, GuestProtocolError, HostError,
-                     HostFunctionError, HyperlightError, HypervisorError, NoFunctionError,
-                     OutOfMemory, Poisoned, StateError, UnsupportedError, UsageError)
+                     HostFunctionError, HyperlightError, HypervisorError, JsEngineError,
+                     JsError, JsException, JsGuestMissing, JsLoadError, JsMemoryError,
+                     JsNoHandler, JsNotSettled, JsResultTooLarge, JsStackOverflow, JsTimeout,
+                     NoFunctionError, OutOfMemory, Poisoned, StateError, UnsupportedError,
+                     UsageError)
+from .js import JsSandbox
 from .sandbox import Sandbox, Snapshot
 
 __version__ = "1.0.0"
@@ -35,6 +43,9 @@ __all__ = [
     "GuestFileError", "HypervisorError", "GuestImageError", "AbiVersionError",
     "GuestFailure", "GuestError", "HostFunctionError", "GuestAbort", "GuestFault",
     "GuestProtocolError", "Poisoned", "CallCancelled",
+    "JsSandbox", "JsError", "JsException", "JsTimeout", "JsMemoryError", "JsStackOverflow",
+    "JsResultTooLarge", "JsNoHandler", "JsLoadError", "JsNotSettled", "JsEngineError",
+    "JsGuestMissing",
 ]
 
 

@@ -116,6 +116,35 @@ def grown(struct_type):
     return buf, struct_type.from_buffer(buf)
 
 
+class JsConfig(ctypes.Structure):
+    """hl_js_config (hyperlight/js.h)."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("guest", ctypes.c_char_p),
+        ("memory_limit", ctypes.c_uint64),
+        ("max_stack", ctypes.c_uint32),
+        ("timeout_ms", ctypes.c_uint32),
+        ("heap_size", ctypes.c_uint64),
+        ("stack_size", ctypes.c_uint64),
+        ("input_size", ctypes.c_uint64),
+        ("output_size", ctypes.c_uint64),
+        ("interrupt_signal", ctypes.c_int32),
+        ("flags", ctypes.c_uint32),
+    ]
+
+
+class JsErrorStruct(ctypes.Structure):
+    """hl_js_error."""
+
+    _fields_ = [
+        ("code", ctypes.c_int),
+        ("name", ctypes.c_char_p),
+        ("message", ctypes.c_char_p),
+        ("stack", ctypes.c_char_p),
+    ]
+
+
 # ---- callbacks ---------------------------------------------------------------
 
 HOST_FN = ctypes.CFUNCTYPE(
@@ -174,6 +203,18 @@ _OPTIONAL_PROTOTYPES = {
     "hl_sandbox_stats": (_INT, [_P, _P]),
     "hl_sandbox_stats_reset": (_INT, [_P]),
     "hl_stats_percentile_ns": (ctypes.c_uint64, [_P, ctypes.c_double]),
+    # JavaScript (hyperlight/js.h)
+    "hl_js_strerror": (_STR, [_INT]),
+    "hl_js_config_init": (None, [_P]),
+    "hl_js_find_guest": (_INT, [ctypes.c_char_p, _SIZE]),
+    "hl_js_new": (_INT, [_P, ctypes.POINTER(_P)]),
+    "hl_js_free": (None, [_P]),
+    "hl_js_set_print": (_INT, [_P, PRINT_FN, _P]),
+    "hl_js_add_handler": (_INT, [_P, _STR, _P, _SIZE, _STR, _STR]),
+    "hl_js_call": (_INT, [_P, _STR, _P, _SIZE, ctypes.POINTER(_P), ctypes.POINTER(_SIZE)]),
+    "hl_js_errmsg": (_STR, [_P]),
+    "hl_js_last_error": (_INT, [_P, _P]),
+    "hl_js_sandbox": (_P, [_P]),
 }
 
 # ---- finding the library ----------------------------------------------------------

@@ -27,6 +27,18 @@
         +-- GuestProtocolError       the guest broke the protocol (poisoned)
         +-- Poisoned                 an earlier failure left the sandbox unusable: reset()
         +-- CallCancelled            cancelled or timed out (poisoned)
+        +-- JsError                  a JavaScript handler failed (JsSandbox); .js_name,
+            |                        .js_message, .js_stack
+            +-- JsException          it threw, or its promise was rejected (HL_JS_E_EXCEPTION)
+            +-- JsTimeout            it ran past the timeout (HL_JS_E_TIMEOUT)
+            +-- JsMemoryError        the engine's memory limit (HL_JS_E_MEMORY); also a MemoryError
+            +-- JsStackOverflow      deep recursion (HL_JS_E_STACK); also a RecursionError
+            +-- JsResultTooLarge     the result's JSON does not fit the output buffer
+            +-- JsNoHandler          no handler of that name; also a LookupError
+            +-- JsLoadError          the source did not compile or run, or lacks the function
+            +-- JsNotSettled         the handler's promise never settled
+            +-- JsEngineError        the engine itself failed
+    JsGuestMissing (a HostError)     the JavaScript guest is not built (HL_JS_E_NO_GUEST)
 """
 
 HL_E_INVAL = -1
@@ -50,6 +62,16 @@ HL_E_GUEST_FAULT = -43
 HL_E_GUEST_PROTOCOL = -44
 HL_E_POISONED = -45
 HL_E_CANCELLED = -46
+HL_JS_E_EXCEPTION = -70
+HL_JS_E_TIMEOUT = -71
+HL_JS_E_MEMORY = -72
+HL_JS_E_STACK = -73
+HL_JS_E_RESULT = -74
+HL_JS_E_NO_HANDLER = -75
+HL_JS_E_LOAD = -76
+HL_JS_E_NOT_SETTLED = -77
+HL_JS_E_ENGINE = -78
+HL_JS_E_NO_GUEST = -79
 
 
 class HyperlightError(Exception):
@@ -181,6 +203,56 @@ class CallCancelled(GuestFailure):
     Poisoned until reset()."""
 
 
+class JsError(GuestFailure):
+    """A JavaScript handler failed. js_name, js_message, js_stack: the
+    exception taken apart ("" when there was none, as for a timeout)."""
+
+    js_name = ""
+    js_message = ""
+    js_stack = ""
+
+
+class JsException(JsError):
+    """The handler threw (or its promise was rejected), or its argument or
+    result was not JSON. The sandbox stays usable."""
+
+
+class JsTimeout(JsError):
+    """The call ran past the timeout."""
+
+
+class JsMemoryError(JsError, MemoryError):
+    """The engine reached its memory limit."""
+
+
+class JsStackOverflow(JsError, RecursionError):
+    """The JavaScript stack overflowed."""
+
+
+class JsResultTooLarge(JsError):
+    """The result's JSON does not fit the output buffer (output_size)."""
+
+
+class JsNoHandler(JsError, LookupError):
+    """No handler of that name is loaded."""
+
+
+class JsLoadError(JsError):
+    """The source does not compile, throws while it runs, or lacks the function."""
+
+
+class JsNotSettled(JsError):
+    """The handler returned a promise that never settled."""
+
+
+class JsEngineError(JsError):
+    """The engine itself failed (a trap inside it); the next call starts afresh."""
+
+
+class JsGuestMissing(HostError):
+    """The JavaScript guest is not built or not found (scripts/fetch-quickjs.sh)."""
+
+
 _BY_CODE = {
     HL_E_INVAL: UsageError,
     HL_E_STATE: StateError,
@@ -203,6 +275,16 @@ _BY_CODE = {
     HL_E_GUEST_PROTOCOL: GuestProtocolError,
     HL_E_POISONED: Poisoned,
     HL_E_CANCELLED: CallCancelled,
+    HL_JS_E_EXCEPTION: JsException,
+    HL_JS_E_TIMEOUT: JsTimeout,
+    HL_JS_E_MEMORY: JsMemoryError,
+    HL_JS_E_STACK: JsStackOverflow,
+    HL_JS_E_RESULT: JsResultTooLarge,
+    HL_JS_E_NO_HANDLER: JsNoHandler,
+    HL_JS_E_LOAD: JsLoadError,
+    HL_JS_E_NOT_SETTLED: JsNotSettled,
+    HL_JS_E_ENGINE: JsEngineError,
+    HL_JS_E_NO_GUEST: JsGuestMissing,
 }
 
 

@@ -67,6 +67,13 @@ def pytest_report_header(config):
     except hyperlight.LibraryNotFound as e:
         lib = f"NOT FOUND ({e})"
     lines = [f"hyperlight: library {lib}", f"hyperlight: guests {guest_dir()}"]
+    try:
+        from hyperlight.js import find_guest
+        js = find_guest() or ("*** NOT BUILT: the JavaScript tests are SKIPPED "
+                              "(scripts/fetch-quickjs.sh, then cmake --build) ***")
+    except Exception as e:  # an older library without hl_js_find_guest
+        js = f"*** unavailable ({e}): the JavaScript tests are SKIPPED ***"
+    lines.append(f"hyperlight: JavaScript guest {js}")
     if not KVM:
         lines.append("hyperlight: *** " + NO_KVM_REASON + ": KVM TESTS ARE SKIPPED ***")
     return lines

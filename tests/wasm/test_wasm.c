@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common.h"
 #include "hyperlight/wasm.h"
@@ -701,6 +702,117 @@ static void sandboxes_are_independent(void **state)
 	}
 }
 
+/* ---- emscripten's shape: an imported memory, the runtime's env functions ------------ */
+
+/* Expects the call to fail with HL_E_GUEST_ERROR, `code` and `msg` in the message. */
+static void expect_trap_msg(hl_sandbox *sb, const char *fn, const hl_value *a, size_t n, int code,
+                        const char *msg)
+{
+	hl_value r;
+	int rc = hl_call(sb, fn, a, n, &r);
+	assert_int_equal(rc, HL_E_GUEST_ERROR);
+	assert_int_equal(hl_sandbox_guest_code(sb), code);
+	if (!strstr(hl_errmsg(sb), msg))
+		fail_msg("'%s' not in '%s'", msg, hl_errmsg(sb));
+	assert_false(hl_sandbox_poisoned(sb));
+}
+
+static void emscripten_module_is_renamed_and_its_constructors_run(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	hl_function_info fi;
+	/* The map's names, not "v" or "u"; __wasm_call_ctors is no guest function. */
+	assert_true(signature(sb, "ctors_ran", &fi));
+	assert_false(signature(sb, "v", &fi));
+	assert_false(signature(sb, "__wasm_call_ctors", &fi));
+	assert_int_equal(call_i32(sb, "ctors_ran", NULL, 0), 7);
+	hl_sandbox_free(sb);
+}
+
+static void emscripten_heap_grows_in_the_imported_memory(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	/* 2 pages already: nothing to do. */
+	hl_value a = hl_i32(100000);
+	assert_int_equal(call_i32(sb, "grow", &a, 1), 2);
+	/* 3 pages asked: a quarter more if it fits, capped by the maximum (8). */
+	a = hl_i32(3 * 65536);
+	int32_t pages = call_i32(sb, "grow", &a, 1);
+	assert_true(pages >= 3 && pages <= 8);
+	a = hl_i32(8 * 65536);
+	assert_int_equal(call_i32(sb, "grow", &a, 1), 8);
+	/* Past the module's maximum: the allocation fails, the call does not. */
+	a = hl_i32(8 * 65536 + 1);
+	assert_int_equal(call_i32(sb, "grow", &a, 1), -1);
+	hl_sandbox_free(sb);
+}
+
+static void emscripten_clocks_and_time_zone_are_utc(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double host_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	double guest_ms = call_f64(sb, "date_now", NULL, 0);
+	assert_true(fabs(guest_ms - host_ms) < 60000.0);
+	double t0 = call_f64(sb, "get_now", NULL, 0), t1 = call_f64(sb, "get_now", NULL, 0);
+	assert_true(t1 >= t0);
+	/* timezone 0, no daylight saving, both names "UTC". */
+	assert_int_equal(call_i32(sb, "tz", NULL, 0), 'U' + 'U');
+	/* 2024-03-01T00:00:00Z: year 2024, day 60 of the year (0-based, leap year). */
+	hl_value t = hl_i64(1709251200);
+	assert_int_equal(call_i32(sb, "year", &t, 1), 2024 * 1000 + 60);
+	hl_sandbox_free(sb);
+}
+
+static void emscripten_abort_and_assertions_trap_with_their_message(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	expect_trap_msg(sb, "abort", NULL, 0, HL_WASM_TRAP_ABORT, "wasm trap: the module called abort()");
+	expect_trap_msg(sb, "assert", NULL, 0, HL_WASM_TRAP_ABORT,
+	            "failed an assertion: cond, at file.c:42 in fn");
+	/* The sandbox still serves calls. */
+	assert_int_equal(call_i32(sb, "ctors_ran", NULL, 0), 7);
+	hl_sandbox_free(sb);
+}
+
+static void emscripten_system_calls_fail_with_enosys_and_output_is_printed(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	struct hlt_output out;
+	hl_sandbox *sb = open_wasm("emscripten", &out, NULL, NULL);
+	assert_int_equal(call_i32(sb, "openat", NULL, 0), -52);
+	/* fd_write reads the imported memory. */
+	assert_int_equal(call_i32(sb, "hello", NULL, 0), 0);
+	assert_string_equal(out.data, "hello from emscripten\n");
+	hl_sandbox_free(sb);
+}
+
+static void embedder_in_c_serves_its_own_function(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	hl_sandbox *sb = open_wasm("embedder", NULL, NULL, NULL);
+	hl_function_info fi;
+	/* --no-exports: only the embedder's function. */
+	assert_int_equal(hl_function_count(sb), 1);
+	assert_true(signature(sb, "compute", &fi));
+	assert_false(signature(sb, "add_twice", &fi));
+	/* add_twice(3, 4) = 3 + twice(4) = 11, times 100, plus one init. */
+	hl_value a[2] = {hl_i32(3), hl_i32(4)};
+	assert_int_equal(call_i32(sb, "compute", a, 2), 1101);
+	hl_sandbox_free(sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +842,12 @@ int main(void)
 		cmocka_unit_test(memory_larger_than_the_heap_fails_init),
 		cmocka_unit_test(module_compiled_from_c_runs),
 		cmocka_unit_test(sandboxes_are_independent),
+		cmocka_unit_test(emscripten_module_is_renamed_and_its_constructors_run),
+		cmocka_unit_test(emscripten_heap_grows_in_the_imported_memory),
+		cmocka_unit_test(emscripten_clocks_and_time_zone_are_utc),
+		cmocka_unit_test(emscripten_abort_and_assertions_trap_with_their_message),
+		cmocka_unit_test(emscripten_system_calls_fail_with_enosys_and_output_is_printed),
+		cmocka_unit_test(embedder_in_c_serves_its_own_function),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,7 @@ static void reader_finds_imports_and_exports(void **state)
 	assert_int_equal(m.nimports, 6);
 	assert_int_equal(m.nfunc_imports, 6);
 	assert_int_equal(m.nexports, 7);
-	assert_int_equal(hl__wasm_check_imports(&m, err, sizeof err), 0);
+	assert_int_equal(hl__wasm_check_imports(&m, NULL, err, sizeof err), 0);
 	const struct hl__wasm_functype *t = hl__wasm_func_type(&m, 1); /* import 1 */
 	assert_non_null(t);
 	assert_int_equal(t->nparams, 2); /* host_scale(f64, f32) */
@@ -102,7 +102,7 @@ static void reader_survives_truncation_and_bit_flips(void **state)
 	for (size_t i = 0; i < len * 8; i++) {
 		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
 		if (hl__wasm_parse(buf, len, &m, err, sizeof err) == 0) {
-			hl__wasm_check_imports(&m, err, sizeof err);
+			hl__wasm_check_imports(&m, NULL, err, sizeof err);
 			hl__wasm_module_free(&m);
 		}
 		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
@@ -312,6 +312,123 @@ static void keep_dir_holds_the_generated_c(void **state)
 	unlink(out_path());
 }
 
+static void unimplemented_emscripten_function_is_refused(void **state)
+{
+	(void)state;
+	expect_build_error("bad_em_missing.wasm", HL_WASM_E_MODULE,
+	                   "'_dlopen_js' is a function of emscripten's JavaScript runtime");
+}
+
+static void emscripten_function_with_wrong_signature_is_refused(void **state)
+{
+	(void)state;
+	expect_build_error("bad_em_sig.wasm", HL_WASM_E_MODULE,
+	                   "does not have the signature of emscripten's emscripten_date_now");
+}
+
+/* Renames emscripten.wasm's imports and exports with `map`; returns the
+ * rename's result, the renamed module parsed into *out when it succeeded. */
+static int rename_with(const char *map, struct hl__wasm_module *out, uint8_t **renamed, char *err,
+                       size_t errlen)
+{
+	size_t len;
+	uint8_t *buf = slurp(fixture("emscripten.wasm"), &len);
+	struct hl__wasm_module m;
+	struct hl__wasm_rename_map rm;
+	assert_int_equal(hl__wasm_parse(buf, len, &m, err, errlen), 0);
+	int r = hl__wasm_parse_rename_map(map, strlen(map), &rm, err, errlen);
+	size_t rlen = 0;
+	*renamed = NULL;
+	if (r == 0) {
+		r = hl__wasm_rename(buf, len, &m, &rm, renamed, &rlen, err, errlen);
+		hl__wasm_rename_map_free(&rm);
+	}
+	if (r == 0)
+		assert_int_equal(hl__wasm_parse(*renamed, rlen, out, err, errlen), 0);
+	hl__wasm_module_free(&m);
+	free(buf);
+	return r;
+}
+
+static bool has_name(struct hl__wasm_name n, const char *s)
+{
+	return n.len == strlen(s) && memcmp(n.p, s, n.len) == 0;
+}
+
+static void rename_map_renames_imports_and_exports(void **state)
+{
+	(void)state;
+	char err[512];
+	struct hl__wasm_module m;
+	uint8_t *renamed;
+	const char *map = "# comment\n\nimport a a env memory\nimport a c env emscripten_date_now  # x\n"
+	                  "export x date_now\nexport u __wasm_call_ctors\n";
+	assert_int_equal(rename_with(map, &m, &renamed, err, sizeof err), 0);
+	assert_true(has_name(m.imports[0].module, "env") && has_name(m.imports[0].name, "memory"));
+	assert_int_equal(m.imports[0].kind, HL__WASM_MEMORY);
+	assert_int_equal(m.imports[0].min, 2);
+	assert_int_equal(m.imports[0].max, 8);
+	assert_true(has_name(m.imports[1].module, "a") && has_name(m.imports[1].name, "b"));
+	assert_true(has_name(m.imports[2].name, "emscripten_date_now"));
+	bool date = false, ctors = false, other = false;
+	for (uint32_t i = 0; i < m.nexports; i++) {
+		date |= has_name(m.exports[i].name, "date_now");
+		ctors |= has_name(m.exports[i].name, "__wasm_call_ctors");
+		other |= has_name(m.exports[i].name, "y");
+	}
+	assert_true(date && ctors && other);
+	hl__wasm_module_free(&m);
+	free(renamed);
+}
+
+static void rename_map_for_another_module_is_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	struct hl__wasm_module m;
+	uint8_t *renamed;
+	assert_int_equal(rename_with("import a zz env x\n", &m, &renamed, err, sizeof err), -22);
+	assert_non_null(strstr(err, "import 'a' 'zz' is not in the module"));
+	assert_int_equal(rename_with("export nope yes\n", &m, &renamed, err, sizeof err), -22);
+	assert_non_null(strstr(err, "export 'nope' is not in the module"));
+	assert_int_equal(rename_with("export u v\n", &m, &renamed, err, sizeof err), -22);
+	assert_non_null(strstr(err, "two exports named 'v'"));
+	assert_int_equal(rename_with("export u a\nexport u b\n", &m, &renamed, err, sizeof err), -22);
+	assert_non_null(strstr(err, "more than one rule"));
+}
+
+static void malformed_rename_map_is_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	struct hl__wasm_module m;
+	uint8_t *renamed;
+	static const char *const bad[] = {"rename a b\n", "import a b env\n", "export u\n",
+	                                  "export u v w\n", "import a b c d e\n"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(rename_with(bad[i], &m, &renamed, err, sizeof err), -22);
+		assert_non_null(strstr(err, "line 1"));
+	}
+}
+
+static void guest_import_must_be_imported(void **state)
+{
+	(void)state;
+	hl_wasm_build_opts o;
+	hl_wasm_build_opts_init(&o);
+	const char *gi[] = {"nope", NULL};
+	o.guest_imports = gi;
+	char err[8192];
+	assert_int_equal(hl_wasm_build(fixture("imports.wasm"), out_path(), &o, err, sizeof err),
+	                 HL_WASM_E_MODULE);
+	assert_non_null(strstr(err, "guest import 'nope' is not an 'env' function import"));
+	/* Unknown flags and the 1.0 size of the options. */
+	o.flags = 0x80;
+	assert_int_equal(hl_wasm_build(fixture("imports.wasm"), out_path(), &o, err, sizeof err),
+	                 HL_E_INVAL);
+	unlink(out_path());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +447,12 @@ int main(void)
 		cmocka_unit_test(skipped_exports_are_noted_and_the_build_succeeds),
 		cmocka_unit_test(generated_glue_compiles_without_warnings),
 		cmocka_unit_test(keep_dir_holds_the_generated_c),
+		cmocka_unit_test(unimplemented_emscripten_function_is_refused),
+		cmocka_unit_test(emscripten_function_with_wrong_signature_is_refused),
+		cmocka_unit_test(rename_map_renames_imports_and_exports),
+		cmocka_unit_test(rename_map_for_another_module_is_refused),
+		cmocka_unit_test(malformed_rename_map_is_refused),
+		cmocka_unit_test(guest_import_must_be_imported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

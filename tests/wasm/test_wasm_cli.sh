@@ -70,7 +70,7 @@ expect "run with a bad --env" 1 "" "is not NAME=VALUE" wasm run --env FOO "$W/ar
 expect "build a missing module" 3 "" "cannot read" wasm build "$tmp/none.wasm" -o "$tmp/none"
 expect "build a module with an unsupported import" 3 "" "HL_WASM_E_MODULE" \
 	wasm build "$W/bad_import_module.wasm" -o "$tmp/bad"
-expect "build a module importing a memory" 3 "" "can import only functions" \
+expect "build a module importing a memory" 3 "" "can import a memory only from module" \
 	wasm build "$W/bad_import_memory.wasm" -o "$tmp/bad"
 expect "build with -o (and -O0)" 0 "" "" wasm build -O0 "$W/arith.wasm" -o "$tmp/arith"
 if [ "$(head -c 4 "$tmp/arith" | od -An -c | tr -d ' ')" = "177ELF" ]; then

@@ -1,6 +1,7 @@
 /* wasm_build.c - hl_wasm_build: a wasm module to a guest ELF through wasm2c, the glue generator and musl-gcc, run as child processes in a temporary directory. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -138,6 +139,28 @@ static int read_file(const char *path, size_t max, char **out, size_t *len)
 	return 0;
 }
 
+/* Writes len bytes to path (created or replaced). Returns 0 or -errno. */
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+			close(fd);
+			return -e;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return close(fd) == 0 ? 0 : -errno;
+}
+
 /*
  * Runs argv[0] (looked up in PATH if it has no slash) with stdin from
  * /dev/null and stdout and stderr into dir/tool.log. Returns 0, or
@@ -210,12 +233,31 @@ static void remove_dir(const char *dir)
 	rmdir(dir);
 }
 
+/* The glue options the build's options imply. */
+static struct hl__wasm_glue_opts glue_opts(const hl_wasm_build_opts *o)
+{
+	struct hl__wasm_glue_opts go = {o->max_call_depth, o->note, o->note_user, o->guest_imports,
+	                                (o->flags & HL_WASM_BUILD_NO_EXPORTS) != 0};
+	return go;
+}
+
 static int write_glue(struct build *b, const struct hl__wasm_module *m)
 {
-	char hpath[4200], gpath[4200];
+	char hpath[4200], gpath[4200], ghpath[4200];
 	if (!path_in(b->dir, "module.h", hpath, sizeof hpath) ||
-	    !path_in(b->dir, "glue.c", gpath, sizeof gpath))
+	    !path_in(b->dir, "glue.c", gpath, sizeof gpath) ||
+	    !path_in(b->dir, "hl_wasm_glue.h", ghpath, sizeof ghpath))
 		return failf(b, HL_E_IO, "the work directory's path is too long");
+	struct hl__wasm_glue_opts go = glue_opts(b->o);
+	FILE *gh = fopen(ghpath, "we");
+	if (!gh)
+		return failf(b, HL_E_IO, "cannot create %s: %s", ghpath, strerror(errno));
+	char hmsg[256] = "";
+	int hr = hl__wasm_write_glue_header(gh, m, &go, hmsg, sizeof hmsg);
+	if (fclose(gh) != 0 && hr == 0)
+		return failf(b, HL_E_IO, "writing %s: %s", ghpath, strerror(errno));
+	if (hr < 0)
+		return failf(b, HL_WASM_E_TOOL, "%s", hmsg);
 	char *header = NULL;
 	size_t hlen;
 	int r = read_file(hpath, 64u << 20, &header, &hlen);
@@ -226,7 +268,6 @@ static int write_glue(struct build *b, const struct hl__wasm_module *m)
 		free(header);
 		return failf(b, HL_E_IO, "cannot create %s: %s", gpath, strerror(errno));
 	}
-	struct hl__wasm_glue_opts go = {b->o->max_call_depth, b->o->note, b->o->note_user};
 	char msg[1024] = "";
 	r = hl__wasm_write_glue(f, m, header, &go, msg, sizeof msg);
 	free(header);
@@ -299,6 +340,7 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 		return failf(b, HL_E_IO, "the work directory's path is too long");
 
 	char *const w2c[] = {(char *)wasm2c, (char *)wasm_path, "-n", HL__WASM_MODNAME, "-o", csrc, NULL};
+	/* (wasm_path is the renamed copy in the work directory when a map applied.) */
 	int r = run(b, "wasm2c", w2c);
 	if (r < 0)
 		return r;
@@ -323,33 +365,103 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 	                         "-o", gobj, NULL};
 	if ((r = run(b, "the C compiler (glue)", cc_glue)) < 0)
 		return r;
-	/* The guest link of guests/CMakeLists.txt; main() is in the wasm
-	 * runtime's archive, so it is pulled in by name like _start. */
-	char *const link[] = {(char *)cc, "-static", "-no-pie", "-nostartfiles", "-Wl,-u,_start",
-	                      "-Wl,-u,main", "-Wl,-z,separate-code", "-Wl,-z,noexecstack",
-	                      "-Wl,--build-id=none", mobj, gobj, rtlib, guestlib, "-lm", "-o",
-	                      (char *)out_path, NULL};
-	return run(b, "the linker", link);
+
+	/* The embedder's C sources: compiled like the glue, each to srcN.o. */
+	size_t nsrc = 0, nflags = 0;
+	while (o->c_sources && o->c_sources[nsrc])
+		nsrc++;
+	while (o->cflags && o->cflags[nflags])
+		nflags++;
+	if (nsrc > 256 || nflags > 256)
+		return failf(b, HL_E_INVAL, "more than 256 C sources or C flags");
+	char (*objs)[4200] = calloc(nsrc ? nsrc : 1, sizeof *objs);
+	char **argv = calloc(nflags + 16, sizeof *argv);
+	char **link = calloc(nsrc + 24, sizeof *link);
+	if (!objs || !argv || !link) {
+		free(objs);
+		free(argv);
+		free(link);
+		return failf(b, HL_E_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < nsrc && r == 0; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "src%zu.o", i);
+		if (!path_in(b->dir, name, objs[i], sizeof objs[i])) {
+			r = failf(b, HL_E_IO, "the work directory's path is too long");
+			break;
+		}
+		size_t k = 0;
+		argv[k++] = (char *)cc;
+		argv[k++] = "-c";
+		argv[k++] = opt;
+		argv[k++] = "-fno-pie";
+		argv[k++] = "-Wall";
+		argv[k++] = "-Wextra";
+		argv[k++] = "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0";
+		argv[k++] = incflag;
+		argv[k++] = wdflag;
+		for (size_t j = 0; j < nflags; j++)
+			argv[k++] = (char *)o->cflags[j];
+		argv[k++] = (char *)o->c_sources[i];
+		argv[k++] = "-o";
+		argv[k++] = objs[i];
+		argv[k] = NULL;
+		char what[4400];
+		snprintf(what, sizeof what, "the C compiler (%s)", o->c_sources[i]);
+		r = run(b, what, argv);
+	}
+	if (r == 0) {
+		/* The guest link of guests/CMakeLists.txt; main() is in the wasm
+		 * runtime's archive, so it is pulled in by name like _start. */
+		static const char *const head[] = {"-static", "-no-pie", "-nostartfiles", "-Wl,-u,_start",
+		                                   "-Wl,-u,main", "-Wl,-z,separate-code",
+		                                   "-Wl,-z,noexecstack", "-Wl,--build-id=none"};
+		size_t k = 0;
+		link[k++] = (char *)cc;
+		for (size_t j = 0; j < sizeof head / sizeof head[0]; j++)
+			link[k++] = (char *)head[j];
+		link[k++] = mobj;
+		link[k++] = gobj;
+		for (size_t i = 0; i < nsrc; i++)
+			link[k++] = objs[i];
+		link[k++] = rtlib;
+		link[k++] = guestlib;
+		link[k++] = "-lm";
+		link[k++] = "-o";
+		link[k++] = (char *)out_path;
+		link[k] = NULL;
+		r = run(b, "the linker", link);
+	}
+	free(objs);
+	free(argv);
+	free(link);
+	return r;
 }
 
 int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_build_opts *opts,
                   char *err, size_t errlen)
 {
-	hl_wasm_build_opts defaults;
+	hl_wasm_build_opts o;
 	if (err && errlen)
 		err[0] = '\0';
-	if (!opts) {
-		hl_wasm_build_opts_init(&defaults);
-		opts = &defaults;
-	}
-	struct build b = {.o = opts, .err = err, .errlen = errlen};
-	if (!wasm_path || !out_path || opts->size != sizeof *opts)
-		return failf(&b, HL_E_INVAL, "hl_wasm_build: %s",
-		             opts->size != sizeof *opts ? "opts->size is not sizeof(hl_wasm_build_opts)"
-		                                        : "a NULL path");
+	hl_wasm_build_opts_init(&o);
+	struct build b = {.o = &o, .err = err, .errlen = errlen};
+	/* The 1.0 structure ends where import_map begins; the fields after it
+	 * keep their defaults. */
+	if (opts && opts->size != sizeof *opts && opts->size != offsetof(hl_wasm_build_opts, import_map))
+		return failf(&b, HL_E_INVAL, "hl_wasm_build: opts->size is not sizeof(hl_wasm_build_opts)");
+	if (opts)
+		memcpy(&o, opts, opts->size);
+	o.size = sizeof o;
+	if (!wasm_path || !out_path)
+		return failf(&b, HL_E_INVAL, "hl_wasm_build: a NULL path");
+	if (o.flags & ~HL_WASM_BUILD_NO_EXPORTS)
+		return failf(&b, HL_E_INVAL, "hl_wasm_build: unknown flags 0x%x", o.flags);
+	opts = &o;
 
 	char *bytes = NULL;
 	size_t len = 0;
+	bool renamed_module = false;
 	int r = read_file(wasm_path, MAX_MODULE, &bytes, &len);
 	if (r == -ENOMEM)
 		return failf(&b, HL_E_NOMEM, "out of memory for %s", wasm_path);
@@ -361,7 +473,45 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 	struct hl__wasm_module m;
 	char msg[1024] = "";
 	r = hl__wasm_parse((const uint8_t *)bytes, len, &m, msg, sizeof msg);
-	if (r == 0 && (r = hl__wasm_check_imports(&m, msg, sizeof msg)) < 0)
+	if (r == 0 && opts->import_map) {
+		/* Rename first, then parse the renamed module: everything after
+		 * this sees the real names. */
+		char *maptext = NULL;
+		size_t maplen = 0;
+		int mr = read_file(opts->import_map, 16u << 20, &maptext, &maplen);
+		if (mr < 0) {
+			hl__wasm_module_free(&m);
+			free(bytes);
+			return failf(&b, mr == -ENOMEM ? HL_E_NOMEM : HL_E_IO, "cannot read the import map %s: %s",
+			             opts->import_map, strerror(-mr));
+		}
+		struct hl__wasm_rename_map map;
+		uint8_t *renamed = NULL;
+		size_t rlen = 0;
+		char mmsg[900] = "";
+		r = hl__wasm_parse_rename_map(maptext, maplen, &map, mmsg, sizeof mmsg);
+		if (r == 0) {
+			r = hl__wasm_rename((const uint8_t *)bytes, len, &m, &map, &renamed, &rlen, mmsg,
+			                    sizeof mmsg);
+			hl__wasm_rename_map_free(&map);
+		}
+		free(maptext);
+		hl__wasm_module_free(&m);
+		if (r < 0) {
+			free(bytes);
+			if (r == -ENOMEM)
+				return failf(&b, HL_E_NOMEM, "out of memory renaming %s", wasm_path);
+			return failf(&b, HL_WASM_E_MODULE, "%s: import map %s: %s", wasm_path, opts->import_map,
+			             mmsg);
+		}
+		free(bytes);
+		bytes = (char *)renamed;
+		len = rlen;
+		renamed_module = true;
+		r = hl__wasm_parse((const uint8_t *)bytes, len, &m, msg, sizeof msg);
+	}
+	struct hl__wasm_glue_opts go = glue_opts(opts);
+	if (r == 0 && (r = hl__wasm_check_imports(&m, &go, msg, sizeof msg)) < 0)
 		hl__wasm_module_free(&m);
 	if (r < 0) {
 		free(bytes);
@@ -383,6 +533,15 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 			          strerror(errno));
 		else
 			b.temp = true;
+	}
+	char renamed_path[4200];
+	if (r == 0 && renamed_module) {
+		/* wasm2c reads the renamed module from the work directory. */
+		if (!path_in(b.dir, "module.wasm", renamed_path, sizeof renamed_path))
+			r = failf(&b, HL_E_IO, "the work directory's path is too long");
+		else if ((r = write_file(renamed_path, bytes, len)) < 0)
+			r = failf(&b, HL_E_IO, "cannot write %s: %s", renamed_path, strerror(-r));
+		wasm_path = renamed_path;
 	}
 	if (r == 0)
 		r = compile(&b, wasm_path, out_path, &m);

@@ -10,13 +10,15 @@
 #define WASI_MODULE "wasi_snapshot_preview1"
 
 /* The WASI functions the runtime implements, with their signatures: one
- * letter per parameter (i = i32, I = i64) and the result ('i' or 0). */
-static const struct wasi_fn {
+ * letter per parameter (i = i32, I = i64, f = f32, F = f64) and the result
+ * (one of those letters, or 0). */
+struct wasi_fn {
 	const char *name;
 	const char *params;
 	char result;
 	const char *impl;
-} wasi_fns[] = {
+};
+static const struct wasi_fn wasi_fns[] = {
 	{"fd_write", "iiii", 'i', "hl_wasm__wasi_fd_write"},
 	{"args_get", "ii", 'i', "hl_wasm__wasi_args_get"},
 	{"args_sizes_get", "ii", 'i', "hl_wasm__wasi_args_sizes_get"},
@@ -26,6 +28,52 @@ static const struct wasi_fn {
 	{"random_get", "ii", 'i', "hl_wasm__wasi_random_get"},
 	{"proc_exit", "i", 0, "hl_wasm__wasi_proc_exit"},
 };
+
+/* The "env" functions of emscripten's JavaScript runtime that the guest's
+ * runtime implements (wasm/runtime/emscripten.c), same notation. */
+static const struct wasi_fn em_fns[] = {
+	{"emscripten_date_now", "", 'F', "hl_wasm__em_date_now"},
+	{"emscripten_get_now", "", 'F', "hl_wasm__em_get_now"},
+	{"emscripten_resize_heap", "i", 'i', "hl_wasm__em_resize_heap"},
+	{"emscripten_get_heap_max", "", 'i', "hl_wasm__em_get_heap_max"},
+	{"emscripten_notify_memory_growth", "i", 0, "hl_wasm__em_notify_memory_growth"},
+	{"_emscripten_runtime_keepalive_clear", "", 0, "hl_wasm__em_keepalive_clear"},
+	{"_abort_js", "", 0, "hl_wasm__em_abort"},
+	{"abort", "", 0, "hl_wasm__em_abort"},
+	{"__assert_fail", "iiii", 0, "hl_wasm__em_assert_fail"},
+	{"_tzset_js", "iiii", 0, "hl_wasm__em_tzset"},
+	{"_localtime_js", "Ii", 0, "hl_wasm__em_gmtime"},
+	{"_gmtime_js", "Ii", 0, "hl_wasm__em_gmtime"},
+	{"_setitimer_js", "iF", 'i', "hl_wasm__em_setitimer"},
+};
+
+/* Names of emscripten's runtime: an "env" import with such a name is never
+ * a host function. Those in em_fns are implemented; the system calls and
+ * the file mappings fail with ENOSYS; any other is refused by the build. */
+static bool em_reserved(struct hl__wasm_name n)
+{
+	static const char *const prefixes[] = {"emscripten_", "_emscripten_", "__syscall_", "__wasi_"};
+	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+		size_t l = strlen(prefixes[i]);
+		if (n.len >= l && memcmp(n.p, prefixes[i], l) == 0)
+			return true;
+	}
+	/* _tzset_js, _mmap_js, ...: the JS library functions of emscripten. */
+	return n.len > 4 && n.p[0] == '_' && memcmp(n.p + n.len - 3, "_js", 3) == 0;
+}
+
+/* Reserved names that return a negative errno: ENOSYS (52 in emscripten's
+ * and WASI's numbering) is their clean failure. */
+static bool em_enosys(struct hl__wasm_name n)
+{
+	static const char *const names[] = {"_mmap_js", "_munmap_js", "_msync_js"};
+	if (n.len > 10 && memcmp(n.p, "__syscall_", 10) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (n.len == strlen(names[i]) && memcmp(n.p, names[i], n.len) == 0)
+			return true;
+	return false;
+}
 
 static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *err, size_t errlen, const char *fmt, ...)
@@ -111,14 +159,57 @@ static const struct wasi_fn *wasi_lookup(struct hl__wasm_name n)
 	return NULL;
 }
 
+static const struct wasi_fn *em_lookup(struct hl__wasm_name n)
+{
+	for (size_t i = 0; i < sizeof em_fns / sizeof em_fns[0]; i++)
+		if (name_is(n, em_fns[i].name))
+			return &em_fns[i];
+	return NULL;
+}
+
+static uint8_t letter_type(char c)
+{
+	switch (c) {
+	case 'I': return HL__WASM_I64;
+	case 'f': return HL__WASM_F32;
+	case 'F': return HL__WASM_F64;
+	default: return HL__WASM_I32;
+	}
+}
+
 static bool wasi_sig_matches(const struct wasi_fn *w, const struct hl__wasm_functype *t)
 {
 	if (t->nparams != strlen(w->params) || t->nresults != (w->result ? 1u : 0u))
 		return false;
 	for (uint32_t i = 0; i < t->nparams; i++)
-		if (t->params[i] != (w->params[i] == 'I' ? HL__WASM_I64 : HL__WASM_I32))
+		if (t->params[i] != letter_type(w->params[i]))
 			return false;
-	return !w->result || t->results[0] == HL__WASM_I32;
+	return !w->result || t->results[0] == letter_type(w->result);
+}
+
+/* True if `n` is in the NULL-terminated list (which may be NULL). */
+static bool in_list(const char *const *list, struct hl__wasm_name n)
+{
+	for (; list && *list; list++)
+		if (name_is(n, *list))
+			return true;
+	return false;
+}
+
+/* How an "env" function import is served. */
+enum env_kind { ENV_HOST, ENV_GUEST, ENV_RUNTIME, ENV_ENOSYS };
+
+static enum env_kind env_kind(struct hl__wasm_name n, const struct hl__wasm_glue_opts *o,
+                              const struct wasi_fn **fn)
+{
+	*fn = NULL;
+	if (o && in_list(o->guest_imports, n))
+		return ENV_GUEST;
+	if ((*fn = em_lookup(n)))
+		return ENV_RUNTIME;
+	if (em_enosys(n))
+		return ENV_ENOSYS;
+	return ENV_HOST;
 }
 
 static bool same_type(const struct hl__wasm_functype *a, const struct hl__wasm_functype *b)
@@ -128,7 +219,8 @@ static bool same_type(const struct hl__wasm_functype *a, const struct hl__wasm_f
 	       memcmp(a->results, b->results, a->nresults) == 0;
 }
 
-int hl__wasm_check_imports(const struct hl__wasm_module *m, char *err, size_t errlen)
+int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__wasm_glue_opts *o,
+                           char *err, size_t errlen)
 {
 	char a[400], b[400];
 	/* The checks below compare every pair of imports. */
@@ -137,31 +229,93 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, char *err, size_t er
 		    HL__WASM_MAX_IMPORTS);
 		return -EINVAL;
 	}
+	uint32_t nmem = 0;
 	for (uint32_t i = 0; i < m->nimports; i++) {
 		const struct hl__wasm_import *im = &m->imports[i];
 		show(im->module, a, sizeof a);
 		show(im->name, b, sizeof b);
+		if (im->kind == HL__WASM_MEMORY) {
+			/* emscripten's IMPORTED_MEMORY: the guest allocates it. */
+			const char *why = NULL;
+			if (!name_is(im->module, "env"))
+				why = "a wasm guest can import a memory only from module 'env'";
+			else if (im->mem64)
+				why = "memory64 is not supported";
+			else if (m->nmemories || nmem)
+				why = "the module has more than one memory (multi-memory is not supported)";
+			else if (im->min > 65535)
+				why = "its initial size is more than 65535 pages";
+			if (why) {
+				say(err, errlen, "import '%s' '%s' is a memory: %s", a, b, why);
+				return -EINVAL;
+			}
+			nmem++;
+			continue;
+		}
 		if (im->kind != HL__WASM_FUNC) {
 			static const char *const kinds[] = {"function", "table", "memory", "global", "tag"};
 			say(err, errlen,
-			    "import '%s' '%s' is a %s: a wasm guest can import only functions (tables, "
-			    "memories and globals must be defined by the module)",
+			    "import '%s' '%s' is a %s: a wasm guest can import only functions and an 'env' "
+			    "memory (tables and globals must be defined by the module)",
 			    a, b, im->kind < 5 ? kinds[im->kind] : "?");
 			return -EINVAL;
 		}
 		const struct hl__wasm_functype *t = &m->types[im->type];
 		for (uint32_t j = 0; j < i; j++) {
-			const struct hl__wasm_import *o = &m->imports[j];
-			if (o->module.len == im->module.len && o->name.len == im->name.len &&
-			    memcmp(o->module.p, im->module.p, im->module.len) == 0 &&
-			    memcmp(o->name.p, im->name.p, im->name.len) == 0 &&
-			    !same_type(&m->types[o->type], t)) {
+			const struct hl__wasm_import *p = &m->imports[j];
+			if (p->module.len == im->module.len && p->name.len == im->name.len &&
+			    memcmp(p->module.p, im->module.p, im->module.len) == 0 &&
+			    memcmp(p->name.p, im->name.p, im->name.len) == 0 &&
+			    (p->kind != im->kind || !same_type(&m->types[p->type], t))) {
 				say(err, errlen, "import '%s' '%s' appears twice with different types", a, b);
 				return -EINVAL;
 			}
 		}
 		if (name_is(im->module, "env")) {
 			const char *why = type_problem(t);
+			const struct wasi_fn *fn;
+			switch (env_kind(im->name, o, &fn)) {
+			case ENV_RUNTIME:
+				if (!wasi_sig_matches(fn, t)) {
+					say(err, errlen,
+					    "import 'env' '%s' does not have the signature of emscripten's %s",
+					    b, fn->name);
+					return -EINVAL;
+				}
+				continue;
+			case ENV_ENOSYS:
+				if (t->nresults != 1 || t->results[0] != HL__WASM_I32 || why) {
+					say(err, errlen,
+					    "import 'env' '%s' is an emscripten system call that is not "
+					    "supported, and it does not return an errno (i32) that could say so",
+					    b);
+					return -EINVAL;
+				}
+				continue;
+			case ENV_GUEST:
+				if (why) {
+					say(err, errlen, "import 'env' '%s' cannot be a guest import: %s", b, why);
+					return -EINVAL;
+				}
+				if (!hl__wasm_valid_hl_name(im->name)) {
+					say(err, errlen,
+					    "import 'env' '%s': a guest import's name must be 1 to 64 characters "
+					    "of [A-Za-z0-9_.]",
+					    b);
+					return -EINVAL;
+				}
+				continue;
+			case ENV_HOST: break;
+			}
+			if (em_reserved(im->name)) {
+				say(err, errlen,
+				    "import 'env' '%s' is a function of emscripten's JavaScript runtime that "
+				    "the wasm guest runtime does not implement (it implements the clocks, heap "
+				    "growth, abort, assertions, the time zone (UTC), and ENOSYS for system "
+				    "calls and file mappings; docs/wasm.md lists them)",
+				    b);
+				return -EINVAL;
+			}
 			if (!hl__wasm_valid_hl_name(im->name)) {
 				say(err, errlen,
 				    "import 'env' '%s': a host function name must be 1 to 64 characters of "
@@ -190,8 +344,21 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, char *err, size_t er
 		} else {
 			say(err, errlen,
 			    "import '%s' '%s': a wasm guest can import functions only from module 'env' "
-			    "(host functions) and '" WASI_MODULE "' (WASI)",
+			    "(host functions, guest imports, emscripten's runtime) and '" WASI_MODULE
+			    "' (WASI)",
 			    a, b);
+			return -EINVAL;
+		}
+	}
+	/* Every guest import must be imported, so that a misspelt name is caught. */
+	for (const char *const *g = o ? o->guest_imports : NULL; g && *g; g++) {
+		bool found = false;
+		for (uint32_t i = 0; i < m->nimports && !found; i++)
+			found = m->imports[i].kind == HL__WASM_FUNC && name_is(m->imports[i].module, "env") &&
+			        name_is(m->imports[i].name, *g);
+		if (!found) {
+			say(err, errlen, "guest import '%.80s' is not an 'env' function import of the module",
+			    *g);
 			return -EINVAL;
 		}
 	}
@@ -268,13 +435,34 @@ static void write_import_params(FILE *f, const char *inst, const struct hl__wasm
 	fputc(')', f);
 }
 
+/* Writes "(p0, p1, ...)" */
+static void write_call_args(FILE *f, const struct hl__wasm_functype *t)
+{
+	fputc('(', f);
+	for (uint32_t k = 0; k < t->nparams; k++)
+		fprintf(f, "%sp%u", k ? ", " : "", k);
+	fputc(')', f);
+}
+
+/* The prototype of a guest import's C function, "u32 hl_wasm_env_name(u32 p0, ...)". */
+static void write_guest_import_proto(FILE *f, const struct hl__wasm_import *im,
+                                     const struct hl__wasm_functype *t)
+{
+	fprintf(f, "%s hl_wasm_env_%.*s(", t->nresults ? c_type(t->results[0]) : "void",
+	        (int)im->name.len, (const char *)im->name.p);
+	if (!t->nparams)
+		fputs("void", f);
+	for (uint32_t k = 0; k < t->nparams; k++)
+		fprintf(f, "%s%s p%u", k ? ", " : "", c_type(t->params[k]), k);
+	fputc(')', f);
+}
+
 static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *header,
                          const struct hl__wasm_glue_opts *o, char *err, size_t errlen)
 {
 	char shown[400];
 	for (uint32_t i = 0; i < m->nimports; i++) {
 		const struct hl__wasm_import *im = &m->imports[i];
-		const struct hl__wasm_functype *t = &m->types[im->type];
 		bool dup = false;
 		for (uint32_t j = 0; j < i && !dup; j++)
 			dup = m->imports[j].module.len == im->module.len &&
@@ -302,8 +490,23 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 			free(decl);
 			return -EINVAL;
 		}
+		if (im->kind == HL__WASM_MEMORY) {
+			/* The imported memory lives in the glue; the module asks for it
+			 * through this function. */
+			fprintf(f, "\n/* imported memory %.*s */\nstatic wasm_rt_memory_t hlw_memory;\n"
+			           "wasm_rt_memory_t *%s(struct %s *ctx)\n{\n\t(void)ctx;\n\treturn "
+			           "&hlw_memory;\n}\n",
+			        (int)im->name.len, im->name.p, fn, inst);
+			free(fn);
+			free(inst);
+			free(decl);
+			continue;
+		}
+		const struct hl__wasm_functype *t = &m->types[im->type];
 		const char *ret = t->nresults ? c_type(t->results[0]) : "void";
-		if (name_is(im->module, "env")) {
+		const struct wasi_fn *w = NULL;
+		enum env_kind kind = name_is(im->module, "env") ? env_kind(im->name, o, &w) : ENV_HOST;
+		if (name_is(im->module, "env") && kind == ENV_HOST) {
 			fprintf(f, "\n/* host function %.*s */\n", (int)im->name.len, im->name.p);
 			fprintf(f, "static const struct hl_wasm_import hlw_import%u = {\"%.*s\", %s, %u, {", i,
 			        (int)im->name.len, im->name.p,
@@ -334,8 +537,32 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 			else
 				fprintf(f, "\treturn (%s)hl_wasm__call_import(&hlw_import%u, %s);\n", ret, i, args);
 			fprintf(f, "}\n");
+		} else if (name_is(im->module, "env")) {
+			fprintf(f, "\n/* %s %.*s */\n%s %s",
+			        kind == ENV_GUEST     ? "guest import"
+			        : kind == ENV_RUNTIME ? "emscripten runtime function"
+			                              : "emscripten system call: not supported, -ENOSYS",
+			        (int)im->name.len, im->name.p, ret, fn);
+			write_import_params(f, inst, t);
+			fprintf(f, "\n{\n\t(void)ctx;\n");
+			if (kind == ENV_ENOSYS) {
+				for (uint32_t k = 0; k < t->nparams; k++)
+					fprintf(f, "\t(void)p%u;\n", k);
+				fprintf(f, "\treturn (u32)-(int32_t)HL_WASM__WASI_ENOSYS;\n");
+				note(o, "emscripten system call '%s' is not supported: it returns -ENOSYS",
+				     show(im->name, shown, sizeof shown));
+			} else {
+				fprintf(f, "\t%s", t->nresults ? "return " : "");
+				if (kind == ENV_GUEST)
+					fprintf(f, "hl_wasm_env_%.*s", (int)im->name.len, im->name.p);
+				else
+					fputs(w->impl, f);
+				write_call_args(f, t);
+				fprintf(f, ";\n");
+			}
+			fprintf(f, "}\n");
 		} else {
-			const struct wasi_fn *w = wasi_lookup(im->name);
+			w = wasi_lookup(im->name);
 			/* The name goes into a comment only if it cannot end it. */
 			bool plain = hl__wasm_valid_hl_name(im->name);
 			fprintf(f, "\n/* WASI %.*s%s */\n%s %s", plain ? (int)im->name.len : 1,
@@ -344,10 +571,9 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 			write_import_params(f, inst, t);
 			fprintf(f, "\n{\n\t(void)ctx;\n");
 			if (w) {
-				fprintf(f, "\t%s%s(", w->result ? "return " : "", w->impl);
-				for (uint32_t k = 0; k < t->nparams; k++)
-					fprintf(f, "%sp%u", k ? ", " : "", k);
-				fprintf(f, ");\n");
+				fprintf(f, "\t%s%s", w->result ? "return " : "", w->impl);
+				write_call_args(f, t);
+				fprintf(f, ";\n");
 			} else {
 				for (uint32_t k = 0; k < t->nparams; k++)
 					fprintf(f, "\t(void)p%u;\n", k);
@@ -361,6 +587,37 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 		free(inst);
 		free(decl);
 	}
+	return 0;
+}
+
+int hl__wasm_write_glue_header(FILE *f, const struct hl__wasm_module *m,
+                               const struct hl__wasm_glue_opts *o, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	fprintf(f, "/* hl_wasm_glue.h - generated by hyperlight wasm build: what the guest's own C "
+	           "sources see of the module. Do not edit. */\n"
+	           "#ifndef HL_WASM_GLUE_H_GENERATED\n#define HL_WASM_GLUE_H_GENERATED\n"
+	           "#include \"hl_wasm_rt.h\"\n#include \"module.h\"\n\n"
+	           "/* The module's instance: pass &hl_wasm_instance to its exports "
+	           "(Z_" HL__WASM_MODNAME "Z_<name>). */\n"
+	           "extern " HL__WASM_MODNAME_T " hl_wasm_instance;\n");
+	for (uint32_t i = 0; i < m->nimports; i++) {
+		const struct hl__wasm_import *im = &m->imports[i];
+		bool dup = false;
+		for (uint32_t j = 0; j < i && !dup; j++)
+			dup = name_is(m->imports[j].module, "env") && m->imports[j].kind == HL__WASM_FUNC &&
+			      m->imports[j].name.len == im->name.len &&
+			      memcmp(m->imports[j].name.p, im->name.p, im->name.len) == 0;
+		if (dup || im->kind != HL__WASM_FUNC || !name_is(im->module, "env") ||
+		    !in_list(o->guest_imports, im->name))
+			continue;
+		fprintf(f, "\n/* guest import 'env' '%.*s': defined by the guest's C sources */\n",
+		        (int)im->name.len, im->name.p);
+		write_guest_import_proto(f, im, &m->types[im->type]);
+		fprintf(f, ";\n");
+	}
+	fprintf(f, "\n#endif\n");
 	return 0;
 }
 
@@ -398,7 +655,7 @@ static bool write_export(FILE *f, const struct hl__wasm_module *m, uint32_t i, c
 	        e->name.p, i);
 	if (t->nresults)
 		fprintf(f, "%s r = ", c_type(t->results[0]));
-	fprintf(f, "%s(&inst", fn);
+	fprintf(f, "%s(&hl_wasm_instance", fn);
 	for (uint32_t k = 0; k < t->nparams; k++) {
 		switch (t->params[k]) {
 		case HL__WASM_I32: fprintf(f, ", (u32)hl_arg_i32(c, %u)", k); break;
@@ -453,9 +710,9 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 
 	fprintf(f, "/* glue.c - generated by hyperlight wasm build: binds the module to the guest's "
 	           "wasm runtime. Do not edit. */\n"
-	           "#include \"hl_wasm_rt.h\"\n#include \"module.h\"\n\n"
+	           "#include \"hl_wasm_glue.h\"\n\n"
 	           "const uint32_t hl_wasm__max_depth = %uu;\n"
-	           "static " HL__WASM_MODNAME_T " inst;\n",
+	           HL__WASM_MODNAME_T " hl_wasm_instance;\n",
 	        o->max_call_depth ? o->max_call_depth : UINT32_MAX);
 	int r = write_imports(f, m, header, o, err, errlen);
 	if (r < 0)
@@ -468,15 +725,24 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 	}
 	uint32_t nreg = 0;
 	int initialize = -1;
-	for (uint32_t i = 0; i < m->nexports; i++) {
-		const struct hl__wasm_export *e = &m->exports[i];
-		if (e->kind == HL__WASM_FUNC && name_is(e->name, "_initialize")) {
-			const struct hl__wasm_functype *t = hl__wasm_func_type(m, e->index);
-			if (t->nparams == 0 && t->nresults == 0) {
-				initialize = (int)i; /* run once at init, never called by the host */
-				continue;
+	/* A reactor's "_initialize" (WASI), else emscripten's
+	 * "__wasm_call_ctors" (the C constructors, which emscripten's JavaScript
+	 * calls before anything else), runs once at init and is never called by
+	 * the host. */
+	for (int pass = 0; pass < 2 && initialize < 0; pass++)
+		for (uint32_t i = 0; i < m->nexports && initialize < 0; i++) {
+			const struct hl__wasm_export *e = &m->exports[i];
+			if (e->kind == HL__WASM_FUNC &&
+			    name_is(e->name, pass == 0 ? "_initialize" : "__wasm_call_ctors")) {
+				const struct hl__wasm_functype *t = hl__wasm_func_type(m, e->index);
+				if (t->nparams == 0 && t->nresults == 0)
+					initialize = (int)i;
 			}
 		}
+	for (uint32_t i = 0; i < m->nexports; i++) {
+		const struct hl__wasm_export *e = &m->exports[i];
+		if ((int)i == initialize || o->no_exports)
+			continue;
 		if (nreg == HL_MAX_FUNCTIONS) {
 			if (e->kind == HL__WASM_FUNC)
 				note(o, "export %u is not callable from the host: a guest has at most %u "
@@ -502,30 +768,49 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 		fprintf(f, "};\n");
 	}
 
-	/* The exported memory's struct lives in `inst`, so its address is
-	 * known before instantiation, when the start function may use WASI. */
+	/* The exported memory's struct lives in the instance, so its address is
+	 * known before instantiation, when the start function may use WASI. An
+	 * imported memory is the glue's own, allocated here with the import's
+	 * limits (an emscripten module grows it through emscripten_resize_heap). */
 	char *mem = NULL;
-	for (uint32_t i = 0; i < m->nexports && !mem; i++)
+	const struct hl__wasm_import *mem_import = NULL;
+	for (uint32_t i = 0; i < m->nimports; i++)
+		if (m->imports[i].kind == HL__WASM_MEMORY)
+			mem_import = &m->imports[i];
+	for (uint32_t i = 0; i < m->nexports && !mem && !mem_import; i++)
 		if (m->exports[i].kind == HL__WASM_MEMORY && name_is(m->exports[i].name, "memory")) {
 			struct hl__wasm_name none = {NULL, 0};
 			mem = c_name(none, HL__WASM_MODNAME, m->exports[i].name);
 		}
 	fprintf(f, "\nstatic void instantiate(void)\n{\n");
-	if (mem)
-		fprintf(f, "\thl_wasm__memory = %s(&inst);\n", mem);
+	if (mem_import)
+		fprintf(f, "\twasm_rt_allocate_memory(&hlw_memory, %lluu, %lluu);\n"
+		           "\thl_wasm__memory = &hlw_memory;\n",
+		        (unsigned long long)mem_import->min,
+		        (unsigned long long)(mem_import->max > 65536 ? 65536 : mem_import->max));
+	else if (mem)
+		fprintf(f, "\thl_wasm__memory = %s(&hl_wasm_instance);\n", mem);
 	fprintf(f, "\tZ_" HL__WASM_MODNAME "_init_module();\n\tZ_" HL__WASM_MODNAME
-	           "_instantiate(&inst");
+	           "_instantiate(&hl_wasm_instance");
 	for (uint32_t k = 0; k < nmods; k++)
 		fprintf(f, ", NULL");
 	fprintf(f, ");\n}\n");
-	if (initialize >= 0)
-		fprintf(f, "\nstatic void initialize(void)\n{\n\tZ_" HL__WASM_MODNAME
-		           "Z__initialize(&inst);\n}\n");
+	if (initialize >= 0) {
+		struct hl__wasm_name none = {NULL, 0};
+		char *init = c_name(none, HL__WASM_MODNAME, m->exports[initialize].name);
+		if (!init) {
+			say(err, errlen, "out of memory");
+			r = -ENOMEM;
+		} else {
+			fprintf(f, "\nstatic void initialize(void)\n{\n\t%s(&hl_wasm_instance);\n}\n", init);
+			free(init);
+		}
+	}
 	fprintf(f, "\nconst struct hl_wasm_module hl_wasm_module = {instantiate, %s, %s, %uu};\n",
 	        initialize >= 0 ? "initialize" : "NULL", nreg ? "exports" : "NULL", nreg);
 	free(mem);
 	for (uint32_t i = 0; i < m->nexports; i++)
 		free(names[i]);
 	free(names);
-	return 0;
+	return r;
 }

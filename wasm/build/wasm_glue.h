@@ -18,12 +18,21 @@ struct hl__wasm_glue_opts {
 	uint32_t max_call_depth; /* 0: no count limit */
 	void (*note)(const char *msg, void *user); /* warnings; may be NULL */
 	void *note_user;
+	/* "env" function imports implemented by the guest's own C sources, as
+	 * hl_wasm_env_<name>; NULL-terminated, may be NULL. */
+	const char *const *guest_imports;
+	bool no_exports; /* register no export as a guest function */
 };
 
-/* Checks that every import is an "env" function that can be a host
- * function or a WASI function the runtime can answer. Returns 0, or
- * -EINVAL with the offending import named in err. */
-int hl__wasm_check_imports(const struct hl__wasm_module *m, char *err, size_t errlen);
+/* Checks that every import is something a wasm guest can provide: an
+ * "env" function (a host function, a function of the guest's C sources, or
+ * one of the emscripten runtime functions the runtime implements), a WASI
+ * function the runtime can answer, or the memory "env" "memory"-style
+ * import of an emscripten module. Every name in o->guest_imports (o may be
+ * NULL) must be an "env" function import. Returns 0, or -EINVAL with the
+ * offending import named in err. */
+int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__wasm_glue_opts *o,
+                           char *err, size_t errlen);
 
 /*
  * Writes glue.c for module m to f. `header` is the text of the module.h
@@ -34,5 +43,13 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, char *err, size_t er
  */
 int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *header,
                         const struct hl__wasm_glue_opts *o, char *err, size_t errlen);
+
+/* Writes hl_wasm_glue.h, the header the guest's own C sources include: the
+ * instance (hl_wasm_instance), wasm2c's declarations of the module
+ * ("module.h") and the prototypes of the guest imports (hl_wasm_env_<name>),
+ * which the glue includes too, so that a definition with other types fails
+ * to compile. Returns 0 or -EINVAL (message in err). */
+int hl__wasm_write_glue_header(FILE *f, const struct hl__wasm_module *m,
+                               const struct hl__wasm_glue_opts *o, char *err, size_t errlen);
 
 #endif

@@ -177,7 +177,9 @@ static void parse_imports(struct rd *r, struct hl__wasm_module *m)
 		uint64_t max;
 		im->module = rd_name(r);
 		im->name = rd_name(r);
+		im->desc = r->p;
 		im->kind = rd_byte(r);
+		im->max = UINT64_MAX;
 		switch (im->kind) {
 		case HL__WASM_FUNC:
 			im->type = rd_u32(r);
@@ -187,9 +189,14 @@ static void parse_imports(struct rd *r, struct hl__wasm_module *m)
 			break;
 		case HL__WASM_TABLE:
 			rd_byte(r);
-			rd_limits(r, &max);
+			im->min = rd_limits(r, &max);
+			im->max = max;
 			break;
-		case HL__WASM_MEMORY: rd_limits(r, &max); break;
+		case HL__WASM_MEMORY:
+			im->mem64 = r->p < r->end && (*r->p & 4);
+			im->min = rd_limits(r, &max);
+			im->max = max;
+			break;
 		case HL__WASM_GLOBAL:
 			rd_byte(r);
 			rd_byte(r);
@@ -202,6 +209,7 @@ static void parse_imports(struct rd *r, struct hl__wasm_module *m)
 			if (!r->failed)
 				fail(r, "import %u: unknown kind %u", i, im->kind);
 		}
+		im->desc_len = (uint32_t)(r->p - im->desc);
 	}
 }
 
@@ -270,6 +278,7 @@ int hl__wasm_parse(const uint8_t *buf, size_t len, struct hl__wasm_module *m, ch
 	r.p += 8;
 	uint32_t seen = 0;
 	while (r.p < r.end && !r.failed) {
+		size_t sec_off = (size_t)(r.p - buf);
 		uint8_t id = rd_byte(&r);
 		uint32_t size = rd_u32(&r);
 		if (r.failed)
@@ -289,10 +298,18 @@ int hl__wasm_parse(const uint8_t *buf, size_t len, struct hl__wasm_module *m, ch
 		}
 		switch (id) {
 		case 1: parse_types(&s, m); break;
-		case 2: parse_imports(&s, m); break;
+		case 2:
+			parse_imports(&s, m);
+			m->import_sec_off = sec_off;
+			m->import_sec_len = (size_t)(r.p + size - buf) - sec_off;
+			break;
 		case 3: parse_functions(&s, m); break;
 		case 5: parse_memories(&s, m); break;
-		case 7: parse_exports(&s, m); break;
+		case 7:
+			parse_exports(&s, m);
+			m->export_sec_off = sec_off;
+			m->export_sec_len = (size_t)(r.p + size - buf) - sec_off;
+			break;
 		default: break; /* custom, table, global, start, element, code, data, ... */
 		}
 		if (s.failed) {
@@ -382,4 +399,282 @@ bool hl__wasm_valid_hl_name(struct hl__wasm_name n)
 			return false;
 	}
 	return true;
+}
+
+/* ---- Renaming imports and exports -------------------------------------------- */
+
+static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* The next word of line [*p, end): printable ASCII without spaces. */
+static struct hl__wasm_name next_word(const char **p, const char *end)
+{
+	while (*p < end && (**p == ' ' || **p == '\t'))
+		(*p)++;
+	const char *s = *p;
+	while (*p < end && (unsigned char)**p > ' ' && (unsigned char)**p < 0x7f)
+		(*p)++;
+	struct hl__wasm_name n = {(const uint8_t *)s, (uint32_t)(*p - s)};
+	return n;
+}
+
+static bool names_equal(struct hl__wasm_name a, struct hl__wasm_name b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static bool word_is(struct hl__wasm_name n, const char *s)
+{
+	return n.len == strlen(s) && memcmp(n.p, s, n.len) == 0;
+}
+
+int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rename_map *map,
+                              char *err, size_t errlen)
+{
+	memset(map, 0, sizeof *map);
+	uint32_t cap = 0, lineno = 0;
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		const char *hash = memchr(p, '#', (size_t)(eol - p));
+		const char *stop = hash ? hash : eol;
+		lineno++;
+		struct hl__wasm_name kind = next_word(&p, stop);
+		if (kind.len) {
+			struct hl__wasm_rename_rule r;
+			memset(&r, 0, sizeof r);
+			r.is_import = word_is(kind, "import");
+			if (!r.is_import && !word_is(kind, "export")) {
+				say(err, errlen, "line %u: a rule starts with 'import' or 'export'", lineno);
+				goto bad;
+			}
+			if (r.is_import)
+				r.module = next_word(&p, stop);
+			r.name = next_word(&p, stop);
+			if (r.is_import)
+				r.new_module = next_word(&p, stop);
+			r.new_name = next_word(&p, stop);
+			struct hl__wasm_name extra = next_word(&p, stop);
+			bool short_rule = !r.name.len || !r.new_name.len ||
+			                  (r.is_import && (!r.module.len || !r.new_module.len));
+			if (short_rule || extra.len || p < stop) {
+				say(err, errlen,
+				    "line %u: expected 'import MODULE NAME NEWMODULE NEWNAME' or 'export NAME "
+				    "NEWNAME' (printable ASCII names without spaces)",
+				    lineno);
+				goto bad;
+			}
+			if (map->nrules == cap) {
+				uint32_t ncap = cap ? cap * 2 : 32;
+				void *nr = ncap > 100000 ? NULL : realloc(map->rules, ncap * sizeof *map->rules);
+				if (!nr) {
+					say(err, errlen, ncap > 100000 ? "more than 100000 rules" : "out of memory");
+					hl__wasm_rename_map_free(map);
+					return ncap > 100000 ? -EINVAL : -ENOMEM;
+				}
+				map->rules = nr;
+				cap = ncap;
+			}
+			map->rules[map->nrules++] = r;
+		}
+		p = eol + 1;
+	}
+	return 0;
+bad:
+	hl__wasm_rename_map_free(map);
+	return -EINVAL;
+}
+
+void hl__wasm_rename_map_free(struct hl__wasm_rename_map *map)
+{
+	free(map->rules);
+	memset(map, 0, sizeof *map);
+}
+
+/* A growing output buffer; `failed` sticks. */
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void put(struct wbuf *w, const void *data, size_t n)
+{
+	if (w->failed || n == 0)
+		return;
+	if (w->len + n > w->cap) {
+		size_t ncap = w->cap ? w->cap : 4096;
+		while (ncap < w->len + n)
+			ncap *= 2;
+		uint8_t *np = realloc(w->p, ncap);
+		if (!np) {
+			w->failed = true;
+			return;
+		}
+		w->p = np;
+		w->cap = ncap;
+	}
+	memcpy(w->p + w->len, data, n);
+	w->len += n;
+}
+
+static void put_leb(struct wbuf *w, uint64_t v)
+{
+	do {
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		if (v)
+			b |= 0x80;
+		put(w, &b, 1);
+	} while (v);
+}
+
+static void put_name(struct wbuf *w, struct hl__wasm_name n)
+{
+	put_leb(w, n.len);
+	put(w, n.p, n.len);
+}
+
+/* Appends section `id` with the contents body[0..len). */
+static void put_section(struct wbuf *w, uint8_t id, const struct wbuf *body)
+{
+	put(w, &id, 1);
+	put_leb(w, body->len);
+	put(w, body->p, body->len);
+}
+
+int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module *m,
+                    const struct hl__wasm_rename_map *map, uint8_t **out, size_t *outlen,
+                    char *err, size_t errlen)
+{
+	/* Which rule applies to each import and export; every rule must apply
+	 * exactly once. */
+	int64_t *imp_rule = calloc(m->nimports ? m->nimports : 1, sizeof *imp_rule);
+	int64_t *exp_rule = calloc(m->nexports ? m->nexports : 1, sizeof *exp_rule);
+	struct wbuf o = {0}, sec = {0};
+	int rc = -EINVAL;
+	if (!imp_rule || !exp_rule) {
+		rc = -ENOMEM;
+		say(err, errlen, "out of memory");
+		goto done;
+	}
+	for (uint32_t i = 0; i < m->nimports; i++)
+		imp_rule[i] = -1;
+	for (uint32_t i = 0; i < m->nexports; i++)
+		exp_rule[i] = -1;
+	for (uint32_t k = 0; k < map->nrules; k++) {
+		const struct hl__wasm_rename_rule *r = &map->rules[k];
+		uint32_t hits = 0;
+		if (r->is_import) {
+			for (uint32_t i = 0; i < m->nimports; i++)
+				if (names_equal(m->imports[i].module, r->module) &&
+				    names_equal(m->imports[i].name, r->name)) {
+					if (imp_rule[i] >= 0)
+						hits = 2; /* two rules for one import */
+					imp_rule[i] = k;
+					hits++;
+				}
+		} else {
+			for (uint32_t i = 0; i < m->nexports; i++)
+				if (names_equal(m->exports[i].name, r->name)) {
+					if (exp_rule[i] >= 0)
+						hits = 2;
+					exp_rule[i] = k;
+					hits++;
+				}
+		}
+		if (hits != 1) {
+			if (r->is_import)
+				say(err, errlen, "rename rule %u: import '%.*s' '%.*s' %s", k + 1,
+				    (int)r->module.len, (const char *)r->module.p, (int)r->name.len,
+				    (const char *)r->name.p,
+				    hits ? "is named by more than one rule (or imported twice)"
+				         : "is not in the module: the map was made for another module");
+			else
+				say(err, errlen, "rename rule %u: export '%.*s' %s", k + 1, (int)r->name.len,
+				    (const char *)r->name.p,
+				    hits ? "is named by more than one rule"
+				         : "is not in the module: the map was made for another module");
+			goto done;
+		}
+	}
+	/* Export names must stay unique (the module is invalid otherwise). */
+	for (uint32_t i = 0; i < m->nexports; i++) {
+		struct hl__wasm_name a = exp_rule[i] >= 0 ? map->rules[exp_rule[i]].new_name : m->exports[i].name;
+		for (uint32_t j = 0; j < i; j++) {
+			struct hl__wasm_name b =
+				exp_rule[j] >= 0 ? map->rules[exp_rule[j]].new_name : m->exports[j].name;
+			if (names_equal(a, b)) {
+				say(err, errlen, "renaming leaves two exports named '%.*s'", (int)a.len,
+				    (const char *)a.p);
+				goto done;
+			}
+		}
+	}
+
+	/* The header and everything up to the import section, the new import
+	 * section, everything between, the new export section, the rest. Custom
+	 * sections (debug names) are copied as they are. */
+	size_t pos = 0;
+	struct span {
+		size_t off, len;
+		bool imports;
+	} secs[2];
+	int nsecs = 0;
+	if (m->import_sec_len)
+		secs[nsecs++] = (struct span){m->import_sec_off, m->import_sec_len, true};
+	if (m->export_sec_len)
+		secs[nsecs++] = (struct span){m->export_sec_off, m->export_sec_len, false};
+	for (int s = 0; s < nsecs; s++) {
+		put(&o, buf + pos, secs[s].off - pos);
+		sec.len = 0;
+		if (secs[s].imports) {
+			put_leb(&sec, m->nimports);
+			for (uint32_t i = 0; i < m->nimports; i++) {
+				const struct hl__wasm_import *im = &m->imports[i];
+				const struct hl__wasm_rename_rule *r =
+					imp_rule[i] >= 0 ? &map->rules[imp_rule[i]] : NULL;
+				put_name(&sec, r ? r->new_module : im->module);
+				put_name(&sec, r ? r->new_name : im->name);
+				put(&sec, im->desc, im->desc_len);
+			}
+			put_section(&o, 2, &sec);
+		} else {
+			put_leb(&sec, m->nexports);
+			for (uint32_t i = 0; i < m->nexports; i++) {
+				const struct hl__wasm_export *e = &m->exports[i];
+				put_name(&sec, exp_rule[i] >= 0 ? map->rules[exp_rule[i]].new_name : e->name);
+				put(&sec, &e->kind, 1);
+				put_leb(&sec, e->index);
+			}
+			put_section(&o, 7, &sec);
+		}
+		pos = secs[s].off + secs[s].len;
+	}
+	put(&o, buf + pos, len - pos);
+	if (o.failed || sec.failed) {
+		rc = -ENOMEM;
+		say(err, errlen, "out of memory");
+		goto done;
+	}
+	*out = o.p;
+	*outlen = o.len;
+	o.p = NULL;
+	rc = 0;
+done:
+	free(o.p);
+	free(sec.p);
+	free(imp_rule);
+	free(exp_rule);
+	return rc;
 }

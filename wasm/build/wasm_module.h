@@ -35,6 +35,10 @@ struct hl__wasm_import {
 	struct hl__wasm_name module, name;
 	uint8_t kind;
 	uint32_t type; /* functions: the type index */
+	uint64_t min, max; /* tables and memories: the limits (max UINT64_MAX if none) */
+	bool mem64;        /* memories: memory64 limits */
+	const uint8_t *desc; /* the bytes after the names (kind and description), for rewriting */
+	uint32_t desc_len;
 };
 
 struct hl__wasm_export {
@@ -55,6 +59,10 @@ struct hl__wasm_module {
 	uint32_t nexports;
 	uint32_t nmemories; /* defined */
 	uint64_t mem_initial_pages, mem_max_pages; /* of memory 0; max UINT64_MAX if none */
+	/* Where the import and export sections are in the module's bytes
+	 * (offset of the section id byte, and the whole section's length);
+	 * len 0 if absent. For hl__wasm_rename. */
+	size_t import_sec_off, import_sec_len, export_sec_off, export_sec_len;
 };
 
 /*
@@ -65,6 +73,43 @@ struct hl__wasm_module {
 int hl__wasm_parse(const uint8_t *buf, size_t len, struct hl__wasm_module *m, char *err,
                    size_t errlen);
 void hl__wasm_module_free(struct hl__wasm_module *m);
+
+/*
+ * Renaming imports and exports (the name maps of minified builds, such as
+ * emscripten's closure-compiled output, where import "a" "b" is really "env"
+ * "__assert_fail"). A map is text, one rule per line, '#' to the end of a
+ * line is a comment:
+ *     import MODULE NAME NEWMODULE NEWNAME
+ *     export NAME NEWNAME
+ * Names are sequences of printable ASCII characters without spaces.
+ */
+struct hl__wasm_rename_rule {
+	bool is_import;
+	struct hl__wasm_name module, name;       /* module unused for exports */
+	struct hl__wasm_name new_module, new_name;
+};
+
+struct hl__wasm_rename_map {
+	struct hl__wasm_rename_rule *rules;
+	uint32_t nrules;
+};
+
+/* Parses the map text[0..len) (which must outlive *map). Returns 0, -ENOMEM,
+ * or -EINVAL with the line named in err. */
+int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rename_map *map,
+                              char *err, size_t errlen);
+void hl__wasm_rename_map_free(struct hl__wasm_rename_map *map);
+
+/*
+ * Writes a copy of the module (buf[0..len), already parsed into *m) with
+ * the map applied to *out (malloc'd; *outlen bytes). Every rule must match
+ * exactly one import or export of the module, and the renamed exports must
+ * stay unique: a map made for another module is refused, not half applied.
+ * Returns 0, -ENOMEM, or -EINVAL with the rule named in err.
+ */
+int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module *m,
+                    const struct hl__wasm_rename_map *map, uint8_t **out, size_t *outlen,
+                    char *err, size_t errlen);
 
 /* The type of function `index` (imports first), or NULL if out of range. */
 const struct hl__wasm_functype *hl__wasm_func_type(const struct hl__wasm_module *m,

@@ -101,6 +101,37 @@ _Noreturn void hl_wasm__wasi_proc_exit(uint32_t code);
 /* Fetches args and environ from the host (HL_WASI_ARGS_FN, ..._ENVIRON_FN);
  * from main(), before instantiation (which runs the start function). */
 void hl_wasm__wasi_load(void);
+/* [off, off + len) inside hl_wasm__memory, or NULL (no memory, or outside it). */
+uint8_t *hl_wasm__mem_range(uint32_t off, uint64_t len);
+
+/* ---- Imports from "env" that emscripten's JavaScript runtime would serve ----
+ * (emscripten.c). Time is UTC; heap growth grows hl_wasm__memory. */
+double hl_wasm__em_date_now(void);
+double hl_wasm__em_get_now(void);
+uint32_t hl_wasm__em_resize_heap(uint32_t requested_bytes);
+uint32_t hl_wasm__em_get_heap_max(void);
+void hl_wasm__em_notify_memory_growth(uint32_t index);
+void hl_wasm__em_keepalive_clear(void);
+_Noreturn void hl_wasm__em_abort(void);
+_Noreturn void hl_wasm__em_assert_fail(uint32_t cond, uint32_t file, uint32_t line, uint32_t func);
+void hl_wasm__em_tzset(uint32_t timezone, uint32_t daylight, uint32_t std_name, uint32_t dst_name);
+void hl_wasm__em_gmtime(uint64_t t, uint32_t tm);
+uint32_t hl_wasm__em_setitimer(uint32_t which, double timeout_ms);
+
+/* Ends the running wasm call like a trap of kind `code` (HL_WASM_TRAP_*),
+ * with `fmt` as the message after "wasm trap: ". */
+_Noreturn void hl_wasm__trap_msg(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True once a trap has ended a call: the module's memory and globals are as
+ * the trap left them, which an embedder whose state lives there (an engine
+ * in the middle of an operation) must not trust until the sandbox is
+ * restored. Restores return the flag to false with the rest of memory. */
+extern bool hl_wasm__trapped;
+
+/* ---- The embedder (the guest's own C sources, hl_wasm_build's c_sources) ---
+ * Called once by main() after instantiation and _initialize, before the
+ * exports are registered, if the guest defines it. */
+void hl_wasm_guest_init(void) __attribute__((weak));
 
 /* ---- Exports: the guest functions ------------------------------------------ */
 struct hl_wasm_export {

@@ -26,8 +26,12 @@ enum {
  * instantiation, NULL when the module exports none. */
 wasm_rt_memory_t *hl_wasm__memory;
 
-/* [off, off + len) inside the linear memory, or NULL. */
 static uint8_t *mem_range(uint32_t off, uint64_t len)
+{
+	return hl_wasm__mem_range(off, len);
+}
+
+uint8_t *hl_wasm__mem_range(uint32_t off, uint64_t len)
 {
 	wasm_rt_memory_t *m = hl_wasm__memory;
 	if (!m || (uint64_t)off + len > m->size)

@@ -23,6 +23,10 @@ int main(void)
 	hl_wasm__run_init(hl_wasm_module.instantiate, "instantiation");
 	if (hl_wasm_module.initialize)
 		hl_wasm__run_init(hl_wasm_module.initialize, "_initialize");
+	/* An embedder (hl_wasm_build's c_sources) sets up its state and
+	 * registers its own functions; a trap there aborts like one above. */
+	if (hl_wasm_guest_init)
+		hl_wasm__run_init(hl_wasm_guest_init, "hl_wasm_guest_init");
 
 	for (unsigned i = 0; i < hl_wasm_module.nexports; i++) {
 		const struct hl_wasm_export *e = &hl_wasm_module.exports[i];

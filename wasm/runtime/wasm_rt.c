@@ -1,10 +1,13 @@
 /* wasm_rt.c - wasm2c's runtime interface (wasm-rt.h) inside a guest: traps by longjmp, linear memory and tables on the guest heap, function types, calls of host imports. */
+#define _GNU_SOURCE /* mremap */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hl_wasm_rt.h"
 #include "hyperlight/wasm_abi.h"
@@ -32,16 +35,40 @@ static volatile wasm_rt_trap_t trap_kind; /* what the longjmp carries */
 static bool trap_armed;
 static bool in_guest_call; /* inside hl_wasm__invoke, not main() */
 static WASM_RT_UNWIND_TARGET *unwind_target;
+/* A trap raised by the runtime itself (hl_wasm__trap_msg) carries its own
+ * code and message; trap_msg[0] == 0 for wasm2c's traps. */
+#define TRAP_MSG_KIND ((wasm_rt_trap_t)254)
+static char trap_msg[1024];
+static int trap_msg_code;
+bool hl_wasm__trapped;
 
 void wasm_rt_trap(wasm_rt_trap_t kind)
 {
 	if (kind == WASM_RT_TRAP_NONE)
 		kind = (wasm_rt_trap_t)255; /* never "no trap": an unknown one */
-	if (!trap_armed)
+	if (!trap_armed) {
+		if (kind == TRAP_MSG_KIND)
+			hl_abort(trap_msg_code, "wasm trap outside a guarded call: %s", trap_msg);
 		hl_abort(HL_WASM_TRAP_OTHER, "wasm trap outside a guarded call: %s", wasm_rt_strerror(kind));
+	}
+	if (kind != TRAP_MSG_KIND)
+		trap_msg[0] = '\0';
 	trap_armed = false;
 	trap_kind = kind;
+	hl_wasm__trapped = true;
 	longjmp(trap_jmp, 1);
+}
+
+void hl_wasm__trap_msg(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(trap_msg, sizeof trap_msg, fmt, ap);
+	va_end(ap);
+	if (!trap_msg[0])
+		snprintf(trap_msg, sizeof trap_msg, "trap %d", code);
+	trap_msg_code = code;
+	wasm_rt_trap(TRAP_MSG_KIND);
 }
 
 const char *wasm_rt_strerror(wasm_rt_trap_t kind)
@@ -58,6 +85,8 @@ const char *wasm_rt_strerror(wasm_rt_trap_t kind)
 	case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
 	case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
 	}
+	if (kind == TRAP_MSG_KIND)
+		return trap_msg;
 	return "unknown trap";
 }
 
@@ -73,7 +102,7 @@ static int trap_code(wasm_rt_trap_t kind)
 	case WASM_RT_TRAP_CALL_INDIRECT: return HL_WASM_TRAP_CALL_INDIRECT;
 	case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return HL_WASM_TRAP_EXCEPTION;
 	case WASM_RT_TRAP_EXHAUSTION: return HL_WASM_TRAP_EXHAUSTION;
-	default: return HL_WASM_TRAP_OTHER;
+	default: return kind == TRAP_MSG_KIND ? trap_msg_code : HL_WASM_TRAP_OTHER;
 	}
 }
 
@@ -266,9 +295,40 @@ void *wasm_rt_exception(void)
 }
 
 /* ---- Linear memory -----------------------------------------------------------------
- * One malloc'd block of exactly `size` bytes: wasm2c checks every access
- * against `size` (WASM_RT_MEMCHECK_SIGNAL_HANDLER=0), so nothing past it is
- * ever touched. memory.grow is a realloc. */
+ * An anonymous mapping on the guest heap, reserved at instantiation for as
+ * much as the memory may ever grow to here: its maximum, or the heap less
+ * some room for everything else (HEAP_SLACK), whichever is smaller. The
+ * heap hands out zeroed pages and a page costs nothing until it is
+ * touched, so the reservation is free; memory.grow within it only moves
+ * `size` (the pages past the old size were never written: wasm2c checks
+ * every access against `size`, WASM_RT_MEMCHECK_SIGNAL_HANDLER=0), with no
+ * copy and no pages touched. Past the reservation it falls back to
+ * mremap, which may copy. */
+
+/* Heap left to malloc (tables, function types, WASI lists, an embedder's
+ * own data) when the memory's reservation is sized from the heap. */
+static uint64_t heap_slack(void)
+{
+	uint64_t heap = hl_boot_info()->heap_size, s = heap / 16;
+	return s < (256u << 10) ? (256u << 10) : s;
+}
+
+/* The reservations of the memories (a module has at most one; its
+ * embedder might make a few). */
+static struct {
+	const wasm_rt_memory_t *mem;
+	size_t reserved;
+} reservations[4];
+
+static size_t *reservation_of(const wasm_rt_memory_t *mem, bool add)
+{
+	for (size_t i = 0; i < sizeof reservations / sizeof reservations[0]; i++)
+		if (reservations[i].mem == mem || (add && !reservations[i].mem)) {
+			reservations[i].mem = mem;
+			return &reservations[i].reserved;
+		}
+	return NULL;
+}
 
 static _Noreturn void out_of_heap(const char *what, uint64_t bytes)
 {
@@ -283,9 +343,27 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
 	if (initial_pages > MAX_PAGES)
 		out_of_heap("the linear memory", (uint64_t)initial_pages * WASM_PAGE);
 	size_t bytes = (size_t)initial_pages * WASM_PAGE;
+	uint64_t cap = (uint64_t)(max_pages < MAX_PAGES ? max_pages : MAX_PAGES) * WASM_PAGE;
+	uint64_t heap = hl_boot_info()->heap_size, slack = heap_slack();
+	uint64_t budget = heap > slack ? (heap - slack) & ~(uint64_t)(WASM_PAGE - 1) : 0;
+	size_t reserve = (size_t)(cap < budget ? cap : budget);
+	if (reserve < bytes)
+		reserve = bytes;
+	size_t *slot = reservation_of(mem, true);
 	mem->data = NULL;
-	if (bytes && !(mem->data = calloc(bytes, 1)))
-		out_of_heap("the linear memory", bytes);
+	if (reserve) {
+		void *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED && reserve > bytes) {
+			reserve = bytes; /* no room for the reservation: the memory alone */
+			p = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+			          : NULL;
+		}
+		if (p == MAP_FAILED || !slot)
+			out_of_heap("the linear memory", bytes);
+		mem->data = p;
+	}
+	if (slot)
+		*slot = mem->data ? reserve : 0;
 	mem->pages = initial_pages;
 	mem->max_pages = max_pages;
 	mem->size = (uint32_t)bytes;
@@ -300,11 +378,21 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 	if (pages > mem->max_pages || pages > MAX_PAGES)
 		return UINT32_MAX;
 	size_t bytes = (size_t)pages * WASM_PAGE;
-	uint8_t *p = realloc(mem->data, bytes);
-	if (!p)
-		return UINT32_MAX; /* the heap is full: memory.grow returns -1 */
-	memset(p + mem->size, 0, bytes - mem->size);
-	mem->data = p;
+	size_t *reserved = reservation_of(mem, false);
+	if (!reserved || bytes > *reserved) {
+		/* Past the reservation: a bigger mapping (the heap is full when
+		 * this fails, and memory.grow returns -1). */
+		void *p = mem->data && reserved && *reserved
+		              ? mremap(mem->data, *reserved, bytes, MREMAP_MAYMOVE)
+		              : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return UINT32_MAX;
+		/* mremap's new tail is zero; so is a new mapping, into which the
+		 * old contents (none: no mapping) would have gone. */
+		mem->data = p;
+		if (reserved)
+			*reserved = bytes;
+	}
 	mem->pages = (uint32_t)pages;
 	mem->size = (uint32_t)bytes;
 	return old;
@@ -312,7 +400,15 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 
 void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 {
-	free(mem->data);
+	size_t *reserved = reservation_of(mem, false);
+	if (mem->data && reserved && *reserved)
+		munmap(mem->data, *reserved);
+	if (reserved) {
+		*reserved = 0;
+		for (size_t i = 0; i < sizeof reservations / sizeof reservations[0]; i++)
+			if (reservations[i].mem == mem)
+				reservations[i].mem = NULL;
+	}
 	mem->data = NULL;
 	mem->pages = 0;
 	mem->size = 0;

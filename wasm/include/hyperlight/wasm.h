@@ -81,7 +81,32 @@ typedef struct hl_wasm_build_opts {
 	int verbose;   /* nonzero: report each command through `note` */
 	hl_wasm_note_fn note; /* NULL: warnings are dropped */
 	void *note_user;
+	/* Appended in 1.1 (a size of offsetof(hl_wasm_build_opts, import_map) is
+	 * still accepted and means NULL and 0 for all of them). All borrowed. */
+	/* A file of rules that rename imports and exports before anything else
+	 * looks at the module ("import MOD NAME NEWMOD NEWNAME", "export NAME
+	 * NEWNAME", '#' comments): the name map of a minified build. Every rule
+	 * must match; see docs/wasm.md. */
+	const char *import_map;
+	/* C files compiled (-Wall -Wextra, plus cflags) and linked into the
+	 * guest: an embedder of the module, which includes "hl_wasm_glue.h"
+	 * (the instance hl_wasm_instance and wasm2c's declarations of the
+	 * exports), may define hl_wasm_guest_init() (called once after the
+	 * module is instantiated, before the exports are registered: it
+	 * registers guest functions of its own) and the guest imports.
+	 * NULL-terminated; NULL: none. */
+	const char *const *c_sources;
+	const char *const *cflags; /* extra C compiler flags for c_sources; NULL-terminated */
+	/* "env" function imports that c_sources implement, each as
+	 * hl_wasm_env_<name>(...) with wasm2c's C types (u32, u64, f32, f64),
+	 * instead of a host function. Each must be an "env" function import of
+	 * the module. NULL-terminated; NULL: none. */
+	const char *const *guest_imports;
+	uint32_t flags; /* HL_WASM_BUILD_* */
 } hl_wasm_build_opts;
+
+/* Register no export as a guest function (the c_sources register their own). */
+#define HL_WASM_BUILD_NO_EXPORTS 1u
 
 /* Fills *opts with the defaults. */
 HL_API void hl_wasm_build_opts_init(hl_wasm_build_opts *opts);
@@ -91,12 +116,16 @@ HL_API void hl_wasm_build_opts_init(hl_wasm_build_opts *opts);
  * borrowed; out_path is replaced). opts may be NULL (defaults). Runs
  * wasm2c and the C compiler as child processes in a temporary directory
  * that is removed afterwards.
- * Returns 0, or HL_E_INVAL (NULL path, opts->size wrong), HL_E_IO (a file
- * cannot be read or written), HL_E_NOMEM, HL_WASM_E_MODULE (malformed; an
- * import other than an "env" function or a WASI function; an "env" import
- * whose name is not a valid host function name or whose types are not
- * i32/i64/f32/f64 with at most one result; a known WASI function with the
- * wrong signature), HL_WASM_E_TOOL (the tool's output is in the message).
+ * Returns 0, or HL_E_INVAL (NULL path, opts->size wrong, unknown flags),
+ * HL_E_IO (a file cannot be read or written), HL_E_NOMEM, HL_WASM_E_MODULE
+ * (malformed; an import other than an "env" function, an "env" memory or a
+ * WASI function; an "env" import whose name is not a valid host function
+ * name or whose types are not i32/i64/f32/f64 with at most one result; a
+ * function of emscripten's runtime that the guest runtime does not
+ * implement, or one with the wrong signature; a known WASI function with
+ * the wrong signature; a rename map that does not fit the module; a guest
+ * import the module does not import), HL_WASM_E_TOOL (the tool's output is
+ * in the message).
  * On error `err` (errlen bytes, may be NULL) gets a NUL-terminated message.
  */
 HL_API int hl_wasm_build(const char *wasm_path, const char *out_path,

@@ -21,6 +21,9 @@ enum hl_wasm_trap {
 	HL_WASM_TRAP_EXCEPTION = 7,      /* an uncaught wasm exception */
 	HL_WASM_TRAP_EXHAUSTION = 8,     /* call stack exhausted */
 	HL_WASM_TRAP_OTHER = 9,          /* any other trap */
+	/* 10 is HL_WASM_E_NOMEM, an abort code (below). */
+	HL_WASM_TRAP_ABORT = 11,         /* the module called abort() or failed an assertion
+	                                  * (emscripten's _abort_js, __assert_fail) */
 };
 
 /* The abort code (HL_E_GUEST_ABORT, hl_sandbox_guest_code) when the linear
