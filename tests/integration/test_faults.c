@@ -54,6 +54,28 @@ static void divide_error(void **state)
 	expect_failure("DivideByZero", NULL, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 0, "divide error");
 }
 
+/* Every layout, not only the default one: heap sizes a page apart move
+ * the page tables and the exception stacks by a page each (on kvm-pvm a
+ * PML4 at an odd page once turned every exception into a triple fault). */
+static void exceptions_are_reported_whatever_the_layout(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	for (uint64_t heap = 128; heap <= 140; heap += 4) {
+		hl_config cfg;
+		hl_config_init(&cfg);
+		cfg.heap_size = heap * 1024;
+		hl_sandbox *sb = hlt_open("simpleguest", &cfg, NULL);
+		HLT_ASSERT_CODE(sb, hl_call(sb, "DivideByZero", NULL, 0, NULL), HL_E_GUEST_FAULT);
+		hl_fault f;
+		assert_int_equal(hl_sandbox_last_fault(sb, &f), 0);
+		if (f.kind != HL_FAULT_EXCEPTION || f.vector != 0)
+			fail_msg("heap %llu KiB: fault kind %d vector %u, expected #DE: %s",
+			         (unsigned long long)heap, f.kind, f.vector, hl_errmsg(sb));
+		hl_sandbox_free(sb);
+	}
+}
+
 static void invalid_opcode(void **state)
 {
 	(void)state;
@@ -229,6 +251,7 @@ int main(void)
 		cmocka_unit_test(breakpoint),
 		cmocka_unit_test(write_to_code_is_a_protection_fault),
 		cmocka_unit_test(execute_data_is_an_instruction_fetch_fault),
+		cmocka_unit_test(exceptions_are_reported_whatever_the_layout),
 		cmocka_unit_test(stack_overflow_hits_the_guard_page),
 		cmocka_unit_test(infinite_recursion_hits_the_guard_page),
 		cmocka_unit_test(triple_fault_is_reported),

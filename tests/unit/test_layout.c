@@ -181,6 +181,24 @@ static void image_above_4g_is_rejected(void **state)
 	                 HL_E_ELF);
 }
 
+static void page_tables_start_on_an_8k_boundary(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(f->l.pt % (2 * PAGE), 0);
+	/* and stay so whatever the heap: a page more moves everything else */
+	for (uint64_t heap = 128; heap <= 140; heap += 4) {
+		hl_config cfg;
+		hl_config_init(&cfg);
+		cfg.heap_size = heap * 1024;
+		hl_sandbox *sb;
+		assert_int_equal(hl_sandbox_new(&cfg, &sb), 0);
+		struct hl__layout l;
+		assert_int_equal(hl__layout_compute(sb, f->img.lo, f->img.hi, f->img.entry, &l), 0);
+		assert_int_equal(l.pt % (2 * PAGE), 0);
+		hl_sandbox_free(sb);
+	}
+}
+
 static void user_bit_only_where_the_backend_asks(void **state)
 {
 	struct fixture *f = *state;
@@ -224,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(buffers_heap_and_stack_are_rw_nx, setup, teardown),
 		cmocka_unit_test_setup_teardown(nothing_beyond_memory_is_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_above_4g_is_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(page_tables_start_on_an_8k_boundary, setup, teardown),
 		cmocka_unit_test_setup_teardown(user_bit_only_where_the_backend_asks, setup, teardown),
 		cmocka_unit_test_setup_teardown(pvm_every_page_is_user_at_every_level, setup_pvm,
 		                                teardown),
