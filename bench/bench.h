@@ -16,6 +16,7 @@ struct bench_opts {
 	int rounds;        /* interleaved rounds behind every ratio */
 	int iters;         /* samples per round of a call-level figure */
 	int max_sandboxes; /* the memory curve stops here (or at the machine's limit) */
+	int memory_budget; /* ... or when making sandboxes has taken this many seconds */
 };
 
 /* ---- timing --------------------------------------------------------------------- */
