@@ -228,7 +228,7 @@ void bench_alternatives(struct bench_ctx *cx, hl_sandbox *sb)
 	char ver[64] = "", err[400] = "";
 	double nd = node_fresh(o->quick ? 200 : 1000, ver, sizeof ver, err, sizeof err);
 	char name[96];
-	snprintf(name, sizeof name, "node%s%s: new WebAssembly instance + call (writes 8 pages)",
+	snprintf(name, sizeof name, "node%s%.20s: new WebAssembly instance + call (writes 8 pages)",
 	         ver[0] ? " " : "", ver);
 	if (nd > 0 && f->value > 0) {
 		struct bench_row *r = bench_row_add(BENCH_ALTERNATIVE, "alt_node_wasm", name);
