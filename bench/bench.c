@@ -910,7 +910,8 @@ static void usage(void)
 	        "  --rounds N        interleaved rounds behind each ratio (default 5, quick 3)\n"
 	        "  --iters N         samples per round of a call-level figure (default 400, quick 60)\n"
 	        "  --max-sandboxes N the memory curve's last point (default 10000, quick 1000)\n"
-	        "  --memory-budget S ... unless making them takes longer (default 60 s, quick 20 s)\n"
+	        "  --memory-budget S ... unless making them takes longer (default 60 s, quick 20 s;\n"
+	        "                    freeing them takes about as long again)\n"
 	        "  --json FILE       also write every figure and curve as JSON\n");
 }
 

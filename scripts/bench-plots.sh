@@ -59,13 +59,13 @@ plot restore-vs-pages "
 	     floor with lines dashtype 2 title 'floor (one exit)'"
 plot restore-vs-size "
 	set title 'Restore against sandbox size'.\"\\n\".run
-	set logscale x; set xlabel 'heap (MiB)'; set ylabel 'microseconds'; set yrange [0:*]
+	set logscale x; set xrange [0.8:1200]; set xlabel 'heap (MiB)'; set ylabel 'microseconds'; set yrange [0:*]
 	plot 'restore_vs_size.dat' using 1:2 with linespoints title '1 page dirtied', \
 	     '' using 1:3 with linespoints title '16 pages dirtied', \
 	     floor with lines dashtype 2 title 'floor (one exit)'"
 plot creation-vs-heap "
 	set title 'Creation against heap size'.\"\\n\".run
-	set logscale x; set xlabel 'heap (MiB)'; set ylabel 'milliseconds'; set yrange [0:*]
+	set logscale x; set xrange [0.8:1200]; set xlabel 'heap (MiB)'; set ylabel 'milliseconds'; set yrange [0:*]
 	plot 'creation_vs_heap.dat' using 1:2 with linespoints title 'cold: load + init', \
 	     '' using 1:4 with linespoints title 'from a snapshot, to the first result', \
 	     '' using 1:3 with linespoints title 'the guest''s own init'"
