@@ -1,10 +1,8 @@
 /* simpleguest.c - the sample guest: echoes, printing, heap and stack use, and one function for each way a guest can fail. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, which strict C11 hides */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "hyperlight/guest.h"
 
@@ -492,36 +490,6 @@ static int sum_dirty_area(hl_call *c)
 	return hl_return_i32(c, sum);
 }
 
-/* ---- for the benchmark (bench/) ---- */
-
-/* DirtyHeapPages(n): writes one byte into each of n pages of a heap buffer
- * allocated (and freed) for the call, for restores of more pages than
- * DirtyPages reaches; the allocator writes a few pages of its own as well
- * (its header, the heap's page bitmaps). Needs a heap of n pages and some. */
-static int dirty_heap_pages(hl_call *c)
-{
-	int32_t n = hl_arg_i32(c, 0);
-	if (n < 0)
-		return hl_return_error(c, 1, "DirtyHeapPages: negative count %d", (int)n);
-	volatile uint8_t *p = aligned_alloc(4096, (size_t)n * 4096 + 4096);
-	if (!p)
-		return hl_return_error(c, 2, "DirtyHeapPages: no room for %d pages in the heap", (int)n);
-	for (int32_t i = 0; i < n; i++)
-		p[(size_t)i * 4096] += 1;
-	free((void *)p);
-	return hl_return_i32(c, n);
-}
-
-/* Nanoseconds from the runtime's first instruction (its first TSC reading,
- * in hl__start_c) to the end of main()'s registrations, by the guest's own
- * clock: the guest's own initialisation, which no host can make shorter. */
-static int64_t init_ns;
-
-static int get_init_ns(hl_call *c)
-{
-	return hl_return_i64(c, init_ns);
-}
-
 /* ---- for the debugger test (tests/debug/test_gdb.sh) ---- */
 
 /* DebugTarget(x) returns x + debug_value. The test stops in debug_add
@@ -606,12 +574,5 @@ int main(void)
 		hl_register_function("Mixed32", mixed32, HL_TYPE_F64, params, 32);
 	}
 
-	HL_REGISTER("DirtyHeapPages", dirty_heap_pages, HL_TYPE_I32, HL_TYPE_I32);
-	HL_REGISTER("InitNs", get_init_ns, HL_TYPE_I64);
-
-	/* Last, so that it covers everything main() does before it serves calls. */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	init_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	hl_dispatch();
 }
