@@ -122,6 +122,7 @@ struct bench_ctx {
 	double floor_us;      /* median floor of the run so far */
 	double fresh_us;      /* the fresh-state call (alternatives compare with it) */
 	hl_snapshot *snap;    /* simpleguest's snapshot, default configuration */
+	hl_snapshot *bsnap;   /* benchguest's (the creation figures), default configuration */
 };
 
 /* alternatives.c: posix_spawn, a fork server, Node's WebAssembly. */

@@ -56,7 +56,7 @@ out:
 	return m;
 }
 
-/* A ready simpleguest with `heap` bytes of heap, or NULL with the reason in err. */
+/* A ready benchguest with `heap` bytes of heap, or NULL with the reason in err. */
 static hl_sandbox *open_heap(const struct bench_opts *o, uint64_t heap, char *err, size_t len)
 {
 	char path[4096];
@@ -68,7 +68,7 @@ static hl_sandbox *open_heap(const struct bench_opts *o, uint64_t heap, char *er
 		snprintf(err, len, "out of memory");
 		return NULL;
 	}
-	int rc = hl_sandbox_load_file(sb, bench_guest_path(o, "simpleguest", path, sizeof path));
+	int rc = hl_sandbox_load_file(sb, bench_guest_path(o, "benchguest", path, sizeof path));
 	if (rc == 0)
 		rc = hl_sandbox_init(sb);
 	if (rc != 0) {
@@ -104,7 +104,7 @@ static void restore_vs_size(struct bench_ctx *cx, struct sized *sz)
 			t16[s][r] = restore_after(sz[s].sb, sz[s].snap, "DirtyPages", 16, n, NULL);
 		}
 	struct bench_curve *c = bench_curve_add(
-		"restore_vs_size", "Restore against sandbox size (heap; DirtyPages(n) then restore)");
+		"restore_vs_size", "Restore against sandbox size (benchguest: heap size; DirtyPages(n), then restore)");
 	bench_curve_col(c, "heap MiB", "%.0f");
 	bench_curve_col(c, "1 page us", "%.1f");
 	bench_curve_col(c, "16 pages us", "%.1f");
@@ -156,7 +156,7 @@ static void restore_vs_pages(struct bench_ctx *cx)
 	const struct bench_opts *o = cx->o;
 	int R = o->rounds, k = o->quick ? 3 : 8;
 	struct bench_curve *c = bench_curve_add(
-		"restore_vs_pages", "Restore against dirtied pages (32 MiB heap; DirtyHeapPages(n) then restore)");
+		"restore_vs_pages", "Restore against dirtied pages (benchguest, 32 MiB heap; DirtyHeapPages(n), then restore)");
 	bench_curve_col(c, "pages", "%.0f");
 	bench_curve_col(c, "restore us", "%.1f");
 	bench_curve_col(c, "x floor", "%.2f");
@@ -212,7 +212,7 @@ static void creation_vs_heap(struct bench_ctx *cx, struct sized *sz)
 	double cold[NSIZES][128], guest[NSIZES][128], snapc[NSIZES][128];
 	int n[NSIZES] = {0};
 	char path[4096];
-	bench_guest_path(o, "simpleguest", path, sizeof path);
+	bench_guest_path(o, "benchguest", path, sizeof path);
 	for (int r = 0; r < R; r++)
 		for (int s = 0; s < NSIZES; s++)
 			for (int i = 0; i < k && sz[s].sb; i++) {
@@ -244,7 +244,7 @@ static void creation_vs_heap(struct bench_ctx *cx, struct sized *sz)
 				guest[s][n[s]] = (double)v.u.i64 / 1e6;
 				snapc[s][n[s]++] = (t3 - t2) / 1e3;
 			}
-	struct bench_curve *c = bench_curve_add("creation_vs_heap", "Creation against heap size");
+	struct bench_curve *c = bench_curve_add("creation_vs_heap", "Creation against heap size (benchguest)");
 	bench_curve_col(c, "heap MiB", "%.0f");
 	bench_curve_col(c, "cold ms", "%.2f");
 	bench_curve_col(c, "guest init ms", "%.3f");
