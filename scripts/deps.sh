@@ -1,8 +1,8 @@
 #!/bin/bash
-# deps.sh [vm] - installs the Debian 12 packages the build and tests need (only the missing ones),
-# then fetches the QuickJS WebAssembly module of the JavaScript guest with npm
+# deps.sh [vm|plots] - installs the Debian 12 packages the build and tests need (only the
+# missing ones), then fetches the QuickJS WebAssembly module of the JavaScript guest with npm
 # (scripts/fetch-quickjs.sh: pinned and verified, cached outside the tree); with "vm", the
-# packages of the QEMU VM (tests/vm) instead.
+# packages of the QEMU VM (tests/vm) instead; with "plots", gnuplot for the bench plots.
 set -euo pipefail
 pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutils pkg-config python3 python3-pytest python3-hypothesis libclang-rt-14-dev wabt lld)
 # hl_seccomp_restrict_thread (optional in the build, used when present), and the
@@ -16,6 +16,10 @@ pkgs+=(libmicrohttpd-dev libjansson-dev wrk python3-yaml)
 # runs the integration tests through the VM's VMX/SVM entry path).
 if [ "${1:-}" = vm ]; then
 	pkgs=(qemu-system-x86 busybox-static linux-image-amd64 cpio gzip)
+fi
+# `deps.sh plots`: gnuplot for scripts/bench-plots.sh (hl_bench's curves as PNG and SVG).
+if [ "${1:-}" = plots ]; then
+	pkgs=(gnuplot-nox python3)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
