@@ -101,6 +101,7 @@ int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errb
 	}
 	if (kvm_ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0)
 		return hl__kvm_fail(err, "KVM_X86_SET_MSR_FILTER");
+	vm->filter_allows_pvm = allow_pvm_features;
 	return 0;
 }
 
@@ -123,7 +124,9 @@ static int msr_filter_init(struct hl_vm *vm, struct hl_errbuf *err)
 			return 0;
 		return hl__kvm_fail(err, "KVM_ENABLE_CAP (X86_USER_SPACE_MSR)");
 	}
-	if (hl__kvm_msr_filter(vm, false, err) < 0)
+	/* kvm-pvm's first run is the entry code, which writes its feature
+	 * MSR: allowed from the start, refused after the entry (pvm.c). */
+	if (hl__kvm_msr_filter(vm, vm->platform == HL_PLATFORM_KVM_PVM, err) < 0)
 		return -1;
 	vm->msr_filter = true;
 	return 0;

@@ -38,6 +38,7 @@ struct hl_vm {
 	bool has_sync_regs;   /* KVM_CAP_SYNC_REGS covers regs, sregs and events */
 	bool sync_pending;    /* kvm_run holds registers KVM applies at the next KVM_RUN */
 	bool msr_filter;      /* guest MSR writes are filtered (kvm_state.c) */
+	bool filter_allows_pvm; /* ... but kvm-pvm's feature MSR may be written (pvm.c) */
 	uint64_t state_id;    /* the saved state the vCPU has exactly (MSRs aside from the
 	                       * guest-writable ones), 0 if none */
 	int platform;         /* enum hl_platform_kind */

@@ -96,7 +96,7 @@ int hl__pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs 
 		return hl__kvm_fail(err, "KVM_SET_REGS (kvm-pvm entry)");
 	/* The entry code writes the feature MSR, which the filter refuses
 	 * to guests otherwise. */
-	if (vm->msr_filter && hl__kvm_msr_filter(vm, true, err) < 0)
+	if (vm->msr_filter && !vm->filter_allows_pvm && hl__kvm_msr_filter(vm, true, err) < 0)
 		return -1;
 	vm->pvm_entering = true;
 	vm->pvm_native = false;
@@ -116,7 +116,7 @@ int hl__pvm_after_exit(struct hl_vm *vm, uint32_t reason, struct hl_errbuf *err)
 	if (vm->pvm_entering) {
 		memset(vm->pvm_mem + HL__PVM_CODE_GPA + HL__KVM_PAGE, 0, HL__KVM_PAGE);
 		vm->pvm_entering = false;
-		if (vm->msr_filter && hl__kvm_msr_filter(vm, false, err) < 0)
+		if (vm->filter_allows_pvm && hl__kvm_msr_filter(vm, false, err) < 0)
 			return -1;
 		/* What the host reads back after the entry code's write (kvm-pvm
 		 * adds bits of its own): a restore compares with it. An unread
