@@ -186,6 +186,9 @@ int hl__kvm_state_init(struct hl_vm *vm, struct hl_errbuf *err)
 	pthread_mutex_lock(&kvm_list.lock);
 	if (!kvm_list.read) {
 		MSR_STORAGE(buf, MAX_MSRS);
+		/* Zeroed: tools that see only the ioctl's fixed header (Valgrind)
+		 * would take the indices KVM writes for uninitialised. */
+		memset(buf, 0, sizeof buf);
 		struct kvm_msr_list *l = (struct kvm_msr_list *)(void *)buf;
 		l->nmsrs = MAX_MSRS;
 		if (kvm_ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
