@@ -52,7 +52,8 @@ static const char *bad_field(const hl_config *c)
 		return "output_size";
 	if (c->max_log_level > HL_LOG_TRACE)
 		return "max_log_level";
-	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE))
+	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE |
+	                 HL_CONFIG_MSR_FILTER))
 		return "flags";
 	if (c->call_timeout_ms && !c->interrupt_signal)
 		return "call_timeout_ms";
@@ -91,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.input_size %= 128 * MiB;
 		c.output_size %= 128 * MiB;
 		c.max_log_level %= 8;
-		c.flags %= 16; /* the three known flags and one unknown */
+		c.flags %= 32; /* the four known flags and one unknown */
 		c.interrupt_signal = (mode & 0x20) ? handled_signal : c.interrupt_signal % 70;
 	}
 

@@ -75,6 +75,9 @@ struct hl_boot_regs {
 	uint64_t cr3;
 };
 
+/* create(): refuse guest writes to the MSRs the runtime does not need. */
+#define HL_BACKEND_MSR_FILTER 1u
+
 /* What the hypervisor under a VM is and what it asks of the core. */
 struct hl_backend_info {
 	int platform;       /* enum hl_platform_kind (hyperlight.h) */
@@ -101,7 +104,8 @@ struct hl_backend_ops {
 	 * the hypervisor's reason decoded, its data words, and what to do. */
 	void (*explain_fail)(struct hl_vm *vm, const struct hl_exit *x, char *buf, size_t n);
 	/* Opens the hypervisor and creates a VM with one vCPU. */
-	int (*create)(struct hl_vm **out, struct hl_errbuf *err);
+	/* flags: HL_BACKEND_MSR_FILTER. */
+	int (*create)(struct hl_vm **out, unsigned flags, struct hl_errbuf *err);
 	/* Maps host memory [host, host+size) at guest-physical gpa (once). */
 	int (*map_memory)(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t size,
 	                  struct hl_errbuf *err);

@@ -146,6 +146,12 @@ HL__HIDDEN void hl__clear_error(hl_sandbox *sb);
 HL__HIDDEN int hl__guest_fail(hl_sandbox *sb, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The backend's creation flags a sandbox's configuration asks for. */
+static inline unsigned hl__backend_flags(const hl_sandbox *sb)
+{
+	return (sb->cfg.flags & HL_CONFIG_MSR_FILTER) ? HL_BACKEND_MSR_FILTER : 0;
+}
+
 /* layout.c */
 HL__HIDDEN int hl__layout_compute(hl_sandbox *sb, uint64_t image_lo, uint64_t image_hi,
                                   uint64_t entry, struct hl__layout *out);

@@ -169,7 +169,7 @@ int hl_platform_probe(hl_platform_info *info, unsigned flags)
 
 	struct hl_errbuf eb = {{0}};
 	struct hl_vm *vm = NULL;
-	if (hl__backend.create(&vm, &eb) < 0) {
+	if (hl__backend.create(&vm, 0, &eb) < 0) {
 		snprintf(info->reason, sizeof info->reason,
 		         "%s; guests need a usable /dev/kvm (load kvm_intel, kvm_amd or kvm_pvm, or run inside a VM that has one: tests/vm/run-in-vm.sh)",
 		         eb.msg);

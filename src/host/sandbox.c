@@ -156,9 +156,11 @@ static int check_config(hl_sandbox *sb)
 	if (c->max_log_level > HL_LOG_TRACE)
 		return hl__fail(sb, HL_E_CONFIG, "config: max_log_level = %u, the highest is %d (trace)",
 		                c->max_log_level, HL_LOG_TRACE);
-	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE))
+	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE |
+	               HL_CONFIG_MSR_FILTER))
 		return hl__fail(sb, HL_E_CONFIG, "config: unknown flags 0x%x",
-		                c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE));
+		                c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE |
+	                              HL_CONFIG_MSR_FILTER));
 	return hl__check_signal(sb);
 }
 
@@ -360,7 +362,7 @@ int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len)
 		return r;
 	}
 	struct hl_errbuf eb = {{0}};
-	if (hl__backend.create(&sb->vm, &eb) < 0) {
+	if (hl__backend.create(&sb->vm, hl__backend_flags(sb), &eb) < 0) {
 		unload(sb);
 		return hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);
 	}

@@ -616,7 +616,7 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 		}
 		sb->n_host_fns = sb->cap_host_fns = snap->n_host_fns;
 	}
-	if (hl__backend.create(&sb->vm, &eb) < 0 ||
+	if (hl__backend.create(&sb->vm, hl__backend_flags(sb), &eb) < 0 ||
 	    hl__backend.map_memory(sb->vm, l->mem_base, sb->mem, l->mem_size, &eb) < 0 ||
 	    hl__backend.restore_state(sb->vm, snap->vcpu, &eb) < 0) {
 		r = hl__fail(sb, HL_E_HYPERVISOR, "%s", eb.msg);

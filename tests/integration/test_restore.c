@@ -17,11 +17,18 @@ struct fresh {
 	hl_pool *pool;
 };
 
+/* Configuration flags of the sandboxes fresh_open makes (a test may add
+ * HL_CONFIG_MSR_FILTER). */
+static uint32_t fresh_flags;
+
 static void fresh_open(struct fresh *f, enum path p)
 {
 	memset(f, 0, sizeof *f);
 	f->path = p;
-	hl_sandbox *sb = hlt_open("stateguest", NULL, NULL);
+	hl_config cfg;
+	hl_config_init(&cfg);
+	cfg.flags = fresh_flags;
+	hl_sandbox *sb = hlt_open("stateguest", &cfg, NULL);
 	assert_int_equal(hl_sandbox_snapshot(sb, &f->snap), 0);
 	if (p == BY_POOL) {
 		hl_sandbox_free(sb);
@@ -161,13 +168,17 @@ static void msrs_a_guest_writes_come_back_after_a_pool_hand_over(void **state)
 	msrs_a_guest_writes_come_back_on_path(BY_POOL);
 }
 
-/* Where KVM filters MSR writes, a write to an MSR outside the runtime's
- * own fails the call with a fault that names the MSR and the value. */
+/* With HL_CONFIG_MSR_FILTER, where KVM filters MSR writes, a write to an
+ * MSR outside the runtime's own fails the call with a fault that names the
+ * MSR and the value. */
 static void a_refused_msr_write_is_a_fault_naming_the_msr(void **state)
 {
 	(void)state;
 	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("stateguest", NULL, NULL);
+	hl_config cfg;
+	hl_config_init(&cfg);
+	cfg.flags = HL_CONFIG_MSR_FILTER;
+	hl_sandbox *sb = hlt_open("stateguest", &cfg, NULL);
 	hl_value w[2] = {hl_u32(0x3b), hl_u64(0x1234)}, r; /* TSC_ADJUST */
 	int rc = hl_call(sb, "WriteMsr", w, 2, &r);
 	hl_fault f;
@@ -208,8 +219,12 @@ static void the_kvm_pvm_feature_msr_comes_back(void **state)
 		hl_value w[2] = {hl_u32(0x4b564d10), hl_u64(3)};
 		int rc = call(&f, "WriteMsr", w, 2, &r);
 		if (rc == 0) {
-			/* No MSR filter here: the restore must put it back. */
-			assert_int_equal(read_u64(&f, "ReadMsr", &idx, 1), 3);
+			/* No MSR filter: whatever the write left, the restore must
+			 * put the snapshot's value back. (Whether kvm-pvm keeps a
+			 * guest's value there depends on its configuration: with
+			 * KVM's PV CPUID enforced it read back 1, without it 3.) */
+			fprintf(stderr, "%s: 0x4b564d10 read 0x%llx after the write of 3\n", path_name[p],
+			        (unsigned long long)read_u64(&f, "ReadMsr", &idx, 1));
 		} else {
 			/* The MSR filter refused the write outright. */
 			HLT_ASSERT_CODE(f.sb, rc, HL_E_GUEST_FAULT);
@@ -338,6 +353,20 @@ static void the_verifying_restore_names_what_a_restore_missed(void **state)
 	}
 }
 
+/* With the MSR filter a restore to the state the vCPU last had puts back
+ * only the MSRs a guest may write: those, and every register, still come
+ * back on every path (and the verifying restore checks all the rest). */
+static void with_the_msr_filter_state_still_comes_back(void **state)
+{
+	(void)state;
+	HLT_REQUIRE_KVM();
+	fresh_flags = HL_CONFIG_MSR_FILTER;
+	msrs_a_guest_writes_come_back_on_path(BY_RESTORE);
+	msrs_a_guest_writes_come_back_on_path(BY_POOL);
+	registers_a_guest_writes_come_back(state);
+	fresh_flags = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +378,7 @@ int main(void)
 		cmocka_unit_test(registers_a_guest_writes_come_back),
 		cmocka_unit_test(a_pending_string_in_is_finished_before_memory_is_restored),
 		cmocka_unit_test(the_verifying_restore_names_what_a_restore_missed),
+		cmocka_unit_test(with_the_msr_filter_state_still_comes_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,7 +171,7 @@ static int detect_platform(struct hl_vm *vm, struct hl_errbuf *err)
 	return 0;
 }
 
-static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
+static int kvm_create(struct hl_vm **out, unsigned flags, struct hl_errbuf *err)
 {
 	struct hl_vm *vm = hl__calloc(1, sizeof *vm);
 	if (!vm) {
@@ -231,7 +231,7 @@ static int kvm_create(struct hl_vm **out, struct hl_errbuf *err)
 		kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XSAVE) > 0;
 	int khz = kvm_ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, NULL);
 	vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
-	if (hl__kvm_state_init(vm, err) < 0)
+	if (hl__kvm_state_init(vm, flags & HL_BACKEND_MSR_FILTER, err) < 0)
 		goto out;
 	/* The VM and vCPU keep KVM alive: one descriptor less per sandbox
 	 * matters when a process holds a thousand of them. */

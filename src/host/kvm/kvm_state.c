@@ -55,7 +55,7 @@ static const uint32_t extra_msrs[] = {
 };
 
 /*
- * The MSRs a guest may write: those its runtime writes (SYSCALL set-up,
+ * HL_CONFIG_MSR_FILTER. The MSRs a guest may write: those its runtime writes (SYSCALL set-up,
  * EFER, the FS/GS bases for TLS) and KERNEL_GS_BASE and TSC_AUX, which a
  * CPL-0 program may use as scratch. Where KVM can filter MSR writes
  * (KVM_X86_SET_MSR_FILTER, with refused writes sent to the host), every
@@ -173,9 +173,9 @@ struct hl_vcpu_state {
 
 static atomic_ullong next_state_id = 1;
 
-int hl__kvm_state_init(struct hl_vm *vm, struct hl_errbuf *err)
+int hl__kvm_state_init(struct hl_vm *vm, bool msr_filter, struct hl_errbuf *err)
 {
-	if (msr_filter_init(vm, err) < 0)
+	if (msr_filter && msr_filter_init(vm, err) < 0)
 		return -1;
 	struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET};
 	vm->has_tsc_offset = kvm_ioctl(vm->vcpu_fd, KVM_HAS_DEVICE_ATTR, &a) == 0;

@@ -99,7 +99,7 @@ void hl__kvm_free_state(struct hl_vcpu_state *st);
 int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errbuf *err);
 /* At creation, while the system fd is open: what the state code needs
  * from KVM itself (its MSR list, the TSC offset attribute). */
-int hl__kvm_state_init(struct hl_vm *vm, struct hl_errbuf *err);
+int hl__kvm_state_init(struct hl_vm *vm, bool msr_filter, struct hl_errbuf *err);
 
 /* pvm.c */
 int hl__pvm_setup(struct hl_vm *vm, struct hl_errbuf *err);
