@@ -9,6 +9,7 @@ json=${1:?usage: scripts/bench-plots.sh BENCH.json [OUTDIR]}
 out=${2:-$(dirname "$0")/../docs/img}
 command -v gnuplot >/dev/null || { echo "bench-plots: gnuplot is missing (scripts/deps.sh plots)" >&2; exit 1; }
 mkdir -p "$out"
+out=$(cd "$out" && pwd) # gnuplot runs in the scratch directory
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
