@@ -4,7 +4,7 @@
 # (scripts/fetch-quickjs.sh: pinned and verified, cached outside the tree); with "vm", the
 # packages of the QEMU VM (tests/vm) instead; with "plots", gnuplot for the bench plots.
 set -euo pipefail
-pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutils pkg-config python3 python3-pytest python3-hypothesis libclang-rt-14-dev wabt lld)
+pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutils pkg-config python3 python3-pytest python3-hypothesis libclang-rt-14-dev wabt lld clang-format)
 # hl_seccomp_restrict_thread (optional in the build, used when present), and the
 # analysis steps of .ci/run: scripts/lint.sh, scripts/valgrind.sh.
 pkgs+=(libseccomp-dev cppcheck clang-tidy valgrind)
