@@ -61,7 +61,8 @@ static const char *bad_field(const hl_config *c)
 		/* A usable signal with a handler (ours, or one the fuzzing runtime installed). */
 		int s = c->interrupt_signal;
 		struct sigaction old;
-		if (s <= 0 || s > SIGRTMAX || s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &old) < 0)
+		if (s <= 0 || s > SIGRTMAX || s == SIGKILL || s == SIGSTOP ||
+		    sigaction(s, NULL, &old) < 0)
 			return "interrupt_signal";
 		if (!(old.sa_flags & SA_SIGINFO) &&
 		    (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN))

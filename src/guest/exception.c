@@ -7,7 +7,7 @@
 /* The stack hl__isr_common builds, lowest address first. */
 struct hl__frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
-	uint64_t vector, error_code; /* pushed by the stub (or the CPU, for the error code) */
+	uint64_t vector, error_code;       /* pushed by the stub (or the CPU, for the error code) */
 	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
 };
 _Static_assert(sizeof(struct hl__frame) == 22 * 8, "frame layout must match start.S");

@@ -18,12 +18,12 @@
  */
 #define PG HL_PAGE_SIZE
 
-static uint64_t hl__base;        /* address of arena page 0 */
-static uint64_t hl__npages;      /* arena pages */
+static uint64_t hl__base;   /* address of arena page 0 */
+static uint64_t hl__npages; /* arena pages */
 static uint64_t *hl__used;
 static uint64_t *hl__dirty;
-static uint64_t hl__brk_cur;     /* the break, a byte address */
-static uint64_t hl__brk_pages;   /* pages [0, hl__brk_pages) belong to brk */
+static uint64_t hl__brk_cur;   /* the break, a byte address */
+static uint64_t hl__brk_pages; /* pages [0, hl__brk_pages) belong to brk */
 
 static int hl__test(const uint64_t *bm, uint64_t i)
 {

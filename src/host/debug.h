@@ -23,8 +23,8 @@
  * executable; returns false if the address is not mapped or the page lies
  * outside guest memory.
  */
-HL__HIDDEN bool hl__gva_translate(const hl_sandbox *sb, uint64_t cr3, uint64_t gva,
-                                  uint64_t *off, uint64_t *room, bool *w, bool *x);
+HL__HIDDEN bool hl__gva_translate(const hl_sandbox *sb, uint64_t cr3, uint64_t gva, uint64_t *off,
+                                  uint64_t *room, bool *w, bool *x);
 
 /* coredump.c: called by hl__guest_fail after the message is set. Writes a
  * core file if dumps are enabled (HL_CONFIG_CORE_DUMP or

@@ -22,7 +22,7 @@ struct hl_pool {
 	hl_config cfg;
 	bool has_cfg;
 	size_t max;
-	size_t count;     /* sandboxes in existence (free + acquired + being made) */
+	size_t count; /* sandboxes in existence (free + acquired + being made) */
 	size_t nfree;
 	hl_sandbox **free_list; /* max entries */
 	hl_sandbox **all;       /* max entries: every sandbox the pool owns */

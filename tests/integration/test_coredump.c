@@ -96,7 +96,8 @@ static void null_deref_core_shows_the_faulting_function(void **state)
 	make_dir(dir, sizeof dir);
 	crash_with_env("NullDeref", dir, path, sizeof path);
 	assert_int_equal(count_files(dir), 1);
-	const char *o = gdb_on_core(path, "-ex bt -ex 'info registers rip' -ex 'p/x $cs' -ex 'p/x $ss'");
+	const char *o = gdb_on_core(path,
+	                            "-ex bt -ex 'info registers rip' -ex 'p/x $cs' -ex 'p/x $ss'");
 	if (!strstr(o, "#0") || !strstr(o, "null_deref") || !strstr(o, "SIGSEGV"))
 		fail_msg("gdb did not show null_deref at frame 0 with SIGSEGV:\n%s", o);
 	/* The backtrace goes on past the faulting function into the runtime. */

@@ -121,7 +121,8 @@ static void flood_and_cancel(hl_sandbox *sb)
 	double ms = now_ms() - t0;
 	pthread_join(t, NULL);
 	unblock_stdout(&b);
-	fprintf(stderr, "PrintForever into a blocked stdout, cancelled after %d ms: returned after %.1f ms\n",
+	fprintf(stderr,
+	        "PrintForever into a blocked stdout, cancelled after %d ms: returned after %.1f ms\n",
 	        DEADLINE_MS, ms);
 	HLT_ASSERT_CODE(sb, r, HL_E_CANCELLED);
 	assert_int_equal(c.result, 1);
@@ -214,7 +215,8 @@ static void a_loop_of_exits_without_a_timer_ends_at_the_deadline(void **state)
 	double ms = now_ms() - t0;
 	bool fired = hl__inject_fired(HL__INJECT_SYSCALL);
 	hl__inject_fail(HL__INJECT_SYSCALL, 0);
-	fprintf(stderr, "PrintForever without a timer, %d ms deadline: %ld prints, returned after %.1f ms\n",
+	fprintf(stderr,
+	        "PrintForever without a timer, %d ms deadline: %ld prints, returned after %.1f ms\n",
 	        DEADLINE_MS, prints, ms);
 	assert_true(fired);
 	HLT_ASSERT_CODE(sb, r, HL_E_CANCELLED);

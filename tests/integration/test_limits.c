@@ -178,9 +178,9 @@ static void a_host_call_answer_without_room_ends_the_call_cleanly(void **state)
 	hl_value r;
 	/* a header and 8 bytes: the i32 answer fits */
 	assert_int_equal(call_with_answer_room(sb, rsz + 8, &r), 0);
-	assert_int_equal(r.u.i32, (int32_t)(strlen("Hello from GuestMethod1, ") + l.input_size -
-	                                    (rsz + 8) - sizeof(struct hl_call_msg) -
-	                                    sizeof(struct hl_wire_value) - 1));
+	assert_int_equal(r.u.i32,
+	                 (int32_t)(strlen("Hello from GuestMethod1, ") + l.input_size - (rsz + 8) -
+	                           sizeof(struct hl_call_msg) - sizeof(struct hl_wire_value) - 1));
 	/* a header only: neither the answer nor an error message about it fits */
 	HLT_ASSERT_CODE(sb, call_with_answer_room(sb, rsz, &r), HL_E_TOO_LARGE);
 	HLT_ASSERT_MSG(sb, "input buffer");

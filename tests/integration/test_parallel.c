@@ -22,7 +22,8 @@ static void *work(void *arg)
 	for (int s = 0; s < SANDBOXES_PER_THREAD; s++) {
 		hl_sandbox *sb;
 		if (hl_sandbox_new(NULL, &sb) != 0 ||
-		    hl_sandbox_load_file(sb, hlt_guest("simpleguest")) != 0 || hl_sandbox_init(sb) != 0) {
+		    hl_sandbox_load_file(sb, hlt_guest("simpleguest")) != 0 ||
+		    hl_sandbox_init(sb) != 0) {
 			snprintf(w->msg, sizeof w->msg, "setup: %s", hl_errmsg(sb));
 			w->errors++;
 			hl_sandbox_free(sb);

@@ -117,7 +117,8 @@ static void *work(void *arg)
 		}
 		hl_value a = hl_i32(w->id + 1), v;
 		if (hl_call(sb, "AddToStatic", &a, 1, &v) != 0 || v.u.i32 != w->id + 1) {
-			snprintf(w->msg, sizeof w->msg, "AddToStatic saw state of another request (%d)", v.u.i32);
+			snprintf(w->msg, sizeof w->msg,
+			         "AddToStatic saw state of another request (%d)", v.u.i32);
 			w->errors++;
 		}
 		hl_pool_release(w->pool, sb);

@@ -208,8 +208,7 @@ static void load_rejects_img_not_matching_file(void **state)
 	uint8_t *mem = malloc(img.hi - img.lo);
 	assert_non_null(mem);
 	memset(mem, 0xaa, img.hi - img.lo);
-	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
-	                              sizeof err),
+	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err, sizeof err),
 	                 HL_E_ELF);
 	assert_non_null(strstr(err, "segment 1 of img does not match the file"));
 	assert_int_equal(mem[EB_EXEC_TEXT_VADDR - img.lo], 0xaa); /* untouched */
@@ -229,8 +228,7 @@ static void load_checks_relocations_before_writing(void **state)
 	uint8_t *mem = malloc(img.hi - img.lo);
 	assert_non_null(mem);
 	memset(mem, 0xaa, img.hi - img.lo);
-	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
-	                              sizeof err),
+	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err, sizeof err),
 	                 HL_E_ELF);
 	assert_non_null(strstr(err, "relocation 1: target"));
 	assert_int_equal(mem[img.entry - img.lo], 0xaa); /* untouched */
