@@ -1,11 +1,17 @@
-#!/bin/sh
+#!/bin/bash
 # example_hello.sh HOST GUEST - runs the README's example and checks its output.
-if [ ! -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
-	echo "SKIP: no usable /dev/kvm"
-	exit 0
+#
+# Prints TAP (tests/lib/tap.sh); skips without a usable /dev/kvm.
+set -u
+. "$(dirname "$0")/lib/tap.sh"
+name="the README's host program prints the greeting"
+if ! have_kvm; then
+	skip "$name" "no usable /dev/kvm"
+elif ! out=$("$1" "$2" 2>&1); then
+	fail "$name" "it failed:" "$out"
+elif [ "$out" != "$(printf 'greeting world\nHello, world!')" ]; then
+	fail "$name" "unexpected output:" "$out"
+else
+	pass "$name"
 fi
-out=$("$1" "$2") || { echo "example failed: $out"; exit 1; }
-want="greeting world
-Hello, world!"
-[ "$out" = "$want" ] || { printf 'unexpected output:\n%s\nwanted:\n%s\n' "$out" "$want"; exit 1; }
-echo "example ok"
+tap_done

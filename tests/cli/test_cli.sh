@@ -3,11 +3,12 @@
 #
 # Usage: test_cli.sh HYPERLIGHT_BINARY GUEST_DIR
 #
-# Prints "ok - NAME", "ok - NAME # SKIP reason" or "not ok - NAME: details"
-# for each case and ends with the line "N passed, M failed"; exits 1 if any
-# case failed. Cases that need a guest to run are skipped when /dev/kvm
-# cannot be opened. HL_CLI_WRAPPER, if set, is put in front of every
-# invocation, e.g. HL_CLI_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99".
+# Prints TAP (tests/lib/tap.sh): "ok - NAME", "ok - NAME # SKIP reason" or
+# "not ok - NAME" and its details for each case, then the plan and the
+# counts; exits 1 if any case failed. Cases that need a guest to run are
+# skipped when /dev/kvm cannot be opened. HL_CLI_WRAPPER, if set, is put in
+# front of every invocation, e.g.
+# HL_CLI_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99".
 set -u
 
 if [ $# -ne 2 ]; then
@@ -21,28 +22,13 @@ if [ ! -x "$HL" ]; then
 	exit 2
 fi
 
-passed=0 failed=0 skipped=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_cli.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib/tap.sh"
+tap_tmpdir test_cli
 
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
-skip() { echo "ok - $1 # SKIP $2"; skipped=$((skipped + 1)); }
-
-# hl ARGS...: runs the binary; sets rc, and out/err to its stdout/stderr
-# (files $tmp/out and $tmp/err keep them byte for byte).
+# hl ARGS...: runs the binary (run_capture: rc, out, err).
 hl() {
 	# shellcheck disable=SC2086  # the wrapper is a command line on purpose
-	timeout 300 ${HL_CLI_WRAPPER:-} "$HL" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-}
-
-# A short description of the last run for failure messages.
-last() {
-	printf 'exit %s, stdout [%s], stderr [%s]' "$rc" "$(head -c 300 "$tmp/out")" \
-		"$(head -c 600 "$tmp/err" | tr '\n' '|')"
+	run_capture ${HL_CLI_WRAPPER:-} "$HL" "$@"
 }
 
 # expect NAME RC STDERR_SUBSTRING ARGS...: exit status RC, nothing on stdout
@@ -187,12 +173,8 @@ expect_error "demo without its guests" 3 "no readable simpleguest in '$tmp'" dem
 HYPERLIGHT_GUEST_DIR=$tmp expect_error "demo with a bad HYPERLIGHT_GUEST_DIR" 3 "HYPERLIGHT_GUEST_DIR" demo
 
 # ---------------------------------------------------------------- KVM needed
-# Opened read-write as the library does; -c first, since <> on a missing
-# path would create a regular file.
 kvm=no
-if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
-	kvm=yes
-fi
+have_kvm && kvm=yes
 sg=$GUESTS/simpleguest
 cg=$GUESTS/callbackguest
 dg=$GUESTS/dummyguest
@@ -523,8 +505,4 @@ if kvm_case "$name"; then
 	fi
 fi
 
-if [ "$skipped" -gt 0 ]; then
-	echo "# $skipped skipped"
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done

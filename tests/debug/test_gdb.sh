@@ -8,8 +8,9 @@
 #
 # Usage: test_gdb.sh HYPERLIGHT_BINARY GUEST_DIR
 #
-# Exits 0 when every check passed, 1 when one failed, 77 (skip) without
-# /dev/kvm or gdb. Prints gdb's and the command's output on failure.
+# Prints TAP (tests/lib/tap.sh); exits 0 when every check passed, 1 when one
+# failed, 77 (skip) without /dev/kvm or gdb. Prints gdb's and the command's
+# output on failure.
 set -u
 
 if [ $# -ne 2 ]; then
@@ -18,7 +19,8 @@ if [ $# -ne 2 ]; then
 fi
 HL=$1
 GUEST=$2/simpleguest
-if ! [ -c /dev/kvm ] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
+. "$(dirname "$0")/../lib/tap.sh"
+if ! have_kvm; then
 	echo "SKIP: /dev/kvm is not a device that can be opened (run under tests/vm/run-in-vm.sh)"
 	exit 77
 fi
@@ -32,23 +34,11 @@ if command -v ip >/dev/null 2>&1 && ip link show lo 2>/dev/null | grep -q 'state
 	ip link set lo up 2>/dev/null || echo "note: cannot bring the loopback interface up"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_gdb.XXXXXX") || exit 2
 cli_pid=
-cleanup() {
+tap_cleanup() {
 	[ -n "$cli_pid" ] && kill "$cli_pid" 2>/dev/null
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-
-failed=0
-check() { # check NAME FILE PATTERN: the file must match the extended regex
-	if grep -Eq -- "$3" "$2"; then
-		echo "ok - $1"
-	else
-		echo "not ok - $1: no match for /$3/ in $2"
-		failed=1
-	fi
-}
+tap_tmpdir test_gdb
 
 # Under QEMU's pure emulation (tests/vm/run-in-vm.sh) hardware breakpoints
 # of a nested guest never fire; everything else works as on hardware.
@@ -67,9 +57,19 @@ start_cli() {
 		kill -0 "$cli_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "not ok - the command did not start listening:"
-	cat "$tmp/cli.err"
+	fail "the command started listening" "$(cat "$tmp/cli.err")"
+	tap_done
 	exit 1
+}
+
+# gdb_exit_ok: gdb's own exit status of the main session was 0
+gdb_exit_ok() {
+	if [ "$gdb_rc" -eq 0 ]; then pass "gdb exited 0"; else fail "gdb exited 0" "it exited $gdb_rc"; fi
+}
+
+# cli_exit NAME STATUS: the command's exit status (wait_cli) was STATUS
+cli_exit() {
+	if [ "$cli_rc" -eq "$2" ]; then pass "$1"; else fail "$1" "it exited $cli_rc"; fi
 }
 
 # wait_cli: waits for the command (at most about 60 s) and sets cli_rc
@@ -139,30 +139,30 @@ if grep -q 'cannot single-step the guest' "$tmp/gdb.out"; then
 	check "stepi refused: kvm-pvm cannot single-step, with the reason" "$tmp/gdb.out" '^hyperlight: kvm-pvm cannot single-step the guest: the trap would go to the guest.s own #DB handler'
 	check "refused stepi: gdb reports the program stopped" "$tmp/gdb.out" '^Program stopped\.$'
 	if [ -n "$before" ] && [ "$before" = "$after" ]; then
-		echo "ok - refused stepi left the guest where it was ($before)"
+		pass "refused stepi left the guest where it was ($before)"
 	else
-		echo "not ok - refused stepi moved the guest: before '$before', after '$after'"; failed=1
+		fail "refused stepi left the guest where it was" "before '$before', after '$after'"
 	fi
 	check "hardware breakpoint refused (Z1)" "$tmp/gdb.out" '^Cannot insert hardware breakpoint 2\.$'
 	if grep -q 'Hardware assisted breakpoint 2, ' "$tmp/gdb.out"; then
-		echo "not ok - a refused hardware breakpoint was hit"; failed=1
+		fail "the refused hardware breakpoint never stopped the guest" "it was hit"
 	else
-		echo "ok - the refused hardware breakpoint never stopped the guest"
+		pass "the refused hardware breakpoint never stopped the guest"
 	fi
-	if [ "$gdb_rc" -eq 0 ]; then echo "ok - gdb exited 0"; else echo "not ok - gdb exited $gdb_rc"; failed=1; fi
+	gdb_exit_ok
 elif [ "$tcg" = yes ]; then
 	# QEMU's TCG does not arm DR0-DR3 for a nested guest: the breakpoint is
 	# set but never fires, and gdb's last commands find the guest gone.
 	check "stepi moved inside debug_add" "$tmp/gdb.out" '^after stepi rip=0x[0-9a-f]+'
-	echo "ok - hardware breakpoint hit # SKIP QEMU TCG does not emulate debug-register breakpoints in a nested guest"
+	skip "hardware breakpoint hit" "QEMU TCG does not emulate debug-register breakpoints in a nested guest"
 else
 	check "stepi moved inside debug_add" "$tmp/gdb.out" '^after stepi rip=0x[0-9a-f]+'
 	check "hardware breakpoint hit in hl_return_i32" "$tmp/gdb.out" 'Hardware assisted breakpoint 2, (0x[0-9a-f]+ in )?hl_return_i32'
-	if [ "$gdb_rc" -eq 0 ]; then echo "ok - gdb exited 0"; else echo "not ok - gdb exited $gdb_rc"; failed=1; fi
+	gdb_exit_ok
 fi
 check "the guest ran to the end" "$tmp/gdb.out" 'exited normally'
 check "the result shows the write (5 + 100)" "$tmp/cli.out" '^105$'
-if [ "$cli_rc" -eq 0 ]; then echo "ok - the command exited 0"; else echo "not ok - the command exited $cli_rc"; failed=1; fi
+cli_exit "the command exited 0" 0
 
 # ---- kill: the call fails, the command reports it --------------------------------------
 start_cli DebugTarget i32:5
@@ -170,7 +170,7 @@ timeout 180 gdb -batch -nx "$GUEST" -ex "target remote 127.0.0.1:$port" -ex 'kil
 	>"$tmp/gdb2.out" 2>&1
 wait_cli
 check "kill ends the guest with a clear message" "$tmp/cli.err" 'debugger killed the guest'
-if [ "$cli_rc" -eq 2 ]; then echo "ok - killed: the command exited 2 (guest failed)"; else echo "not ok - killed: the command exited $cli_rc, expected 2"; failed=1; fi
+cli_exit "killed: the command exited 2 (guest failed)" 2
 
 # ---- detach: the guest runs on unchanged ----------------------------------------------
 start_cli DebugTarget i32:5
@@ -178,7 +178,7 @@ timeout 180 gdb -batch -nx "$GUEST" -ex "target remote 127.0.0.1:$port" -ex 'det
 	>"$tmp/gdb3.out" 2>&1
 wait_cli
 check "after detach the call returns 5 + 7" "$tmp/cli.out" '^12$'
-if [ "$cli_rc" -eq 0 ]; then echo "ok - detached: the command exited 0"; else echo "not ok - detached: the command exited $cli_rc"; failed=1; fi
+cli_exit "detached: the command exited 0" 0
 
 # ---- hostile packets: error replies, no crash, the session goes on --------------------
 if command -v python3 >/dev/null 2>&1; then
@@ -187,26 +187,25 @@ if command -v python3 >/dev/null 2>&1; then
 	timeout 180 python3 "$(dirname "$0")/gdb_hostile.py" "$port" "$entry" >"$tmp/hostile.out" 2>&1
 	hostile_rc=$?
 	wait_cli
-	cat "$tmp/hostile.out"
-	if [ "$hostile_rc" -ne 0 ]; then echo "not ok - hostile packets (exit $hostile_rc)"; failed=1; fi
+	show "$tmp/hostile.out" 1000 # its own ok/not ok lines, as diagnostics
+	if [ "$hostile_rc" -eq 0 ]; then pass "hostile packets"; else fail "hostile packets" "exit $hostile_rc"; fi
 	check "hostile session: killed cleanly" "$tmp/cli.err" 'debugger killed the guest'
 else
-	echo "ok - hostile packets # SKIP python3 not found"
+	skip "hostile packets" "python3 not found"
 fi
 
 # ---- a bad port is a usage error ----------------------------------------------------------
 "$HL" run --gdb 0 "$GUEST" NoOp >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null
 bad_rc=$?
 if [ "$bad_rc" -eq 1 ] && grep -q "is not a TCP port" "$tmp/bad.err"; then
-	echo "ok - --gdb 0 is refused"
+	pass "--gdb 0 is refused"
 else
-	echo "not ok - --gdb 0: exit $bad_rc"; failed=1
+	fail "--gdb 0 is refused" "exit $bad_rc"
 fi
 
-if [ "$failed" -ne 0 ]; then
+if ! tap_done; then
 	echo "---- gdb output"; cat "$tmp/gdb.out"
 	echo "---- command stdout"; cat "$tmp/cli.out"
 	echo "---- command stderr"; cat "$tmp/cli.err"
 	exit 1
 fi
-echo "all gdb stub checks passed"

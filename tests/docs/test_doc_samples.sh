@@ -17,8 +17,8 @@
 # in a directory holding the sample guests and the document's own guests
 # (named by their markers); each must exit 0.
 #
-# Prints "ok - NAME", "ok - NAME # SKIP reason" or "not ok - NAME" per block
-# and a summary; exits 1 if anything failed. HL_DOCS_KEEP=1 keeps the
+# Prints TAP (tests/lib/tap.sh) per block, then the plan and the counts;
+# exits 1 if anything failed. HL_DOCS_KEEP=1 keeps the
 # temporary directory. CC picks the host compiler (default cc).
 set -u
 
@@ -31,18 +31,8 @@ hostlib=$2 guestcc=$3 guestdir=$4
 here=$src/tests/docs
 cc=${CC:-cc}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hl-docs.XXXXXX") || exit 2
-if [ "${HL_DOCS_KEEP:-0}" = 1 ]; then
-	echo "# keeping $tmp"
-else
-	trap 'rm -rf "$tmp"' EXIT
-fi
-
-passed=0 failed=0 skipped=0
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '#   %s\n' "$@"; failed=$((failed + 1)); }
-skip() { echo "ok - $1 # SKIP $2"; skipped=$((skipped + 1)); }
-show() { sed 's/^/#   /' "$1" | head -n "${2:-30}"; }
+. "$src/tests/lib/tap.sh"
+tap_tmpdir hl-docs "${HL_DOCS_KEEP:-0}"
 
 if [ ! -f "$hostlib" ]; then
 	echo "not ok - the host library '$hostlib' exists"
@@ -52,10 +42,7 @@ if [ -z "$guestcc" ] || [ ! -x "$guestcc" ]; then
 	guestcc=""
 fi
 kvm=0
-# -c first: on a missing node, <> would create a regular file.
-if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
-	kvm=1
-fi
+have_kvm && kvm=1
 
 # ---- the checker checks itself: what it must refuse ---------------------------
 mkdir -p "$tmp/self"
@@ -228,5 +215,4 @@ for r in "${runs[@]}"; do
 	fi
 done
 
-echo "# $passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ]
+tap_done

@@ -17,8 +17,8 @@
 #    tree. Blocks marked run-kvm run only with a usable /dev/kvm, and their
 #    stdout must equal the document's output block when there is one.
 #
-# Prints "ok - NAME", "ok - NAME # SKIP reason" or "not ok - NAME" per step and
-# a summary; exits 1 if any step failed. HL_PACKAGE_KEEP=1 keeps the
+# Prints TAP (tests/lib/tap.sh) per step, then the plan and the counts;
+# exits 1 if any step failed. HL_PACKAGE_KEEP=1 keeps the
 # temporary directory.
 set -u
 
@@ -30,19 +30,8 @@ build=$(cd "$1" && pwd -P) || exit 2
 src=$(cd "$2" && pwd -P) || exit 2
 here=$src/tests/package
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hl-package.XXXXXX") || exit 2
-tmp=$(cd "$tmp" && pwd -P)
-if [ "${HL_PACKAGE_KEEP:-0}" = 1 ]; then
-	echo "# keeping $tmp"
-else
-	trap 'rm -rf "$tmp"' EXIT
-fi
-
-passed=0 failed=0 skipped=0
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '#   %s\n' "$@"; failed=$((failed + 1)); }
-skip() { echo "ok - $1 # SKIP $2"; skipped=$((skipped + 1)); }
-show() { sed 's/^/#   /' "$1" | tail -n "${2:-40}"; }
+. "$src/tests/lib/tap.sh"
+tap_tmpdir hl-package "${HL_PACKAGE_KEEP:-0}"
 
 missing=()
 for t in cmake cc musl-gcc pkg-config make awk; do
@@ -54,8 +43,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 kvm=0
-# -c first: on a missing node, <> would create a regular file.
-if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
+if have_kvm; then
 	kvm=1
 else
 	echo "# ************************************************************************"
@@ -70,8 +58,8 @@ if cmake --install "$build" --prefix "$stage" >"$tmp/install.log" 2>&1; then
 	pass "cmake --install into a temporary prefix"
 else
 	fail "cmake --install into a temporary prefix"
-	show "$tmp/install.log"
-	echo "# $passed passed, $failed failed, $skipped skipped"
+	show_tail "$tmp/install.log"
+	tap_done
 	exit 1
 fi
 mkdir -p "$tmp/moved" && mv "$stage" "$prefix"
@@ -111,7 +99,7 @@ for pc in hyperlight hyperlight-guest; do
 		pass "pkg-config knows $pc after the move"
 	else
 		fail "pkg-config knows $pc after the move"
-		show "$tmp/pc.log"
+		show_tail "$tmp/pc.log"
 	fi
 done
 
@@ -122,7 +110,7 @@ if [ -x "$build/guests/hyperlight-guest-cc" ]; then
 		pass "build/guests/hyperlight-guest-cc builds a guest"
 	else
 		fail "build/guests/hyperlight-guest-cc builds a guest"
-		show "$tmp/bt.log"
+		show_tail "$tmp/bt.log"
 	fi
 else
 	skip "build/guests/hyperlight-guest-cc builds a guest" "built with HL_BUILD_GUESTS=OFF"
@@ -184,7 +172,7 @@ for doc in "${docs[@]}"; do
 		b=$(cat "$dir/.blocks/current" 2>/dev/null)
 		fail "docs/$doc.md: every sample builds$([ $kvm = 1 ] && echo ' and runs')" \
 			"failed in block $b:" "$(sed 's/^/  | /' "$dir/.blocks/$b")"
-		[ -n "$b" ] && show "$dir/.blocks/$b.stderr" && show "$dir/.blocks/$b.stdout" 20
+		[ -n "$b" ] && show_tail "$dir/.blocks/$b.stderr" && show_tail "$dir/.blocks/$b.stdout" 20
 		continue
 	fi
 	if [ -f "$dir/.blocks/skipped" ]; then
@@ -225,5 +213,4 @@ for doc in "${docs[@]}"; do
 	fi
 done
 
-echo "# $passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ]
+tap_done

@@ -4,9 +4,8 @@
 # Usage: test_wasm_cli.sh HYPERLIGHT_BINARY WASM_GUEST_DIR
 #
 # WASM_GUEST_DIR holds the test modules (*.wasm) and their guests, as the
-# build leaves them in build/wasm/guests. Prints "ok - NAME",
-# "ok - NAME # SKIP reason" or "not ok - NAME: details" per case, then
-# "N passed, M failed"; exits 1 if any case failed.
+# build leaves them in build/wasm/guests. Prints TAP (tests/lib/tap.sh) per
+# case, then the plan and the counts; exits 1 if any case failed.
 set -u
 
 if [ $# -ne 2 ]; then
@@ -15,24 +14,10 @@ if [ $# -ne 2 ]; then
 fi
 HL=$1
 W=$2
-passed=0 failed=0 skipped=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_wasm_cli.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib/tap.sh"
+tap_tmpdir test_wasm_cli
 
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
-skip() { echo "ok - $1 # SKIP $2"; skipped=$((skipped + 1)); }
-
-hl() {
-	timeout 300 "$HL" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-	rc=$?
-	out=$(tr -d '\0' <"$tmp/out")
-	err=$(cat "$tmp/err")
-}
-last() {
-	printf 'exit %s, stdout [%s], stderr [%s]' "$rc" "$(head -c 300 "$tmp/out" | tr '\0\n' '.|')" \
-		"$(head -c 600 "$tmp/err" | tr '\n' '|')"
-}
+hl() { run_capture "$HL" "$@"; }
 
 # expect NAME RC STDOUT STDERR_SUBSTRING ARGS...: exit status RC, stdout
 # exactly STDOUT, STDERR_SUBSTRING (may be empty) in stderr.
@@ -100,7 +85,7 @@ fi
 
 # ---- runs ---------------------------------------------------------------------------------
 kvm=no
-if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then kvm=yes; fi
+have_kvm && kvm=yes
 run_case() {
 	if [ "$kvm" = no ]; then
 		skip "$1" "no /dev/kvm"
@@ -137,5 +122,4 @@ if run_case "run proc_exit"; then expect "run proc_exit" 2 "started" "proc_exit(
 if run_case "run a module that cannot instantiate"; then expect "run a module that cannot instantiate" 2 "" "wasm trap during instantiation" wasm run "$W/badinit" f; fi
 if run_case "run with a heap too small"; then expect "run with a heap too small" 2 "" "larger heap" wasm run --heap 16K "$W/growheap" size; fi
 
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+tap_done
