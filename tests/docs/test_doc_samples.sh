@@ -10,7 +10,7 @@
 #                 host samples that run
 #
 # What each block is comes from the marker comment before it
-# (tests/docs/extract-c-samples.awk lists them); a C block without one
+# (tests/lib/extract-samples.awk lists them); a C block without one
 # fails the test with its file and line. Fragments are compiled inside a
 # small wrapper with #line directives, so a compiler message names the
 # document and its line. Complete host samples marked "run" run, with KVM,
@@ -28,7 +28,7 @@ if [ $# -ne 4 ]; then
 fi
 src=$(cd "$1" && pwd -P) || exit 2
 hostlib=$2 guestcc=$3 guestdir=$4
-here=$src/tests/docs
+lib=$src/tests/lib
 cc=${CC:-cc}
 
 . "$src/tests/lib/tap.sh"
@@ -53,7 +53,7 @@ for case in "unmarked:unmarked.md:3:without a marker" "typo:typo.md:1:unknown sa
 	"prose:prose.md:5:without a marker"; do
 	IFS=: read -r what md ln msg <<<"$case"
 	name="self-check: the extractor refuses a $what C block, naming its file and line"
-	if (cd "$tmp/self" && awk -v out="$tmp/self/$what" -f "$here/extract-c-samples.awk" "$md" \
+	if (cd "$tmp/self" && awk -v mode=c -v out="$tmp/self/$what" -f "$lib/extract-samples.awk" "$md" \
 		>/dev/null 2>"$tmp/self/$what.log"); then
 		fail "$name" "it was accepted"
 	elif ! grep -q "^$md:$ln: .*$msg" "$tmp/self/$what.log"; then
@@ -67,7 +67,7 @@ done
 cd "$src" || exit 2
 docs=(README.md docs/*.md)
 
-if awk -v out="$tmp" -f "$here/extract-c-samples.awk" "${docs[@]}" 2>"$tmp/extract.log"; then
+if awk -v mode=c -v out="$tmp" -f "$lib/extract-samples.awk" "${docs[@]}" 2>"$tmp/extract.log"; then
 	pass "every C block of README.md and docs/*.md has a sample marker"
 else
 	fail "every C block of README.md and docs/*.md has a sample marker"

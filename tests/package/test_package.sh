@@ -10,7 +10,7 @@
 # 2. The build tree's own hyperlight-guest-cc builds a guest.
 # 3. Every sample of docs/tutorial-first-guest.md and docs/packaging.md (and
 #    docs/python.md, when python3 is there) is extracted into a directory of
-#    its own (tests/package/extract-samples.awk) and its shell blocks run in
+#    its own (tests/lib/extract-samples.awk) and its shell blocks run in
 #    order, in one shell per document, with PREFIX set: CMake projects with
 #    find_package(Hyperlight) and hyperlight_add_guest, pkg-config builds,
 #    hyperlight-guest-cc, make. The builds must not name the source or build
@@ -28,7 +28,7 @@ if [ $# -ne 2 ]; then
 fi
 build=$(cd "$1" && pwd -P) || exit 2
 src=$(cd "$2" && pwd -P) || exit 2
-here=$src/tests/package
+lib=$src/tests/lib
 
 . "$src/tests/lib/tap.sh"
 tap_tmpdir hl-package "${HL_PACKAGE_KEEP:-0}"
@@ -156,7 +156,7 @@ fi
 for doc in "${docs[@]}"; do
 	md=$src/docs/$doc.md
 	dir=$tmp/samples/$doc
-	if ! awk -v out="$dir" -f "$here/extract-samples.awk" "$md" 2>"$tmp/extract.log"; then
+	if ! awk -v mode=package -v out="$dir" -f "$lib/extract-samples.awk" "$md" 2>"$tmp/extract.log"; then
 		fail "docs/$doc.md: every code block is marked" "$(cat "$tmp/extract.log")"
 		continue
 	fi
