@@ -20,47 +20,9 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "debug.h"
+#include "internal.h"
 
 #define PAGE 4096ull
-
-bool hl__gva_translate(const hl_sandbox *sb, uint64_t cr3, uint64_t gva, uint64_t *off,
-                       uint64_t *room, bool *w, bool *x)
-{
-	/* Canonical addresses only: bits 63..47 all equal. */
-	uint64_t top = gva >> 47;
-	if (top != 0 && top != 0x1ffff)
-		return false;
-	uint64_t base = sb->lay.mem_base, size = sb->lay.mem_size;
-	uint64_t t = cr3 & HL__PTE_ADDR;
-	bool writable = true, exec = true;
-	for (int lvl = 0; lvl < 4; lvl++) {
-		int shift = 39 - 9 * lvl;
-		if (t < base || !hl__in_range(t - base, PAGE, size))
-			return false;
-		uint64_t e;
-		memcpy(&e, sb->mem + (t - base) + ((gva >> shift) & 511) * 8, sizeof e);
-		if (!(e & HL__PTE_P))
-			return false;
-		writable = writable && (e & HL__PTE_RW);
-		exec = exec && !(e & HL__PTE_NX);
-		if (lvl == 3 || ((lvl == 1 || lvl == 2) && (e & HL__PTE_PS))) {
-			uint64_t psize = 1ull << shift;
-			uint64_t pa = (e & HL__PTE_ADDR & ~(psize - 1)) | (gva & (psize - 1));
-			if (pa < base || pa - base >= size)
-				return false;
-			*off = pa - base;
-			*room = psize - (gva & (psize - 1));
-			if (*room > size - *off)
-				*room = size - *off;
-			*w = writable;
-			*x = exec;
-			return true;
-		}
-		t = e & HL__PTE_ADDR;
-	}
-	return false;
-}
 
 /* ---- the notes -------------------------------------------------------------- */
 

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "debug.h"
+#include "internal.h"
 
 #define PKT_MAX 4096 /* payload bytes, both ways (PacketSize) */
 #define MAX_SW_BP 64

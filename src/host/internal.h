@@ -138,13 +138,57 @@ struct hl_sandbox {
 	struct hl__gdb *gdb;     /* the gdb remote stub, NULL unless hl_sandbox_debug_listen */
 };
 
+/*
+ * The files of src/host form layers: a file calls into its own layer and
+ * the ones below it, never above (docs/architecture.md draws them; one
+ * exception is left: snapshot.c's public functions call sandbox.c's).
+ *   pools              pool.c
+ *   sandboxes, calls   sandbox.c, snapshot.c, call.c
+ *   services           cancel.c, stats.c, gdbstub.c, fault.c, coredump.c
+ *   mechanisms         layout.c, records.c, elf.c, platform.c, seccomp.c
+ *   foundations        error.c, alloc.c, the backend (kvm/)
+ */
+
+/* error.c: the sandbox message, which every file may set */
 /* Sets the sandbox message and returns code. */
 HL__HIDDEN int hl__fail(hl_sandbox *sb, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+HL__HIDDEN int hl__vfail(hl_sandbox *sb, int code, const char *fmt, va_list ap);
 HL__HIDDEN void hl__clear_error(hl_sandbox *sb);
-/* Like hl__fail, and poisons the sandbox (a guest failure). */
+/* Puts "prefix: " in front of the sandbox message (truncating its end). */
+HL__HIDDEN void hl__prefix_error(hl_sandbox *sb, const char *prefix);
+
+/* fault.c: a guest failure */
+/* Like hl__fail, and poisons the sandbox; with HL_CONFIG_DEBUG prints the
+ * registers, and writes a core file where dumps are enabled (coredump.c). */
 HL__HIDDEN int hl__guest_fail(hl_sandbox *sb, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The vCPU's registers on stderr ("entry": the layout too), for HL_CONFIG_DEBUG. */
+HL__HIDDEN void hl__debug_dump(hl_sandbox *sb, const char *when);
+
+/* coredump.c: called by hl__guest_fail after the message is set. Writes a
+ * core file if dumps are enabled (HL_CONFIG_CORE_DUMP or
+ * HYPERLIGHT_CORE_DIR) and appends its path, or why it could not be
+ * written, to the message. Never changes the error code. */
+HL__HIDDEN void hl__core_on_failure(hl_sandbox *sb, int code);
+
+/* gdbstub.c */
+/* Before the vCPU runs: with a debugger listening and none attached yet,
+ * waits for it and serves it until it resumes the guest. When the vCPU
+ * starts in the backend's own code rather than at the guest's entry, it
+ * only arranges for the first stop there (served by hl__gdb_halted). 0 or
+ * an error (the message is set). */
+HL__HIDDEN int hl__gdb_before_run(hl_sandbox *sb);
+/* After HL_EXIT_DEBUG: reports the stop to the debugger and serves it
+ * until it resumes the guest. 0 to run on, or an error (the message is
+ * set; HL_E_CANCELLED if the debugger killed the guest). */
+HL__HIDDEN int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x);
+/* After HL_EXIT_HLT: 0 if the guest stopped at one of the debugger's
+ * breakpoints or at the stub's own one at the entry (served; run on), 1 if
+ * the halt is the guest's own (a fault), or an error as for hl__gdb_stop. */
+HL__HIDDEN int hl__gdb_halted(hl_sandbox *sb);
+/* Tells an attached debugger that the guest is gone and closes the socket. */
+HL__HIDDEN void hl__gdb_close(hl_sandbox *sb);
 
 /* The backend's creation flags a sandbox's configuration asks for. */
 static inline unsigned hl__backend_flags(const hl_sandbox *sb)
@@ -160,6 +204,17 @@ HL__HIDDEN void hl__layout_page_tables(const struct hl__layout *l,
                                        const struct hl_elf_image *img,
                                        const struct hl_backend_info *bk, uint8_t *mem);
 HL__HIDDEN void hl__layout_print(const struct hl__layout *l, void *file);
+/*
+ * Translates the guest virtual address `gva` through the 4-level page
+ * tables rooted at `cr3`, reading every table from guest memory with a
+ * bounds check (the tables may be guest-written when the guest loaded its
+ * own CR3). On success stores the offset of the byte in sb->mem, the number
+ * of bytes left in its page in *room, and whether the page is writable and
+ * executable; returns false if the address is not mapped or the page lies
+ * outside guest memory. For the debugging code (coredump.c, gdbstub).
+ */
+HL__HIDDEN bool hl__gva_translate(const hl_sandbox *sb, uint64_t cr3, uint64_t gva,
+                                  uint64_t *off, uint64_t *room, bool *w, bool *x);
 
 /*
  * The one way to read guest-written memory: copies [off, off+len) of the
@@ -205,7 +260,6 @@ HL__HIDDEN int hl__check_signal(hl_sandbox *sb);
 
 /* call.c */
 HL__HIDDEN int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off);
-HL__HIDDEN void hl__debug_dump(hl_sandbox *sb, const char *when);
 
 /* stats.c: the clock a call is timed with, and the end of a call: `r` is
  * hl_call's result, `t0` the hl__stats_now() taken just before the guest

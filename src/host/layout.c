@@ -1,6 +1,7 @@
 /*
  * layout.c - where the image, buffers, heap and stacks go in guest memory,
- * and the page tables that give each its permissions.
+ * the page tables that give each its permissions, and the walk through a
+ * guest's page tables that the debugging code makes (hl__gva_translate).
  *
  * Guest memory is one region starting at the lowest page of the ELF image
  * (so the page at address 0 is never backed, let alone mapped):
@@ -37,6 +38,7 @@
 #define PTE_US (1ull << 2)
 #define PTE_A (1ull << 5)
 #define PTE_D (1ull << 6)
+#define PTE_PS (1ull << 7)
 #define PTE_NX (1ull << 63)
 #define PTE_ADDR 0x000ffffffffff000ull
 
@@ -195,4 +197,44 @@ void hl__layout_print(const struct hl__layout *l, void *file)
 	ROW("ist stacks", l->ist, l->ist_size, "rw- (guard pages between)");
 	ROW("page tables", l->pt, l->pt_size, "unmapped");
 #undef ROW
+}
+
+/* ---- the walk the debugging code makes -------------------------------------- */
+
+bool hl__gva_translate(const hl_sandbox *sb, uint64_t cr3, uint64_t gva, uint64_t *off,
+                       uint64_t *room, bool *w, bool *x)
+{
+	/* Canonical addresses only: bits 63..47 all equal. */
+	uint64_t top = gva >> 47;
+	if (top != 0 && top != 0x1ffff)
+		return false;
+	uint64_t base = sb->lay.mem_base, size = sb->lay.mem_size;
+	uint64_t t = cr3 & PTE_ADDR;
+	bool writable = true, exec = true;
+	for (int lvl = 0; lvl < 4; lvl++) {
+		int shift = 39 - 9 * lvl;
+		if (t < base || !hl__in_range(t - base, PAGE, size))
+			return false;
+		uint64_t e;
+		memcpy(&e, sb->mem + (t - base) + ((gva >> shift) & 511) * 8, sizeof e);
+		if (!(e & PTE_P))
+			return false;
+		writable = writable && (e & PTE_RW);
+		exec = exec && !(e & PTE_NX);
+		if (lvl == 3 || ((lvl == 1 || lvl == 2) && (e & PTE_PS))) {
+			uint64_t psize = 1ull << shift;
+			uint64_t pa = (e & PTE_ADDR & ~(psize - 1)) | (gva & (psize - 1));
+			if (pa < base || pa - base >= size)
+				return false;
+			*off = pa - base;
+			*room = psize - (gva & (psize - 1));
+			if (*room > size - *off)
+				*room = size - *off;
+			*w = writable;
+			*x = exec;
+			return true;
+		}
+		t = e & PTE_ADDR;
+	}
+	return false;
 }
