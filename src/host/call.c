@@ -409,8 +409,8 @@ static int call_stopped(hl_sandbox *sb, int why)
 int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 {
 	struct hl_errbuf eb; /* written only when the backend fails: not cleared per exit */
-	if (sb->gdb) {
-		int g = hl__gdb_before_run(sb);
+	if (sb->debugger) {
+		int g = sb->debugger->before_run(sb);
 		if (g < 0)
 			return g;
 	}
@@ -461,8 +461,8 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 		case HL_EXIT_SHUTDOWN:
 			return handle_shutdown(sb);
 		case HL_EXIT_HLT:
-			if (sb->gdb) { /* a debugger's breakpoint? (gdbstub.c) */
-				r = hl__gdb_halted(sb);
+			if (sb->debugger) { /* a debugger's breakpoint? */
+				r = sb->debugger->halted(sb);
 				if (r < 0)
 					return r;
 				if (r == 0)
@@ -475,8 +475,9 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 		case HL_EXIT_INTR:
 			break; /* a signal or a cancel: decided below; a stray one resumes the guest */
 		case HL_EXIT_DEBUG:
-			r = hl__gdb_stop(sb, &x);
-			if (r < 0)
+			/* Only a debugger turns these exits on; without one (it
+			 * was never there) the guest resumes. */
+			if (sb->debugger && (r = sb->debugger->stop(sb, &x)) < 0)
 				return r;
 			break;
 		case HL_EXIT_MSR_WRITE:

@@ -3,9 +3,10 @@
  * loopback TCP socket with one client.
  *
  * The stub runs on the thread that runs the guest, only while the guest is
- * stopped: at the guest's entry point (hl__gdb_before_run, or the first
- * halt when the backend's own code runs before it) and at every debug exit
- * (hl__gdb_stop, hl__gdb_halted). Everything from the socket is untrusted:
+ * stopped: at the guest's entry point (gdb_before_run, or the first halt
+ * when the backend's own code runs before it) and at every debug exit
+ * (gdb_stop, gdb_halted), which the run loop calls through the hooks
+ * hl_sandbox_debug_listen installs (struct hl__debugger). Everything from the socket is untrusted:
  * packets have a fixed maximum size, every number is range-checked, and
  * memory is reached only through the guest's page tables into the
  * sandbox's own mapping (hl__gva_translate).
@@ -458,7 +459,7 @@ static const char *hw_set(hl_sandbox *sb, unsigned type, uint64_t addr, uint64_t
  * (kvm-pvm's entry code, backend.h code_va): registers seen there are not
  * yet the guest's, and a RIP gdb set there would be lost. The stub then
  * plants a breakpoint of its own at the entry and lets the run loop go;
- * hl__gdb_halted removes it and serves gdb there. Returns 1 when the vCPU
+ * gdb_halted removes it and serves gdb there. Returns 1 when the vCPU
  * is at the entry already, 0 when the breakpoint is planted, or an error
  * (the message is set).
  */
@@ -997,7 +998,7 @@ static int serve(hl_sandbox *sb)
 
 /* ---- the hooks ----------------------------------------------------------------------- */
 
-int hl__gdb_before_run(hl_sandbox *sb)
+static int gdb_before_run(hl_sandbox *sb)
 {
 	struct hl__gdb *g = sb->gdb;
 	if (g->started)
@@ -1025,7 +1026,7 @@ int hl__gdb_before_run(hl_sandbox *sb)
 	return r < 0 ? r : 0;
 }
 
-int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x)
+static int gdb_stop(hl_sandbox *sb, const struct hl_exit *x)
 {
 	struct hl__gdb *g = sb->gdb;
 	if (!g || g->fd < 0) {
@@ -1063,7 +1064,7 @@ int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x)
 	return r < 0 ? r : 0;
 }
 
-int hl__gdb_halted(hl_sandbox *sb)
+static int gdb_halted(hl_sandbox *sb)
 {
 	struct hl__gdb *g = sb->gdb;
 	struct hl_regs r;
@@ -1097,7 +1098,7 @@ int hl__gdb_halted(hl_sandbox *sb)
 	return s < 0 ? s : 0;
 }
 
-void hl__gdb_close(hl_sandbox *sb)
+static void gdb_close(hl_sandbox *sb)
 {
 	struct hl__gdb *g = sb->gdb;
 	if (!g)
@@ -1114,7 +1115,16 @@ void hl__gdb_close(hl_sandbox *sb)
 		close(g->listen_fd);
 	hl__free(g);
 	sb->gdb = NULL;
+	sb->debugger = NULL;
 }
+
+/* What the run loop calls (internal.h, struct hl__debugger). */
+static const struct hl__debugger gdb_hooks = {
+	.before_run = gdb_before_run,
+	.stop = gdb_stop,
+	.halted = gdb_halted,
+	.close = gdb_close,
+};
 
 int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port)
 {
@@ -1151,5 +1161,6 @@ int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port)
 		                strerror(e));
 	}
 	sb->gdb = g;
+	sb->debugger = &gdb_hooks;
 	return 0;
 }

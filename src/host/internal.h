@@ -135,7 +135,30 @@ struct hl_sandbox {
 	/* debugging (coredump.c, gdbstub.c) */
 	struct hl_exception exc; /* the last exception record, copied and checked */
 	bool exc_valid;          /* exc is for the failure being reported */
-	struct hl__gdb *gdb;     /* the gdb remote stub, NULL unless hl_sandbox_debug_listen */
+	/* the debugger the run loop reports to, and its own state: both NULL
+	 * unless hl_sandbox_debug_listen (gdbstub.c) */
+	const struct hl__debugger *debugger;
+	struct hl__gdb *gdb;
+};
+
+/*
+ * A debugger attached to the run loop. gdbstub.c installs its hooks in
+ * hl_sandbox_debug_listen; the core reaches the debugger only through them,
+ * so that the run loop does not depend on the stub.
+ */
+struct hl__debugger {
+	/* Before the vCPU runs: 0 to run it, or an error (the message is set). */
+	int (*before_run)(hl_sandbox *sb);
+	/* After HL_EXIT_DEBUG: 0 to run on, or an error (the message is set;
+	 * HL_E_CANCELLED if the debugger killed the guest). */
+	int (*stop)(hl_sandbox *sb, const struct hl_exit *x);
+	/* After HL_EXIT_HLT: 0 if the guest stopped at a breakpoint of the
+	 * debugger's (served; run on), 1 if the halt is the guest's own (a
+	 * fault), or an error as for stop. */
+	int (*halted)(hl_sandbox *sb);
+	/* The guest is gone: tells the debugger, releases its state and sets
+	 * sb->debugger and sb->gdb to NULL. */
+	void (*close)(hl_sandbox *sb);
 };
 
 /*
@@ -171,24 +194,6 @@ HL__HIDDEN void hl__debug_dump(hl_sandbox *sb, const char *when);
  * HYPERLIGHT_CORE_DIR) and appends its path, or why it could not be
  * written, to the message. Never changes the error code. */
 HL__HIDDEN void hl__core_on_failure(hl_sandbox *sb, int code);
-
-/* gdbstub.c */
-/* Before the vCPU runs: with a debugger listening and none attached yet,
- * waits for it and serves it until it resumes the guest. When the vCPU
- * starts in the backend's own code rather than at the guest's entry, it
- * only arranges for the first stop there (served by hl__gdb_halted). 0 or
- * an error (the message is set). */
-HL__HIDDEN int hl__gdb_before_run(hl_sandbox *sb);
-/* After HL_EXIT_DEBUG: reports the stop to the debugger and serves it
- * until it resumes the guest. 0 to run on, or an error (the message is
- * set; HL_E_CANCELLED if the debugger killed the guest). */
-HL__HIDDEN int hl__gdb_stop(hl_sandbox *sb, const struct hl_exit *x);
-/* After HL_EXIT_HLT: 0 if the guest stopped at one of the debugger's
- * breakpoints or at the stub's own one at the entry (served; run on), 1 if
- * the halt is the guest's own (a fault), or an error as for hl__gdb_stop. */
-HL__HIDDEN int hl__gdb_halted(hl_sandbox *sb);
-/* Tells an attached debugger that the guest is gone and closes the socket. */
-HL__HIDDEN void hl__gdb_close(hl_sandbox *sb);
 
 /* The backend's creation flags a sandbox's configuration asks for. */
 static inline unsigned hl__backend_flags(const hl_sandbox *sb)

@@ -101,7 +101,8 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 /* Releases the VM and memory; the sandbox returns to HL__EMPTY. */
 static void unload(hl_sandbox *sb)
 {
-	hl__gdb_close(sb);
+	if (sb->debugger)
+		sb->debugger->close(sb);
 	hl__intr_forget_vm(sb);
 	hl__backend.destroy(sb->vm);
 	sb->vm = NULL;
