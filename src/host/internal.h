@@ -167,7 +167,8 @@ struct hl__debugger {
  * exception is left: snapshot.c's public functions call sandbox.c's).
  *   pools              pool.c
  *   sandboxes, calls   sandbox.c, snapshot.c, call.c
- *   services           cancel.c, stats.c, gdbstub.c, fault.c, coredump.c
+ *   services           cancel.c, stats.c, gdbstub.c (gdb_packet.c, gdb_target.c),
+ *                      fault.c, coredump.c
  *   mechanisms         layout.c, records.c, elf.c, platform.c, seccomp.c
  *   foundations        error.c, alloc.c, the backend (kvm/)
  */
