@@ -197,8 +197,9 @@ static void refuse_hw(hl_sandbox *sb, char *o)
  * stepping. */
 static void supported(const hl_sandbox *sb, char *o)
 {
-	snprintf(o, HL__GDB_PKT_MAX, "PacketSize=%x;qXfer:features:read+;swbreak+;%s"
-	                     "QStartNoAckMode+;vContSupported+",
+	snprintf(o, HL__GDB_PKT_MAX,
+	         "PacketSize=%x;qXfer:features:read+;swbreak+;%s"
+	         "QStartNoAckMode+;vContSupported+",
 	         HL__GDB_PKT_MAX, sb->bk.no_debug_exits ? "" : "hwbreak+;");
 }
 
@@ -248,9 +249,7 @@ static int serve(hl_sandbox *sb)
 		struct hl_regs r;
 		struct hl_errbuf eb = {{0}};
 		switch (p[0]) {
-		case '?':
-			snprintf(o, HL__GDB_PKT_MAX, "%s", g->stop);
-			break;
+		case '?': snprintf(o, HL__GDB_PKT_MAX, "%s", g->stop); break;
 		case 'q':
 			if (strncmp(p, "qSupported", 10) == 0)
 				supported(sb, o);
@@ -275,10 +274,8 @@ static int serve(hl_sandbox *sb)
 				continue;
 			}
 			break;
-		case 'H': /* one thread */
-		case 'T': /* thread 1 is alive */
-			snprintf(o, HL__GDB_PKT_MAX, "OK");
-			break;
+		case 'H': /* Hg, Hc: the one thread; T1: it is alive */
+		case 'T': snprintf(o, HL__GDB_PKT_MAX, "OK"); break;
 		case 'g': {
 			if (hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
 				snprintf(o, HL__GDB_PKT_MAX, "E05");
@@ -337,12 +334,14 @@ static int serve(hl_sandbox *sb)
 				break;
 			}
 			*hl__gdb_reg_ptr(&r, (unsigned)a, &ro) = v;
-			snprintf(o, HL__GDB_PKT_MAX, hl__backend.set_regs(sb->vm, &r, &eb) < 0 ? "E05" : "OK");
+			snprintf(o, HL__GDB_PKT_MAX,
+			         hl__backend.set_regs(sb->vm, &r, &eb) < 0 ? "E05" : "OK");
 			break;
 		}
 		case 'm': {
 			const char *q = p + 1;
-			if (!hl__gdb_parse_hex(&q, &a) || *q++ != ',' || !hl__gdb_parse_hex(&q, &b) || *q) {
+			if (!hl__gdb_parse_hex(&q, &a) || *q++ != ',' ||
+			    !hl__gdb_parse_hex(&q, &b) || *q) {
 				snprintf(o, HL__GDB_PKT_MAX, "E16");
 				break;
 			}
@@ -381,7 +380,8 @@ static int serve(hl_sandbox *sb)
 		}
 		case 'v':
 			if (strcmp(p, "vCont?") == 0) {
-				snprintf(o, HL__GDB_PKT_MAX, "vCont;c;C%s", sb->bk.no_debug_exits ? "" : ";s;S");
+				snprintf(o, HL__GDB_PKT_MAX, "vCont;c;C%s",
+				         sb->bk.no_debug_exits ? "" : ";s;S");
 			} else if (strncmp(p, "vCont;", 6) == 0) {
 				int rc = resume_cmd(sb, p);
 				if (rc != KEEP_SERVING)
@@ -418,8 +418,7 @@ static int serve(hl_sandbox *sb)
 			hl__gdb_put_packet(&g->conn, "OK");
 			detach(sb);
 			return SERVE_GONE;
-		default:
-			break; /* unsupported: empty reply */
+		default: break; /* unsupported: empty reply */
 		}
 		if (!hl__gdb_put_packet(&g->conn, g->out)) {
 			detach(sb);
@@ -587,7 +586,8 @@ int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port)
 	}
 	int one = 1;
 	setsockopt(g->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(port),
 	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (bind(g->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(g->listen_fd, 1) < 0) {
 		int e = errno;
