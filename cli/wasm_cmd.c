@@ -2,9 +2,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,12 +10,14 @@
 
 #include "hyperlight/hyperlight.h"
 #include "hyperlight/wasm.h"
+#define HL_CLI_COMMAND "wasm" /* usage_error points at 'hyperlight wasm help' */
+#include "cli.h"
 #include "sample_host.h"
 #include "wasm_cmd.h"
 
 #define PROG "hyperlight wasm"
 
-enum { ST_USAGE = 1, ST_GUEST = 2, ST_HOST = 3 };
+enum { ST_USAGE = EXIT_USAGE, ST_HOST = EXIT_HOST }; /* cli.h's statuses */
 
 static const char usage_text[] =
 	"Usage: hyperlight wasm build [OPTIONS] MODULE.wasm [-o GUEST]\n"
@@ -61,18 +60,6 @@ static const char usage_text[] =
 	"Exit status: 0 success, 1 bad command line, 2 the guest failed (a wasm\n"
 	"trap among others), 3 the build or the host failed.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs("\nTry 'hyperlight wasm help' for more information.\n", stderr);
-	va_end(ap);
-	return ST_USAGE;
-}
-
 /* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past a separate
  * value. Returns the value, NULL if argv[*i] is not this option, or sets
  * *missing when the value is missing. */
@@ -91,27 +78,6 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 		return NULL;
 	}
 	return argv[++*i];
-}
-
-static bool parse_size(const char *s, uint64_t *out)
-{
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	unsigned shift = 0;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: return false;
-	}
-	if (errno == ERANGE || *end != '\0' || v > (UINT64_MAX >> shift))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
 }
 
 /* ---- build ----------------------------------------------------------------------- */
@@ -288,65 +254,11 @@ static bool parse_arg(hl_type t, const char *text, hl_value *out)
 	}
 }
 
-/* The shortest %g that reads back to the same value. */
-static void print_float(double d, bool single)
-{
-	if (isnan(d)) {
-		puts("nan");
-		return;
-	}
-	if (isinf(d)) {
-		puts(d < 0 ? "-inf" : "inf");
-		return;
-	}
-	char buf[64];
-	for (int p = 1; p <= 17; p++) {
-		snprintf(buf, sizeof buf, "%.*g", p, d);
-		if (single ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
-			break;
-	}
-	puts(buf);
-}
-
-static void print_to_stdio(int fd, const char *data, size_t len, void *user)
-{
-	(void)user;
-	if (fd == 2) {
-		fflush(stdout);
-		fwrite(data, 1, len, stderr);
-	} else {
-		fwrite(data, 1, len, stdout);
-	}
-}
-
-static int guest_error(const hl_sandbox *sb, int code)
-{
-	fflush(stdout);
-	const char *msg = sb ? hl_errmsg(sb) : "";
-	fprintf(stderr, "hyperlight: %s%s%s\n", hl_strerror(code), msg[0] ? ": " : "", msg);
-	switch (code) {
-	case HL_E_GUEST_ERROR:
-	case HL_E_HOST_FUNCTION:
-	case HL_E_GUEST_ABORT:
-	case HL_E_GUEST_FAULT:
-	case HL_E_GUEST_PROTOCOL:
-	case HL_E_POISONED: return ST_GUEST;
-	case HL_E_CONFIG:
-	case HL_E_NO_FUNCTION:
-	case HL_E_ARG_COUNT:
-	case HL_E_ARG_TYPE: return ST_USAGE;
-	default: return ST_HOST;
-	}
-}
-
 static int call_and_print(hl_sandbox *sb, const char *fn, int nargs, char **words)
 {
 	hl_function_info fi;
-	bool found = false;
-	for (size_t i = 0, n = hl_function_count(sb); i < n && !found; i++)
-		found = hl_function_get(sb, i, &fi) == 0 && strcmp(fi.name, fn) == 0;
-	if (!found) /* the library names what is missing */
-		return guest_error(sb, hl_call(sb, fn, NULL, 0, NULL));
+	if (!hl_cli_find_function(sb, fn, &fi)) /* the library names what is missing */
+		return hl_cli_api_error(sb, hl_call(sb, fn, NULL, 0, NULL));
 	if ((size_t)nargs != fi.nparams) {
 		fprintf(stderr, PROG " run: %s takes %zu argument%s (", fn, fi.nparams,
 		        fi.nparams == 1 ? "" : "s");
@@ -363,13 +275,10 @@ static int call_and_print(hl_sandbox *sb, const char *fn, int nargs, char **word
 	hl_value res;
 	int r = hl_call(sb, fn, args, (size_t)nargs, &res);
 	if (r < 0)
-		return guest_error(sb, r);
-	switch (res.type) {
-	case HL_TYPE_I32: printf("%" PRId32 "\n", res.u.i32); break;
-	case HL_TYPE_I64: printf("%" PRId64 "\n", res.u.i64); break;
-	case HL_TYPE_F32: print_float(res.u.f32, true); break;
-	case HL_TYPE_F64: print_float(res.u.f64, false); break;
-	default: break;
+		return hl_cli_api_error(sb, r);
+	if (res.type != HL_TYPE_VOID) {
+		hl_cli_print_value(stdout, &res);
+		putchar('\n');
 	}
 	return 0;
 }
@@ -426,7 +335,7 @@ static int cmd_run(int argc, char **argv)
 			             : usage_error("run: unknown option '%s'", a);
 			goto out;
 		}
-		if (!parse_size(v, size)) {
+		if (!hl_cli_parse_size(v, size)) {
 			st = usage_error("run: '%s' is not a size (bytes with an optional K, M or G)", v);
 			goto out;
 		}
@@ -448,8 +357,9 @@ static int cmd_run(int argc, char **argv)
 	}
 	if ((r = hl_sandbox_new(&cfg, &sb)) < 0 || (r = hl_sandbox_load_file(sb, argv[i])) < 0 ||
 	    (r = hl_sample_host_register(sb)) < 0 || (r = hl_wasi_register(sb, wasi)) < 0 ||
-	    (r = hl_sandbox_set_print(sb, print_to_stdio, NULL)) < 0 || (r = hl_sandbox_init(sb)) < 0)
-		st = guest_error(sb, r);
+	    (r = hl_sandbox_set_print(sb, hl_cli_print_to_stdio, NULL)) < 0 ||
+	    (r = hl_sandbox_init(sb)) < 0)
+		st = hl_cli_api_error(sb, r);
 	else
 		st = call_and_print(sb, argv[i + 1], argc - i - 2, argv + i + 2);
 	hl_sandbox_free(sb);
@@ -457,10 +367,6 @@ static int cmd_run(int argc, char **argv)
 out:
 	free(wargs);
 	free(wenv);
-	if (fflush(stdout) != 0 && st == 0) {
-		fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
-		st = ST_HOST;
-	}
 	return st;
 }
 
