@@ -234,6 +234,29 @@ static int handle_log(hl_sandbox *sb, uint32_t off)
 
 /* ---- host calls ------------------------------------------------------------------ */
 
+/* The wire form of a value (hl_wire_value.bits): the bits of a scalar; for a
+ * string or bytes, 0, with the payload in *payload and *len (the bits are
+ * then the payload's offset, which the caller knows). */
+static uint64_t wire_bits(const hl_value *v, const void **payload, size_t *len)
+{
+	uint64_t bits = 0;
+	*payload = NULL;
+	*len = 0;
+	switch (v->type) {
+	case HL_TYPE_I32: bits = (uint64_t)(int64_t)v->u.i32; break;
+	case HL_TYPE_U32: bits = v->u.u32; break;
+	case HL_TYPE_I64: bits = (uint64_t)v->u.i64; break;
+	case HL_TYPE_U64: bits = v->u.u64; break;
+	case HL_TYPE_F32: memcpy(&bits, &v->u.f32, 4); break;
+	case HL_TYPE_F64: memcpy(&bits, &v->u.f64, 8); break;
+	case HL_TYPE_BOOL: bits = v->u.b ? 1 : 0; break;
+	case HL_TYPE_STRING: *payload = v->u.str.ptr; *len = v->u.str.len; break;
+	case HL_TYPE_BYTES: *payload = v->u.bytes.ptr; *len = v->u.bytes.len; break;
+	default: break;
+	}
+	return bits;
+}
+
 /* Writes a host-call result (or error, when msg != NULL) into the input buffer. */
 static int reply(hl_sandbox *sb, const hl_value *v, const char *msg)
 {
@@ -253,18 +276,7 @@ static int reply(hl_sandbox *sb, const hl_value *v, const char *msg)
 	} else {
 		r.status = HL_STATUS_OK;
 		r.value.type = v->type;
-		switch (v->type) {
-		case HL_TYPE_I32: r.value.bits = (uint64_t)(int64_t)v->u.i32; break;
-		case HL_TYPE_U32: r.value.bits = v->u.u32; break;
-		case HL_TYPE_I64: r.value.bits = (uint64_t)v->u.i64; break;
-		case HL_TYPE_U64: r.value.bits = v->u.u64; break;
-		case HL_TYPE_F32: memcpy(&r.value.bits, &v->u.f32, 4); break;
-		case HL_TYPE_F64: memcpy(&r.value.bits, &v->u.f64, 8); break;
-		case HL_TYPE_BOOL: r.value.bits = v->u.b ? 1 : 0; break;
-		case HL_TYPE_STRING: payload = v->u.str.ptr; plen = v->u.str.len; break;
-		case HL_TYPE_BYTES: payload = v->u.bytes.ptr; plen = v->u.bytes.len; break;
-		default: break;
-		}
+		r.value.bits = wire_bits(v, &payload, &plen);
 	}
 	uint64_t need = sizeof r + plen + 1;
 	if (!hl__in_range(base, sizeof r, size))
@@ -286,7 +298,7 @@ static int reply(hl_sandbox *sb, const hl_value *v, const char *msg)
 	if (payload || plen) {
 		r.value.bits = sizeof r;
 		r.value.len = (uint32_t)plen;
-		if (plen)
+		if (payload && plen) /* never NULL with a length: handle_hostcall refuses that */
 			memcpy(in + base + sizeof r, payload, plen);
 		in[base + sizeof r + plen] = 0;
 	}
@@ -562,21 +574,10 @@ static int encode_call(hl_sandbox *sb, const struct hl__guest_fn *f, size_t inde
 	for (size_t i = 0; i < nargs; i++) {
 		const hl_value *a = &args[i];
 		struct hl_wire_value w = {.type = (uint32_t)a->type};
-		const void *p = NULL;
-		size_t n = 0;
-		bool nul = false;
-		switch (a->type) {
-		case HL_TYPE_I32: w.bits = (uint64_t)(int64_t)a->u.i32; break;
-		case HL_TYPE_U32: w.bits = a->u.u32; break;
-		case HL_TYPE_I64: w.bits = (uint64_t)a->u.i64; break;
-		case HL_TYPE_U64: w.bits = a->u.u64; break;
-		case HL_TYPE_F32: memcpy(&w.bits, &a->u.f32, 4); break;
-		case HL_TYPE_F64: memcpy(&w.bits, &a->u.f64, 8); break;
-		case HL_TYPE_BOOL: w.bits = a->u.b ? 1 : 0; break;
-		case HL_TYPE_STRING: p = a->u.str.ptr; n = a->u.str.len; nul = true; break;
-		case HL_TYPE_BYTES: p = a->u.bytes.ptr; n = a->u.bytes.len; break;
-		default: break;
-		}
+		const void *p;
+		size_t n;
+		bool nul = a->type == HL_TYPE_STRING; /* strings travel with their NUL */
+		w.bits = wire_bits(a, &p, &n);
 		if (a->type == HL_TYPE_STRING || a->type == HL_TYPE_BYTES) {
 			if (n > UINT32_MAX || !hl__in_range(off, (uint64_t)n + nul, size))
 				return hl__fail(sb, HL_E_TOO_LARGE,
