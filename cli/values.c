@@ -251,8 +251,9 @@ int hl_cli_args_parse(int n, char **words, struct hl_cli_args *a)
 
 /* ---- to text -------------------------------------------------------------------- */
 
-/* The shortest "%.*g" that strtod reads back to the same bits. */
-static void print_f64(FILE *f, double d)
+/* The shortest "%.*g" that reads back to the same bits, as a double or, for
+ * `single`, as a float. */
+static void print_float(FILE *f, double d, bool single)
 {
 	if (isnan(d)) {
 		fputs("nan", f);
@@ -263,30 +264,12 @@ static void print_f64(FILE *f, double d)
 		return;
 	}
 	char buf[64];
-	for (int p = 1; p <= 17; p++) {
+	float x = (float)d;
+	for (int p = 1; p <= (single ? 9 : 17); p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, d);
 		double back = strtod(buf, NULL);
-		if (memcmp(&back, &d, sizeof d) == 0)
-			break;
-	}
-	fputs(buf, f);
-}
-
-static void print_f32(FILE *f, float x)
-{
-	if (isnan(x)) {
-		fputs("nan", f);
-		return;
-	}
-	if (isinf(x)) {
-		fputs(x < 0 ? "-inf" : "inf", f);
-		return;
-	}
-	char buf[64];
-	for (int p = 1; p <= 9; p++) {
-		snprintf(buf, sizeof buf, "%.*g", p, (double)x);
-		float back = strtof(buf, NULL);
-		if (memcmp(&back, &x, sizeof x) == 0)
+		float xback = strtof(buf, NULL);
+		if (single ? memcmp(&xback, &x, sizeof x) == 0 : memcmp(&back, &d, sizeof d) == 0)
 			break;
 	}
 	fputs(buf, f);
@@ -300,8 +283,8 @@ void hl_cli_print_value(FILE *f, const hl_value *v)
 	case HL_TYPE_U32: fprintf(f, "%" PRIu32, v->u.u32); break;
 	case HL_TYPE_I64: fprintf(f, "%" PRId64, v->u.i64); break;
 	case HL_TYPE_U64: fprintf(f, "%" PRIu64, v->u.u64); break;
-	case HL_TYPE_F32: print_f32(f, v->u.f32); break;
-	case HL_TYPE_F64: print_f64(f, v->u.f64); break;
+	case HL_TYPE_F32: print_float(f, v->u.f32, true); break;
+	case HL_TYPE_F64: print_float(f, v->u.f64, false); break;
 	case HL_TYPE_BOOL: fputs(v->u.b ? "true" : "false", f); break;
 	case HL_TYPE_STRING: fwrite(v->u.str.ptr, 1, v->u.str.len, f); break;
 	case HL_TYPE_BYTES:
