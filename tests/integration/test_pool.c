@@ -1,27 +1,60 @@
 /* test_pool.c - a pool hands out fresh sandboxes, bounded, from many threads. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 
-static hl_snapshot *snapshot_of(const char *guest, hl_sandbox **keep)
-{
-	hl_sandbox *sb = hlt_open(guest, NULL, NULL);
+/* Every test's fixture: a simpleguest sandbox, its snapshot and a pool made
+ * from that snapshot. Set up only where KVM works; the test skips first
+ * where it does not. */
+struct fixture {
+	hl_sandbox *origin;
 	hl_snapshot *snap;
-	HLT_ASSERT_CODE(sb, hl_sandbox_snapshot(sb, &snap), 0);
-	*keep = sb;
-	return snap;
+	hl_pool *pool;
+};
+
+static int setup_pool(void **state, unsigned size)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	*state = f;
+	if (!hlt_have_kvm())
+		return 0;
+	f->origin = hlt_open("simpleguest", NULL, NULL);
+	HLT_ASSERT_CODE(f->origin, hl_sandbox_snapshot(f->origin, &f->snap), 0);
+	assert_int_equal(hl_pool_new(f->snap, NULL, size, &f->pool), 0);
+	return 0;
 }
+
+static int pool_of_1(void **state)
+{
+	return setup_pool(state, 1);
+}
+
+static int pool_of_2(void **state)
+{
+	return setup_pool(state, 2);
+}
+
+static int teardown_pool(void **state)
+{
+	struct fixture *f = *state;
+	hl_pool_free(f->pool);
+	hl_snapshot_free(f->snap);
+	hl_sandbox_free(f->origin);
+	free(f);
+	return 0;
+}
+
+#define POOL_TEST(test, setup) cmocka_unit_test_setup_teardown(test, setup, teardown_pool)
 
 static void acquired_sandboxes_start_fresh(void **state)
 {
-	(void)state;
 	HLT_REQUIRE_KVM();
-	hl_sandbox *origin;
-	hl_snapshot *snap = snapshot_of("simpleguest", &origin);
-	hl_pool *pool;
-	assert_int_equal(hl_pool_new(snap, NULL, 2, &pool), 0);
+	struct fixture *f = *state;
+	hl_pool *pool = f->pool;
 	for (int i = 0; i < 5; i++) {
 		hl_sandbox *sb;
 		assert_int_equal(hl_pool_acquire(pool, 0, &sb), 0);
@@ -30,19 +63,13 @@ static void acquired_sandboxes_start_fresh(void **state)
 		assert_int_equal(hlt_call_ok(sb, "AddToStatic", &a, 1).u.i32, 10);
 		assert_int_equal(hl_pool_release(pool, sb), 0);
 	}
-	hl_pool_free(pool);
-	hl_snapshot_free(snap);
-	hl_sandbox_free(origin);
 }
 
 static void pool_is_bounded_and_reports_busy(void **state)
 {
-	(void)state;
 	HLT_REQUIRE_KVM();
-	hl_sandbox *origin;
-	hl_snapshot *snap = snapshot_of("simpleguest", &origin);
-	hl_pool *pool;
-	assert_int_equal(hl_pool_new(snap, NULL, 2, &pool), 0);
+	struct fixture *f = *state;
+	hl_pool *pool = f->pool;
 	hl_sandbox *a, *b, *c;
 	assert_int_equal(hl_pool_acquire(pool, 0, &a), 0);
 	assert_int_equal(hl_pool_acquire(pool, 0, &b), 0);
@@ -54,37 +81,25 @@ static void pool_is_bounded_and_reports_busy(void **state)
 	assert_ptr_equal(c, a);
 	assert_int_equal(hl_pool_release(pool, b), 0);
 	assert_int_equal(hl_pool_release(pool, c), 0);
-	hl_pool_free(pool);
-	hl_snapshot_free(snap);
-	hl_sandbox_free(origin);
 }
 
 static void release_of_a_foreign_sandbox_is_refused(void **state)
 {
-	(void)state;
 	HLT_REQUIRE_KVM();
-	hl_sandbox *origin;
-	hl_snapshot *snap = snapshot_of("simpleguest", &origin);
-	hl_pool *pool;
-	assert_int_equal(hl_pool_new(snap, NULL, 1, &pool), 0);
-	assert_int_equal(hl_pool_release(pool, origin), HL_E_INVAL);
-	assert_int_equal(hl_pool_release(NULL, origin), HL_E_INVAL);
+	struct fixture *f = *state;
+	hl_pool *pool = f->pool;
+	assert_int_equal(hl_pool_release(pool, f->origin), HL_E_INVAL);
+	assert_int_equal(hl_pool_release(NULL, f->origin), HL_E_INVAL);
 	hl_pool *none = (hl_pool *)1;
-	assert_int_equal(hl_pool_new(snap, NULL, 0, &none), HL_E_INVAL);
+	assert_int_equal(hl_pool_new(f->snap, NULL, 0, &none), HL_E_INVAL);
 	assert_null(none);
-	hl_pool_free(pool);
-	hl_snapshot_free(snap);
-	hl_sandbox_free(origin);
 }
 
 static void a_poisoned_sandbox_comes_back_fresh(void **state)
 {
-	(void)state;
 	HLT_REQUIRE_KVM();
-	hl_sandbox *origin;
-	hl_snapshot *snap = snapshot_of("simpleguest", &origin);
-	hl_pool *pool;
-	assert_int_equal(hl_pool_new(snap, NULL, 1, &pool), 0);
+	struct fixture *f = *state;
+	hl_pool *pool = f->pool;
 	hl_sandbox *sb;
 	assert_int_equal(hl_pool_acquire(pool, 0, &sb), 0);
 	assert_int_equal(hl_call(sb, "NullDeref", NULL, 0, NULL), HL_E_GUEST_FAULT);
@@ -93,9 +108,6 @@ static void a_poisoned_sandbox_comes_back_fresh(void **state)
 	assert_false(hl_sandbox_poisoned(sb));
 	hlt_call_ok(sb, "NoOp", NULL, 0);
 	assert_int_equal(hl_pool_release(pool, sb), 0);
-	hl_pool_free(pool);
-	hl_snapshot_free(snap);
-	hl_sandbox_free(origin);
 }
 
 struct worker {
@@ -128,12 +140,9 @@ static void *work(void *arg)
 
 static void threads_share_a_small_pool_without_seeing_each_other(void **state)
 {
-	(void)state;
 	HLT_REQUIRE_KVM();
-	hl_sandbox *origin;
-	hl_snapshot *snap = snapshot_of("simpleguest", &origin);
-	hl_pool *pool;
-	assert_int_equal(hl_pool_new(snap, NULL, 2, &pool), 0);
+	struct fixture *f = *state;
+	hl_pool *pool = f->pool;
 	pthread_t t[4];
 	struct worker w[4];
 	for (int i = 0; i < 4; i++) {
@@ -145,19 +154,16 @@ static void threads_share_a_small_pool_without_seeing_each_other(void **state)
 		if (w[i].errors)
 			fail_msg("thread %d: %d errors: %s", i, w[i].errors, w[i].msg);
 	}
-	hl_pool_free(pool);
-	hl_snapshot_free(snap);
-	hl_sandbox_free(origin);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(acquired_sandboxes_start_fresh),
-		cmocka_unit_test(pool_is_bounded_and_reports_busy),
-		cmocka_unit_test(release_of_a_foreign_sandbox_is_refused),
-		cmocka_unit_test(a_poisoned_sandbox_comes_back_fresh),
-		cmocka_unit_test(threads_share_a_small_pool_without_seeing_each_other),
+		POOL_TEST(acquired_sandboxes_start_fresh, pool_of_2),
+		POOL_TEST(pool_is_bounded_and_reports_busy, pool_of_2),
+		POOL_TEST(release_of_a_foreign_sandbox_is_refused, pool_of_1),
+		POOL_TEST(a_poisoned_sandbox_comes_back_fresh, pool_of_1),
+		POOL_TEST(threads_share_a_small_pool_without_seeing_each_other, pool_of_2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
