@@ -10,14 +10,6 @@
 
 #include "common.h"
 
-/* A fresh empty directory; the path is static per call site's buffer. */
-static void make_dir(char *buf, size_t len)
-{
-	snprintf(buf, len, "/tmp/hl-core-XXXXXX");
-	if (!mkdtemp(buf))
-		fail_msg("mkdtemp failed");
-}
-
 /* Number of entries in dir other than . and .. */
 static int count_files(const char *dir)
 {
@@ -32,12 +24,41 @@ static int count_files(const char *dir)
 	return n;
 }
 
-static void remove_dir(const char *dir)
+/* Every test's fixture: a fresh empty directory for the cores, removed
+ * afterwards, which a test may also work in (enter_scratch). */
+struct scratch {
+	char dir[64];
+	char cwd[4096]; /* where to go back to, when entered */
+};
+
+static int make_scratch(void **state)
 {
+	struct scratch *s = calloc(1, sizeof *s);
+	assert_non_null(s);
+	snprintf(s->dir, sizeof s->dir, "/tmp/hl-core-XXXXXX");
+	if (!mkdtemp(s->dir))
+		fail_msg("mkdtemp failed");
+	*state = s;
+	return 0;
+}
+
+static void enter_scratch(struct scratch *s)
+{
+	assert_non_null(getcwd(s->cwd, sizeof s->cwd));
+	assert_int_equal(chdir(s->dir), 0);
+}
+
+static int remove_scratch(void **state)
+{
+	struct scratch *s = *state;
 	char cmd[512];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (s->cwd[0] && chdir(s->cwd) != 0)
+		fprintf(stderr, "could not go back to %s\n", s->cwd);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
 	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+		fprintf(stderr, "could not remove %s\n", s->dir);
+	free(s);
+	return 0;
 }
 
 /* The core path named in the message ("core written to PATH"), or fails. */
@@ -49,9 +70,12 @@ static void core_path_from_msg(hl_sandbox *sb, char *out, size_t len)
 	snprintf(out, len, "%s", m + strlen("core written to "));
 }
 
-static bool have_gdb(void)
+/* Skips the test without KVM or without gdb. */
+static void require_kvm_and_gdb(void)
 {
-	return system("command -v gdb >/dev/null 2>&1") == 0;
+	HLT_REQUIRE_KVM();
+	if (system("command -v gdb >/dev/null 2>&1") != 0)
+		skip();
 }
 
 /* Runs gdb in batch mode on guest + core with `cmds` and returns its output
@@ -88,14 +112,11 @@ static void crash_with_env(const char *fn, const char *dir, char *path, size_t l
 
 static void null_deref_core_shows_the_faulting_function(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	if (!have_gdb())
-		skip();
-	char dir[64], path[4096];
-	make_dir(dir, sizeof dir);
-	crash_with_env("NullDeref", dir, path, sizeof path);
-	assert_int_equal(count_files(dir), 1);
+	struct scratch *s = *state;
+	char path[4096];
+	require_kvm_and_gdb();
+	crash_with_env("NullDeref", s->dir, path, sizeof path);
+	assert_int_equal(count_files(s->dir), 1);
 	const char *o = gdb_on_core(path,
 	                            "-ex bt -ex 'info registers rip' -ex 'p/x $cs' -ex 'p/x $ss'");
 	if (!strstr(o, "#0") || !strstr(o, "null_deref") || !strstr(o, "SIGSEGV"))
@@ -107,34 +128,26 @@ static void null_deref_core_shows_the_faulting_function(void **state)
 	 * hypervisor: kvm-pvm's exception frame holds selectors of its own. */
 	if (!strstr(o, "$1 = 0x8\n") || !strstr(o, "$2 = 0x10\n"))
 		fail_msg("the core does not show the guest's CS 0x8 and SS 0x10:\n%s", o);
-	remove_dir(dir);
 }
 
 static void divide_by_zero_core_is_sigfpe_in_divide_by_zero(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	if (!have_gdb())
-		skip();
-	char dir[64], path[4096];
-	make_dir(dir, sizeof dir);
-	crash_with_env("DivideByZero", dir, path, sizeof path);
+	struct scratch *s = *state;
+	char path[4096];
+	require_kvm_and_gdb();
+	crash_with_env("DivideByZero", s->dir, path, sizeof path);
 	const char *o = gdb_on_core(path, "-ex bt");
 	if (!strstr(o, "divide_by_zero") || !strstr(o, "SIGFPE"))
 		fail_msg("gdb did not show divide_by_zero with SIGFPE:\n%s", o);
-	remove_dir(dir);
 }
 
 static void core_holds_guest_memory(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	if (!have_gdb())
-		skip();
-	char dir[64], path[4096];
-	make_dir(dir, sizeof dir);
+	struct scratch *s = *state;
+	char path[4096];
+	require_kvm_and_gdb();
 	/* AddToStatic changes a static variable; the core must hold its value. */
-	setenv("HYPERLIGHT_CORE_DIR", dir, 1);
+	setenv("HYPERLIGHT_CORE_DIR", s->dir, 1);
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
 	hl_value a = hl_i32(4242);
 	hlt_call_ok(sb, "AddToStatic", &a, 1);
@@ -150,36 +163,27 @@ static void core_holds_guest_memory(void **state)
 	 * KVM_GET_FPU reads it as 0; the backend must not. */
 	if (!strstr(o, "$2 = [ IM DM ZM OM UM PM ]") || strstr(o, "unavailable"))
 		fail_msg("the core has no SSE state, or not the guest's MXCSR 0x1f80:\n%s", o);
-	remove_dir(dir);
 }
 
 static void nothing_is_written_when_disabled(void **state)
 {
-	(void)state;
+	struct scratch *s = *state;
 	HLT_REQUIRE_KVM();
-	char dir[64], cwd[4096];
-	make_dir(dir, sizeof dir);
-	assert_non_null(getcwd(cwd, sizeof cwd));
-	assert_int_equal(chdir(dir), 0);
+	enter_scratch(s);
 	unsetenv("HYPERLIGHT_CORE_DIR");
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
 	HLT_ASSERT_CODE(sb, hl_call(sb, "NullDeref", NULL, 0, NULL), HL_E_GUEST_FAULT);
 	if (strstr(hl_errmsg(sb), "core"))
 		fail_msg("message mentions a core although dumps are off: %s", hl_errmsg(sb));
 	hl_sandbox_free(sb);
-	assert_int_equal(chdir(cwd), 0);
-	assert_int_equal(count_files(dir), 0);
-	remove_dir(dir);
+	assert_int_equal(count_files(s->dir), 0);
 }
 
 static void config_flag_writes_into_the_current_directory(void **state)
 {
-	(void)state;
+	struct scratch *s = *state;
 	HLT_REQUIRE_KVM();
-	char dir[64], cwd[4096];
-	make_dir(dir, sizeof dir);
-	assert_non_null(getcwd(cwd, sizeof cwd));
-	assert_int_equal(chdir(dir), 0);
+	enter_scratch(s);
 	unsetenv("HYPERLIGHT_CORE_DIR");
 	hl_config cfg;
 	hl_config_init(&cfg);
@@ -189,9 +193,7 @@ static void config_flag_writes_into_the_current_directory(void **state)
 	                HL_E_GUEST_ABORT);
 	HLT_ASSERT_MSG(sb, "core written to ./hyperlight-");
 	hl_sandbox_free(sb);
-	assert_int_equal(chdir(cwd), 0);
-	assert_int_equal(count_files(dir), 1);
-	remove_dir(dir);
+	assert_int_equal(count_files(s->dir), 1);
 }
 
 static void write_failure_keeps_the_error_code(void **state)
@@ -209,11 +211,10 @@ static void write_failure_keeps_the_error_code(void **state)
 
 static void core_dump_on_demand(void **state)
 {
-	(void)state;
+	struct scratch *s = *state;
 	HLT_REQUIRE_KVM();
-	char dir[64], path[128];
-	make_dir(dir, sizeof dir);
-	snprintf(path, sizeof path, "%s/now.core", dir);
+	char path[128];
+	snprintf(path, sizeof path, "%s/now.core", s->dir);
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
 	HLT_ASSERT_CODE(sb, hl_sandbox_core_dump(sb, path), 0);
 	HLT_ASSERT_CODE(sb, hl_sandbox_core_dump(sb, path), HL_E_IO); /* never overwritten */
@@ -240,19 +241,20 @@ static void core_dump_on_demand(void **state)
 	assert_int_equal(hl_sandbox_new(NULL, &empty), 0);
 	HLT_ASSERT_CODE(empty, hl_sandbox_core_dump(empty, path), HL_E_STATE);
 	hl_sandbox_free(empty);
-	remove_dir(dir);
 }
+
+#define IN_SCRATCH(test) cmocka_unit_test_setup_teardown(test, make_scratch, remove_scratch)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(null_deref_core_shows_the_faulting_function),
-		cmocka_unit_test(divide_by_zero_core_is_sigfpe_in_divide_by_zero),
-		cmocka_unit_test(core_holds_guest_memory),
-		cmocka_unit_test(nothing_is_written_when_disabled),
-		cmocka_unit_test(config_flag_writes_into_the_current_directory),
+		IN_SCRATCH(null_deref_core_shows_the_faulting_function),
+		IN_SCRATCH(divide_by_zero_core_is_sigfpe_in_divide_by_zero),
+		IN_SCRATCH(core_holds_guest_memory),
+		IN_SCRATCH(nothing_is_written_when_disabled),
+		IN_SCRATCH(config_flag_writes_into_the_current_directory),
 		cmocka_unit_test(write_failure_keeps_the_error_code),
-		cmocka_unit_test(core_dump_on_demand),
+		IN_SCRATCH(core_dump_on_demand),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
