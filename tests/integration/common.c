@@ -70,6 +70,34 @@ hl_sandbox *hlt_open(const char *name, const hl_config *cfg, struct hlt_output *
 	return sb;
 }
 
+static int setup_guest(void **state, const char *name)
+{
+	*state = hlt_have_kvm() ? hlt_open(name, NULL, NULL) : NULL;
+	return 0;
+}
+
+int hlt_setup_simpleguest(void **state)
+{
+	return setup_guest(state, "simpleguest");
+}
+
+int hlt_setup_callbackguest(void **state)
+{
+	return setup_guest(state, "callbackguest");
+}
+
+int hlt_teardown_sandbox(void **state)
+{
+	hl_sandbox_free(*state);
+	return 0;
+}
+
+hl_sandbox *hlt_sandbox(void **state)
+{
+	HLT_REQUIRE_KVM();
+	return *state;
+}
+
 hl_value hlt_call_ok(hl_sandbox *sb, const char *fn, const hl_value *args, size_t n)
 {
 	hl_value v;

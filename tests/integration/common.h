@@ -36,6 +36,21 @@ struct hlt_output {
  * message if any step fails. */
 hl_sandbox *hlt_open(const char *name, const hl_config *cfg, struct hlt_output *out);
 
+/*
+ * cmocka fixtures: a sandbox of simpleguest or callbackguest (hlt_open with
+ * the default configuration, output discarded) made before the test and
+ * freed after it. The test takes it with hlt_sandbox(state), which skips
+ * the test where there is no KVM (the setup then makes nothing).
+ */
+int hlt_setup_simpleguest(void **state);
+int hlt_setup_callbackguest(void **state);
+int hlt_teardown_sandbox(void **state);
+hl_sandbox *hlt_sandbox(void **state);
+#define HLT_SIMPLEGUEST_TEST(test) \
+	cmocka_unit_test_setup_teardown(test, hlt_setup_simpleguest, hlt_teardown_sandbox)
+#define HLT_CALLBACKGUEST_TEST(test) \
+	cmocka_unit_test_setup_teardown(test, hlt_setup_callbackguest, hlt_teardown_sandbox)
+
 /* Calls and asserts success, printing hl_errmsg on failure. */
 hl_value hlt_call_ok(hl_sandbox *sb, const char *fn, const hl_value *args, size_t n);
 

@@ -4,21 +4,58 @@
 
 #include "common.h"
 
-/* Runs `fn` in a fresh simpleguest and checks the error code, the fault
- * kind/vector and a word of the message; then checks poisoning, reset, and
- * that the same sandbox works again. */
-static void expect_failure(const char *fn, const hl_value *args, size_t n, int code,
-                           enum hl_fault_kind kind, int vector, const char *word)
+/*
+ * A guest function that fails, and how: calling `fn` with its arguments in
+ * simpleguest must return `code`, leave a fault of `kind` (and `vector`,
+ * unless -1) and a message containing `word`, and poison the sandbox; a
+ * reset then makes it work again. Each row runs as a test of its own,
+ * named after the behaviour (main).
+ */
+struct failure {
+	const char *name;
+	const char *fn;
+	hl_value args[2];
+	size_t nargs;
+	int code;
+	enum hl_fault_kind kind;
+	int vector;
+	const char *word;
+};
+
+/* clang-format off */
+#define I32(v) {.type = HL_TYPE_I32, .u.i32 = (v)}
+#define STR(s) {.type = HL_TYPE_STRING, .u.str = {(s), sizeof(s) - 1}}
+
+static const struct failure failures[] = {
+	{"divide_error", "DivideByZero", {{0}}, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 0, "divide error"},
+	{"invalid_opcode", "InvalidOpcode", {{0}}, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 6, "invalid opcode"},
+	{"general_protection", "GeneralProtection", {{0}}, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 13, "general protection"},
+	{"breakpoint", "Breakpoint", {{0}}, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 3, "breakpoint"},
+	/* 1000 KiB of frames in a 64 KiB stack */
+	{"stack_overflow_hits_the_guard_page", "StackOverflow", {I32(1000)}, 1, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 14, "stack overflow"},
+	{"infinite_recursion_hits_the_guard_page", "InfiniteRecursion", {{0}}, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 14, "stack overflow"},
+	{"triple_fault_is_reported", "TripleFault", {{0}}, 0, HL_E_GUEST_FAULT, HL_FAULT_SHUTDOWN, -1, "triple fault"},
+	{"unknown_port_is_a_protocol_error", "UnknownPort", {{0}}, 0, HL_E_GUEST_PROTOCOL, HL_FAULT_UNKNOWN_PORT, 0x1234, "unknown port 0x1234"},
+	{"abort_with_code", "AbortWithCode", {I32(42)}, 1, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1, "code 42"},
+	{"abort_with_message", "AbortWithMessage", {I32(3), STR("the guest gave up")}, 2, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1, "the guest gave up"},
+	{"libc_abort_is_a_guest_abort", "CallLibcAbort", {{0}}, 0, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1, "signal 6"},
+	{"exit_is_a_guest_abort", "ExitWith", {I32(9)}, 1, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1, "status 9"},
+};
+/* clang-format on */
+
+static void failure_is_reported(void **state)
 {
+	const struct failure *t = *state;
+	HLT_REQUIRE_KVM();
 	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
-	HLT_ASSERT_CODE(sb, hl_call(sb, fn, args, n, NULL), code);
-	HLT_ASSERT_MSG(sb, word);
+	HLT_ASSERT_CODE(sb, hl_call(sb, t->fn, t->args, t->nargs, NULL), t->code);
+	HLT_ASSERT_MSG(sb, t->word);
 	hl_fault f;
 	assert_int_equal(hl_sandbox_last_fault(sb, &f), 0);
-	if (f.kind != kind)
-		fail_msg("%s: fault kind %d, expected %d (%s)", fn, f.kind, kind, hl_errmsg(sb));
-	if (vector >= 0)
-		assert_int_equal(f.vector, vector);
+	if (f.kind != t->kind)
+		fail_msg("%s: fault kind %d, expected %d (%s)", t->fn, f.kind, t->kind, hl_errmsg(sb));
+	if (t->vector >= 0)
+		assert_int_equal(f.vector, t->vector);
 	assert_true(hl_sandbox_poisoned(sb));
 	HLT_ASSERT_CODE(sb, hl_call(sb, "NoOp", NULL, 0, NULL), HL_E_POISONED);
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
@@ -31,9 +68,7 @@ static void expect_failure(const char *fn, const hl_value *args, size_t n, int c
 
 static void null_dereference_is_a_page_fault_at_zero(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	HLT_ASSERT_CODE(sb, hl_call(sb, "NullDeref", NULL, 0, NULL), HL_E_GUEST_FAULT);
 	HLT_ASSERT_MSG(sb, "page fault");
 	HLT_ASSERT_MSG(sb, "NULL");
@@ -44,14 +79,42 @@ static void null_dereference_is_a_page_fault_at_zero(void **state)
 	assert_true(f.addr < 4096);
 	assert_true(f.rip != 0);
 	assert_int_equal(f.error_code & 1, 0); /* not present */
-	hl_sandbox_free(sb);
 }
 
-static void divide_error(void **state)
+static void write_to_code_is_a_protection_fault(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("DivideByZero", NULL, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 0, "divide error");
+	hl_sandbox *sb = hlt_sandbox(state);
+	HLT_ASSERT_CODE(sb, hl_call(sb, "WriteToCode", NULL, 0, NULL), HL_E_GUEST_FAULT);
+	hl_fault f;
+	hl_sandbox_last_fault(sb, &f);
+	assert_int_equal(f.vector, 14);
+	assert_int_equal(f.error_code & 3, 3); /* present, write */
+	HLT_ASSERT_MSG(sb, "write");
+	HLT_ASSERT_MSG(sb, "guest image");
+}
+
+static void execute_data_is_an_instruction_fetch_fault(void **state)
+{
+	hl_sandbox *sb = hlt_sandbox(state);
+	HLT_ASSERT_CODE(sb, hl_call(sb, "ExecuteData", NULL, 0, NULL), HL_E_GUEST_FAULT);
+	hl_fault f;
+	hl_sandbox_last_fault(sb, &f);
+	assert_int_equal(f.vector, 14);
+	assert_int_equal(f.error_code & 0x11, 0x11); /* present, instruction fetch */
+	HLT_ASSERT_MSG(sb, "instruction fetch");
+}
+
+static void access_outside_memory_is_reported(void **state)
+{
+	hl_sandbox *sb = hlt_sandbox(state);
+	HLT_ASSERT_CODE(sb, hl_call(sb, "OutsideMemory", NULL, 0, NULL), HL_E_GUEST_FAULT);
+	hl_fault f;
+	hl_sandbox_last_fault(sb, &f);
+	assert_int_equal(f.kind, HL_FAULT_MMIO);
+	assert_true(f.addr == 0x3FE00000ull);
+	HLT_ASSERT_MSG(sb, "outside guest memory");
+	assert_int_equal(hl_sandbox_reset(sb), 0);
+	hlt_call_ok(sb, "NoOp", NULL, 0);
 }
 
 /* Every layout, not only the default one: heap sizes a page apart move
@@ -76,137 +139,6 @@ static void exceptions_are_reported_whatever_the_layout(void **state)
 	}
 }
 
-static void invalid_opcode(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("InvalidOpcode", NULL, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 6, "invalid opcode");
-}
-
-static void general_protection(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("GeneralProtection", NULL, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 13,
-	               "general protection");
-}
-
-static void breakpoint(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("Breakpoint", NULL, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 3, "breakpoint");
-}
-
-static void write_to_code_is_a_protection_fault(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
-	HLT_ASSERT_CODE(sb, hl_call(sb, "WriteToCode", NULL, 0, NULL), HL_E_GUEST_FAULT);
-	hl_fault f;
-	hl_sandbox_last_fault(sb, &f);
-	assert_int_equal(f.vector, 14);
-	assert_int_equal(f.error_code & 3, 3); /* present, write */
-	HLT_ASSERT_MSG(sb, "write");
-	HLT_ASSERT_MSG(sb, "guest image");
-	hl_sandbox_free(sb);
-}
-
-static void execute_data_is_an_instruction_fetch_fault(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
-	HLT_ASSERT_CODE(sb, hl_call(sb, "ExecuteData", NULL, 0, NULL), HL_E_GUEST_FAULT);
-	hl_fault f;
-	hl_sandbox_last_fault(sb, &f);
-	assert_int_equal(f.vector, 14);
-	assert_int_equal(f.error_code & 0x11, 0x11); /* present, instruction fetch */
-	HLT_ASSERT_MSG(sb, "instruction fetch");
-	hl_sandbox_free(sb);
-}
-
-static void stack_overflow_hits_the_guard_page(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_value a = hl_i32(1000); /* 1000 KiB of frames in a 64 KiB stack */
-	expect_failure("StackOverflow", &a, 1, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 14,
-	               "stack overflow");
-}
-
-static void infinite_recursion_hits_the_guard_page(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("InfiniteRecursion", NULL, 0, HL_E_GUEST_FAULT, HL_FAULT_EXCEPTION, 14,
-	               "stack overflow");
-}
-
-static void triple_fault_is_reported(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("TripleFault", NULL, 0, HL_E_GUEST_FAULT, HL_FAULT_SHUTDOWN, -1, "triple fault");
-}
-
-static void access_outside_memory_is_reported(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
-	HLT_ASSERT_CODE(sb, hl_call(sb, "OutsideMemory", NULL, 0, NULL), HL_E_GUEST_FAULT);
-	hl_fault f;
-	hl_sandbox_last_fault(sb, &f);
-	assert_int_equal(f.kind, HL_FAULT_MMIO);
-	assert_true(f.addr == 0x3FE00000ull);
-	HLT_ASSERT_MSG(sb, "outside guest memory");
-	assert_int_equal(hl_sandbox_reset(sb), 0);
-	hlt_call_ok(sb, "NoOp", NULL, 0);
-	hl_sandbox_free(sb);
-}
-
-static void unknown_port_is_a_protocol_error(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("UnknownPort", NULL, 0, HL_E_GUEST_PROTOCOL, HL_FAULT_UNKNOWN_PORT, 0x1234,
-	               "unknown port 0x1234");
-}
-
-static void abort_with_code(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_value a = hl_i32(42);
-	expect_failure("AbortWithCode", &a, 1, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1, "code 42");
-}
-
-static void abort_with_message(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_value a[2] = {hl_i32(3), hl_string("the guest gave up", 17)};
-	expect_failure("AbortWithMessage", a, 2, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1,
-	               "the guest gave up");
-}
-
-static void libc_abort_is_a_guest_abort(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	expect_failure("CallLibcAbort", NULL, 0, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1, "signal 6");
-}
-
-static void exit_is_a_guest_abort(void **state)
-{
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_value a = hl_i32(9);
-	expect_failure("ExitWith", &a, 1, HL_E_GUEST_ABORT, HL_FAULT_ABORT, -1, "status 9");
-}
-
 static void process_survives_every_fault_and_runs_other_sandboxes(void **state)
 {
 	(void)state;
@@ -229,40 +161,34 @@ static void process_survives_every_fault_and_runs_other_sandboxes(void **state)
 
 static void reset_after_fault_twice_in_a_row(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	for (int i = 0; i < 5; i++) {
 		HLT_ASSERT_CODE(sb, hl_call(sb, "NullDeref", NULL, 0, NULL), HL_E_GUEST_FAULT);
 		HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 		hl_value a = hl_i32(i);
 		assert_int_equal(hlt_call_ok(sb, "AddToStatic", &a, 1).u.i32, i);
 	}
-	hl_sandbox_free(sb);
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(null_dereference_is_a_page_fault_at_zero),
-		cmocka_unit_test(divide_error),
-		cmocka_unit_test(invalid_opcode),
-		cmocka_unit_test(general_protection),
-		cmocka_unit_test(breakpoint),
-		cmocka_unit_test(write_to_code_is_a_protection_fault),
-		cmocka_unit_test(execute_data_is_an_instruction_fetch_fault),
+	static const struct CMUnitTest fixed[] = {
+		HLT_SIMPLEGUEST_TEST(null_dereference_is_a_page_fault_at_zero),
+		HLT_SIMPLEGUEST_TEST(write_to_code_is_a_protection_fault),
+		HLT_SIMPLEGUEST_TEST(execute_data_is_an_instruction_fetch_fault),
 		cmocka_unit_test(exceptions_are_reported_whatever_the_layout),
-		cmocka_unit_test(stack_overflow_hits_the_guard_page),
-		cmocka_unit_test(infinite_recursion_hits_the_guard_page),
-		cmocka_unit_test(triple_fault_is_reported),
-		cmocka_unit_test(access_outside_memory_is_reported),
-		cmocka_unit_test(unknown_port_is_a_protocol_error),
-		cmocka_unit_test(abort_with_code),
-		cmocka_unit_test(abort_with_message),
-		cmocka_unit_test(libc_abort_is_a_guest_abort),
-		cmocka_unit_test(exit_is_a_guest_abort),
+		HLT_SIMPLEGUEST_TEST(access_outside_memory_is_reported),
 		cmocka_unit_test(process_survives_every_fault_and_runs_other_sandboxes),
-		cmocka_unit_test(reset_after_fault_twice_in_a_row),
+		HLT_SIMPLEGUEST_TEST(reset_after_fault_twice_in_a_row),
 	};
+	/* The tests above, then one per row of failures[]. */
+	enum { NFIXED = sizeof fixed / sizeof fixed[0] };
+	enum { NFAILURES = sizeof failures / sizeof failures[0] };
+	struct CMUnitTest tests[NFIXED + NFAILURES];
+	memcpy(tests, fixed, sizeof fixed);
+	for (size_t i = 0; i < NFAILURES; i++)
+		tests[NFIXED + i] = (struct CMUnitTest){.name = failures[i].name,
+		                                        .test_func = failure_is_reported,
+		                                        .initial_state = (void *)&failures[i]};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
