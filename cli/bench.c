@@ -40,7 +40,8 @@ int hl_cli_bench(int argc, char **argv, const struct hl_cli_opts *o)
 {
 	const hl_config *cfg = &o->cfg;
 	if (argc < 2)
-		return usage_error("bench: missing %s", argc < 1 ? "GUEST and FUNCTION" : "FUNCTION");
+		return usage_error("bench: missing %s",
+		                   argc < 1 ? "GUEST and FUNCTION" : "FUNCTION");
 	const char *guest = argv[0], *fn = argv[1];
 	struct hl_cli_args args;
 	int st = hl_cli_args_parse(argc - 2, argv + 2, &args);

@@ -38,7 +38,8 @@ int hl_cli_run(int argc, char **argv, const struct hl_cli_opts *o)
 	if (o->gdb_port) {
 		/* hl_cli_open_guest, with the debugger's socket between load and init:
 		 * init then stops at the guest's first instruction. */
-		if ((r = hl_sandbox_new(cfg, &sb)) == 0 && (r = hl_sandbox_load_file(sb, guest)) == 0 &&
+		if ((r = hl_sandbox_new(cfg, &sb)) == 0 &&
+		    (r = hl_sandbox_load_file(sb, guest)) == 0 &&
 		    (r = hl_sample_host_register(sb)) == 0 &&
 		    (r = hl_sandbox_set_print(sb, hl_cli_print_to_stdio, NULL)) == 0 &&
 		    (r = hl_sandbox_debug_listen(sb, o->gdb_port)) == 0) {

@@ -60,7 +60,8 @@ static int call_host_error_handled(hl_call *c)
 {
 	hl_value r;
 	if (hl_call_host("HostError", HL_TYPE_I32, &r, NULL, 0) == 0)
-		return hl_return_error(c, 1, "HostError returned %d instead of failing", (int)r.u.i32);
+		return hl_return_error(c, 1, "HostError returned %d instead of failing",
+		                       (int)r.u.i32);
 	char buf[512];
 	int n = snprintf(buf, sizeof buf, "handled: %s", hl_host_error());
 	return hl_return_string(c, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);

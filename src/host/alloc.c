@@ -52,7 +52,8 @@ int hl_set_allocator(const hl_allocator *a)
 	if (a)
 		cur = *a;
 	else
-		cur = (hl_allocator){sizeof(hl_allocator), libc_malloc, libc_realloc, libc_free, NULL};
+		cur = (hl_allocator){sizeof(hl_allocator), libc_malloc, libc_realloc, libc_free,
+		                     NULL};
 	return 0;
 }
 

@@ -169,7 +169,8 @@ bool hl__gdb_get_packet(struct hl__gdb_conn *c)
 		int h = get_byte(c), l = get_byte(c);
 		if (h < 0 || l < 0)
 			return false;
-		bool ok = !overflow && hl__gdb_hexval((char)h) >= 0 && hl__gdb_hexval((char)l) >= 0 &&
+		bool ok = !overflow && hl__gdb_hexval((char)h) >= 0 &&
+		          hl__gdb_hexval((char)l) >= 0 &&
 		          (uint8_t)(hl__gdb_hexval((char)h) << 4 | hl__gdb_hexval((char)l)) == sum;
 		if (c->no_ack) {
 			if (!ok)

@@ -309,7 +309,8 @@ int hl__gdb_run_to_entry(hl_sandbox *sb)
 		return 1;
 	uint8_t orig;
 	if (hl__gdb_mem_read(sb, r.cr3, entry, &orig, 1) != 1 || !poke(sb, r.cr3, entry, BP_INSN))
-		return hl__fail(sb, HL_E_ELF, "gdb stub: the guest's entry point 0x%llx is not mapped",
+		return hl__fail(sb, HL_E_ELF,
+		                "gdb stub: the guest's entry point 0x%llx is not mapped",
 		                (unsigned long long)entry);
 	g->entry_bp = (struct hl__gdb_bp){.addr = entry, .orig = orig, .used = true};
 	return 0;

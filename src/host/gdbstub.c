@@ -292,7 +292,8 @@ static int serve(hl_sandbox *sb)
 		case 'G': {
 			/* The GPRs, RIP and RFLAGS; the rest is not settable here. */
 			const char *h = p + 1;
-			if (strlen(h) < 2 * (17 * 8 + 4) || hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
+			if (strlen(h) < 2 * (17 * 8 + 4) ||
+			    hl__backend.get_regs(sb->vm, &r, &eb) < 0) {
 				snprintf(o, HL__GDB_PKT_MAX, "E16");
 				break;
 			}
@@ -357,8 +358,9 @@ static int serve(hl_sandbox *sb)
 		}
 		case 'M': {
 			const char *q = p + 1;
-			if (!hl__gdb_parse_hex(&q, &a) || *q++ != ',' || !hl__gdb_parse_hex(&q, &b) ||
-			    *q++ != ':' || b > HL__GDB_PKT_MAX / 2 || strlen(q) != 2 * b) {
+			if (!hl__gdb_parse_hex(&q, &a) || *q++ != ',' ||
+			    !hl__gdb_parse_hex(&q, &b) || *q++ != ':' || b > HL__GDB_PKT_MAX / 2 ||
+			    strlen(q) != 2 * b) {
 				snprintf(o, HL__GDB_PKT_MAX, "E16");
 				break;
 			}
@@ -392,8 +394,9 @@ static int serve(hl_sandbox *sb)
 		case 'z': {
 			const char *q = p + 1;
 			uint64_t type;
-			if (!hl__gdb_parse_hex(&q, &type) || *q++ != ',' || !hl__gdb_parse_hex(&q, &a) ||
-			    *q++ != ',' || !hl__gdb_parse_hex(&q, &b) || (*q && *q != ';')) {
+			if (!hl__gdb_parse_hex(&q, &type) || *q++ != ',' ||
+			    !hl__gdb_parse_hex(&q, &a) || *q++ != ',' ||
+			    !hl__gdb_parse_hex(&q, &b) || (*q && *q != ';')) {
 				snprintf(o, HL__GDB_PKT_MAX, "E16");
 				break;
 			}
@@ -589,7 +592,8 @@ int hl_sandbox_debug_listen(hl_sandbox *sb, uint16_t port)
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	                         .sin_port = htons(port),
 	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (bind(g->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(g->listen_fd, 1) < 0) {
+	if (bind(g->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(g->listen_fd, 1) < 0) {
 		int e = errno;
 		close(g->listen_fd);
 		hl__free(g);

@@ -104,7 +104,8 @@ static void a_call_in_a_host_function_ends_when_it_returns(void **state)
 	assert_int_equal(hl_sandbox_interrupt_handle(sb, &h), 0);
 	hl_type p[2] = {HL_TYPE_I32, HL_TYPE_I32};
 	assert_int_equal(hl_sandbox_load_file(sb, hlt_guest("callbackguest")), 0);
-	assert_int_equal(hl_sandbox_register(sb, "HostAdd", HL_TYPE_I32, p, 2, cancelling_host_add, h),
+	assert_int_equal(hl_sandbox_register(sb, "HostAdd", HL_TYPE_I32, p, 2, cancelling_host_add,
+	                                     h),
 	                 0);
 	assert_int_equal(hl_sandbox_init(sb), 0);
 	hl_value n = hl_i32(100);

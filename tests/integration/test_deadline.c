@@ -148,7 +148,8 @@ static void a_print_flood_into_a_blocked_sink_ends_at_the_deadline(void **state)
 	int r = hl_call(sb, "PrintForever", NULL, 0, NULL);
 	double ms = now_ms() - t0;
 	unblock_stdout(&b);
-	fprintf(stderr, "PrintForever into a blocked stdout, %d ms deadline: returned after %.1f ms\n",
+	fprintf(stderr,
+	        "PrintForever into a blocked stdout, %d ms deadline: returned after %.1f ms\n",
 	        DEADLINE_MS, ms);
 	HLT_ASSERT_CODE(sb, r, HL_E_CANCELLED);
 	HLT_ASSERT_MSG(sb, "timed out");

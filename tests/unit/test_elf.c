@@ -167,7 +167,8 @@ static void load_places_image_relative_to_mem_base(void **state)
 	assert_non_null(mem);
 	memset(mem, 0xaa, size);
 	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, base, size, err, sizeof err), 0);
-	assert_memory_equal(mem + (EB_EXEC_TEXT_VADDR - base), b.buf + EB_EXEC_TEXT_OFF, EB_TEXT_SIZE);
+	assert_memory_equal(mem + (EB_EXEC_TEXT_VADDR - base), b.buf + EB_EXEC_TEXT_OFF,
+	                    EB_TEXT_SIZE);
 	/* Outside [lo, hi) nothing is written. */
 	assert_int_equal(mem[0], 0xaa);
 	assert_int_equal(mem[img.lo - base - 1], 0xaa);
@@ -208,7 +209,8 @@ static void load_rejects_img_not_matching_file(void **state)
 	uint8_t *mem = malloc(img.hi - img.lo);
 	assert_non_null(mem);
 	memset(mem, 0xaa, img.hi - img.lo);
-	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err, sizeof err),
+	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
+	                              sizeof err),
 	                 HL_E_ELF);
 	assert_non_null(strstr(err, "segment 1 of img does not match the file"));
 	assert_int_equal(mem[EB_EXEC_TEXT_VADDR - img.lo], 0xaa); /* untouched */
@@ -228,7 +230,8 @@ static void load_checks_relocations_before_writing(void **state)
 	uint8_t *mem = malloc(img.hi - img.lo);
 	assert_non_null(mem);
 	memset(mem, 0xaa, img.hi - img.lo);
-	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err, sizeof err),
+	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
+	                              sizeof err),
 	                 HL_E_ELF);
 	assert_non_null(strstr(err, "relocation 1: target"));
 	assert_int_equal(mem[img.entry - img.lo], 0xaa); /* untouched */
@@ -263,9 +266,12 @@ static void valid_pie_loads_with_relocations_patched(void **state)
 	eb_pie(&b);
 	parse_ok(&b, &img);
 	uint8_t *mem = load_ok(&b, &img);
-	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT0 - img.lo)), PIE_BASE + EB_PIE_ADDEND0);
-	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT1 - img.lo)), PIE_BASE + EB_PIE_ADDEND1);
-	assert_memory_equal(mem + (img.entry - img.lo), b.buf + eb_phdr(&b, 1).p_offset, EB_TEXT_SIZE);
+	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT0 - img.lo)),
+	                 PIE_BASE + EB_PIE_ADDEND0);
+	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT1 - img.lo)),
+	                 PIE_BASE + EB_PIE_ADDEND1);
+	assert_memory_equal(mem + (img.entry - img.lo), b.buf + eb_phdr(&b, 1).p_offset,
+	                    EB_TEXT_SIZE);
 	free(mem);
 }
 
@@ -278,7 +284,8 @@ static void pie_with_none_relocation_loads(void **state)
 	eb_pie_set_rela(&b, 1, 0, R_X86_64_NONE, 0);
 	parse_ok(&b, &img);
 	uint8_t *mem = load_ok(&b, &img);
-	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT0 - img.lo)), PIE_BASE + EB_PIE_ADDEND0);
+	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT0 - img.lo)),
+	                 PIE_BASE + EB_PIE_ADDEND0);
 	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT1 - img.lo)), 0);
 	free(mem);
 }
@@ -552,7 +559,8 @@ static void wrong_note_version_is_a_version_error(void **state)
 	struct eb b;
 	char want[128];
 	eb_exec_version(&b, HL_ABI_VERSION + 1);
-	snprintf(want, sizeof want, "guest ABI version %u (its Hyperlight note), host ABI version %u",
+	snprintf(want, sizeof want,
+	         "guest ABI version %u (its Hyperlight note), host ABI version %u",
 	         HL_ABI_VERSION + 1, HL_ABI_VERSION);
 	expect(&b, HL_E_VERSION, want);
 }
