@@ -255,26 +255,20 @@ static void print_with_mixed_arguments(void **state)
 
 static void static_state_is_kept_across_calls(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_value a = hl_i32(5);
 	assert_int_equal(hlt_call_ok(sb, "AddToStatic", &a, 1).u.i32, 5);
 	assert_int_equal(hlt_call_ok(sb, "AddToStatic", &a, 1).u.i32, 10);
 	assert_int_equal(hlt_call_ok(sb, "GetStatic", NULL, 0).u.i32, 10);
-	hl_sandbox_free(sb);
 }
 
 static void reset_restores_state_after_init(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_value a = hl_i32(42);
 	hlt_call_ok(sb, "AddToStatic", &a, 1);
 	assert_int_equal(hl_sandbox_reset(sb), 0);
 	assert_int_equal(hlt_call_ok(sb, "GetStatic", NULL, 0).u.i32, 0);
-	hl_sandbox_free(sb);
 }
 
 static void malloc_in_guest(void **state)
@@ -438,8 +432,8 @@ int main(void)
 		cmocka_unit_test(sixteen_parameters),
 		cmocka_unit_test(print_output_reaches_print_callback),
 		cmocka_unit_test(print_with_mixed_arguments),
-		cmocka_unit_test(static_state_is_kept_across_calls),
-		cmocka_unit_test(reset_restores_state_after_init),
+		HLT_SIMPLEGUEST_TEST(static_state_is_kept_across_calls),
+		HLT_SIMPLEGUEST_TEST(reset_restores_state_after_init),
 		cmocka_unit_test(malloc_in_guest),
 		cmocka_unit_test(malloc_too_large_returns_null),
 		cmocka_unit_test(stack_use_within_limit),

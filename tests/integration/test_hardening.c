@@ -316,9 +316,7 @@ static void bad_signals_are_refused(void **state)
 
 static void values_of_unknown_type_or_null_arrays_are_refused(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_value bogus;
 	memset(&bogus, 0, sizeof bogus);
 	bogus.type = (hl_type)77;
@@ -334,7 +332,6 @@ static void values_of_unknown_type_or_null_arrays_are_refused(void **state)
 	assert_false(hl_sandbox_poisoned(sb));
 	hl_value i = hl_i32(7);
 	assert_int_equal(hlt_call_ok(sb, "EchoI32", &i, 1).u.i32, 7);
-	hl_sandbox_free(sb);
 }
 
 /* Inside a host function the sandbox is in a call: everything that would
@@ -417,9 +414,7 @@ static void objects_outlive_the_sandbox_they_came_from(void **state)
 
 static void a_pool_refuses_sandboxes_it_did_not_hand_out(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_snapshot *snap;
 	HLT_ASSERT_CODE(sb, hl_sandbox_snapshot(sb, &snap), 0);
 	hl_pool *a, *b;
@@ -447,7 +442,6 @@ static void a_pool_refuses_sandboxes_it_did_not_hand_out(void **state)
 	hl_pool_free(b);
 	hl_pool_free(a);
 	hl_snapshot_free(snap);
-	hl_sandbox_free(sb);
 }
 
 int main(void)
@@ -457,10 +451,10 @@ int main(void)
 		cmocka_unit_test(guest_memory_is_never_executable_in_the_host),
 		cmocka_unit_test(null_handles_and_outputs_are_invalid_everywhere),
 		cmocka_unit_test(bad_signals_are_refused),
-		cmocka_unit_test(values_of_unknown_type_or_null_arrays_are_refused),
+		HLT_SIMPLEGUEST_TEST(values_of_unknown_type_or_null_arrays_are_refused),
 		cmocka_unit_test(reentering_the_sandbox_from_a_host_function_is_a_state_error),
 		cmocka_unit_test(objects_outlive_the_sandbox_they_came_from),
-		cmocka_unit_test(a_pool_refuses_sandboxes_it_did_not_hand_out),
+		HLT_SIMPLEGUEST_TEST(a_pool_refuses_sandboxes_it_did_not_hand_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,12 +39,9 @@ static void call_before_init_is_a_state_error(void **state)
 
 static void register_after_init_is_a_state_error(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "Late", HL_TYPE_VOID, NULL, 0, dummy_fn, NULL),
 	                HL_E_STATE);
-	hl_sandbox_free(sb);
 }
 
 static void loading_a_missing_file_names_it(void **state)
@@ -169,7 +166,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dummyguest_has_no_functions),
 		cmocka_unit_test(call_before_init_is_a_state_error),
-		cmocka_unit_test(register_after_init_is_a_state_error),
+		HLT_SIMPLEGUEST_TEST(register_after_init_is_a_state_error),
 		cmocka_unit_test(loading_a_missing_file_names_it),
 		cmocka_unit_test(loading_garbage_is_an_elf_error_and_leaves_nothing),
 		cmocka_unit_test(loading_a_host_program_is_a_version_error),

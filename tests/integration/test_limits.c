@@ -196,9 +196,7 @@ static void a_host_call_answer_without_room_ends_the_call_cleanly(void **state)
 
 static void a_long_abort_message_is_truncated(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	char msg[4000];
 	for (size_t i = 0; i < sizeof msg; i++)
 		msg[i] = (char)('a' + i % 26);
@@ -210,7 +208,6 @@ static void a_long_abort_message_is_truncated(void **state)
 	assert_true(strlen(m) <= 511);
 	assert_true(strlen(m) >= 400);
 	assert_true(pattern_ok(m, strlen(m)));
-	hl_sandbox_free(sb);
 }
 
 /* ---- the function table ----------------------------------------------------------- */
@@ -272,7 +269,7 @@ int main(void)
 		cmocka_unit_test(a_print_filling_the_output_buffer_is_delivered_whole),
 		cmocka_unit_test(host_call_arguments_filling_the_output_buffer_arrive_whole),
 		cmocka_unit_test(a_host_call_answer_without_room_ends_the_call_cleanly),
-		cmocka_unit_test(a_long_abort_message_is_truncated),
+		HLT_SIMPLEGUEST_TEST(a_long_abort_message_is_truncated),
 		cmocka_unit_test(a_function_table_over_the_limit_fails_init),
 		cmocka_unit_test(a_guest_printing_forever_is_stopped_by_the_call_timeout),
 	};

@@ -153,9 +153,7 @@ static void the_default_log_level_sends_warnings_and_errors_only(void **state)
 
 static void failures_are_counted_by_family(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	assert_int_equal(hl_sandbox_stats_reset(sb), 0);
 
 	hl_value err[2] = {hl_i32(5), hl_string("no", 2)};
@@ -188,14 +186,11 @@ static void failures_are_counted_by_family(void **state)
 	assert_int_equal(s.rejected, 4);
 	assert_int_equal(s.restores, 3);
 	assert_families_add_up(&s);
-	hl_sandbox_free(sb);
 }
 
 static void host_calls_and_host_function_errors_are_counted(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("callbackguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	assert_int_equal(hl_sandbox_stats_reset(sb), 0);
 
 	hl_value n = hl_i32(5);
@@ -216,7 +211,6 @@ static void host_calls_and_host_function_errors_are_counted(void **state)
 	assert_int_equal(s.host_calls, 7);
 	assert_int_equal(s.vm_exits, 10);
 	assert_families_add_up(&s);
-	hl_sandbox_free(sb);
 }
 
 static void sleep_ms(int ms)
@@ -289,9 +283,7 @@ static void cancels_and_timeouts_are_counted_apart(void **state)
 
 static void statistics_survive_restore_and_start_at_zero_from_a_snapshot(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	assert_int_equal(hl_sandbox_stats_reset(sb), 0);
 	hl_snapshot *snap;
 	assert_int_equal(hl_sandbox_snapshot(sb, &snap), 0);
@@ -326,7 +318,6 @@ static void statistics_survive_restore_and_start_at_zero_from_a_snapshot(void **
 	assert_all_zero(&s);
 	hl_sandbox_free(copy);
 	hl_snapshot_free(snap);
-	hl_sandbox_free(sb);
 }
 
 struct inside {
@@ -535,10 +526,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(calls_exits_prints_and_logs_are_counted_exactly),
 		cmocka_unit_test(the_default_log_level_sends_warnings_and_errors_only),
-		cmocka_unit_test(failures_are_counted_by_family),
-		cmocka_unit_test(host_calls_and_host_function_errors_are_counted),
+		HLT_SIMPLEGUEST_TEST(failures_are_counted_by_family),
+		HLT_CALLBACKGUEST_TEST(host_calls_and_host_function_errors_are_counted),
 		cmocka_unit_test(cancels_and_timeouts_are_counted_apart),
-		cmocka_unit_test(statistics_survive_restore_and_start_at_zero_from_a_snapshot),
+		HLT_SIMPLEGUEST_TEST(statistics_survive_restore_and_start_at_zero_from_a_snapshot),
 		cmocka_unit_test(stats_can_be_read_but_not_reset_inside_a_host_function),
 		cmocka_unit_test(bad_arguments_are_refused),
 		cmocka_unit_test(percentiles_are_upper_bounds_within_a_factor_of_two),
