@@ -70,6 +70,32 @@ static void parse_ok(const struct eb *b, struct hl_elf_image *img)
 	assert_int_equal(rc, 0);
 }
 
+/* Builds a valid image into *b and parses it. */
+static struct hl_elf_image parse_built(struct eb *b, void (*build)(struct eb *))
+{
+	struct hl_elf_image img;
+	build(b);
+	parse_ok(b, &img);
+	return img;
+}
+
+/* Loads img from b into `size` bytes of memory at img->lo, prefilled with
+ * 0xaa, expecting HL_E_ELF with `word` in the message and the byte at guest
+ * address `at` left as it was: a refused load writes nothing. */
+static void load_refused(const struct eb *b, const struct hl_elf_image *img, uint64_t size,
+                         const char *word, uint64_t at)
+{
+	char err[512];
+	uint8_t *mem = malloc(size);
+	assert_non_null(mem);
+	memset(mem, 0xaa, size);
+	assert_int_equal(hl__elf_load(img, b->buf, b->len, mem, img->lo, size, err, sizeof err),
+	                 HL_E_ELF);
+	assert_non_null(strstr(err, word));
+	assert_int_equal(mem[at - img->lo], 0xaa);
+	free(mem);
+}
+
 /* Loads img into a fresh buffer exactly covering [lo, hi), prefilled with 0xaa. */
 static uint8_t *load_ok(const struct eb *b, const struct hl_elf_image *img)
 {
@@ -107,9 +133,7 @@ static void valid_exec_parses(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	eb_exec(&b);
-	parse_ok(&b, &img);
+	struct hl_elf_image img = parse_built(&b, eb_exec);
 	assert_false(img.pie);
 	assert_int_equal(img.bias, 0);
 	assert_int_equal(img.entry, EB_EXEC_TEXT_VADDR);
@@ -132,9 +156,7 @@ static void valid_exec_loads_bytes_and_zeroes_bss(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	eb_exec(&b);
-	parse_ok(&b, &img);
+	struct hl_elf_image img = parse_built(&b, eb_exec);
 	uint8_t *mem = load_ok(&b, &img);
 	uint64_t span = img.hi - img.lo;
 
@@ -157,10 +179,8 @@ static void load_places_image_relative_to_mem_base(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
+	struct hl_elf_image img = parse_built(&b, eb_exec);
 	char err[512];
-	eb_exec(&b);
-	parse_ok(&b, &img);
 	/* Memory starts two pages below the image and ends two pages above it. */
 	uint64_t base = img.lo - 0x2000, size = img.hi - base + 0x2000;
 	uint8_t *mem = malloc(size);
@@ -181,70 +201,36 @@ static void load_rejects_memory_too_small(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	char err[512];
-	eb_exec(&b);
-	parse_ok(&b, &img);
-	uint64_t size = img.hi - img.lo - 1;
-	uint8_t *mem = malloc(size);
-	assert_non_null(mem);
-	memset(mem, 0xaa, size);
-	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, size, err, sizeof err),
-	                 HL_E_ELF);
-	assert_non_null(strstr(err, "does not fit"));
-	assert_int_equal(mem[EB_EXEC_TEXT_VADDR - img.lo], 0xaa); /* untouched */
-	free(mem);
+	struct hl_elf_image img = parse_built(&b, eb_exec);
+	load_refused(&b, &img, img.hi - img.lo - 1, "does not fit", EB_EXEC_TEXT_VADDR);
 }
 
 static void load_rejects_img_not_matching_file(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	char err[512];
-	eb_exec(&b);
-	parse_ok(&b, &img);
+	struct hl_elf_image img = parse_built(&b, eb_exec);
 	img.segs[1].filesz = b.len; /* reaches past the end of the file */
 	img.segs[1].memsz = b.len;
-	uint8_t *mem = malloc(img.hi - img.lo);
-	assert_non_null(mem);
-	memset(mem, 0xaa, img.hi - img.lo);
-	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
-	                              sizeof err),
-	                 HL_E_ELF);
-	assert_non_null(strstr(err, "segment 1 of img does not match the file"));
-	assert_int_equal(mem[EB_EXEC_TEXT_VADDR - img.lo], 0xaa); /* untouched */
-	free(mem);
+	load_refused(&b, &img, img.hi - img.lo, "segment 1 of img does not match the file",
+	             EB_EXEC_TEXT_VADDR);
 }
 
 static void load_checks_relocations_before_writing(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	char err[512];
-	eb_pie(&b);
-	parse_ok(&b, &img);
+	struct hl_elf_image img = parse_built(&b, eb_pie);
 	/* The caller broke the contract: the file changed between parse and load. */
 	eb_pie_set_rela(&b, 1, EB_PIE_TEXT_VADDR, R_X86_64_RELATIVE, 0);
-	uint8_t *mem = malloc(img.hi - img.lo);
-	assert_non_null(mem);
-	memset(mem, 0xaa, img.hi - img.lo);
-	assert_int_equal(hl__elf_load(&img, b.buf, b.len, mem, img.lo, img.hi - img.lo, err,
-	                              sizeof err),
-	                 HL_E_ELF);
-	assert_non_null(strstr(err, "relocation 1: target"));
-	assert_int_equal(mem[img.entry - img.lo], 0xaa); /* untouched */
-	free(mem);
+	load_refused(&b, &img, img.hi - img.lo, "relocation 1: target", img.entry);
 }
 
 static void valid_pie_parses_at_pie_base(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	eb_pie(&b);
-	parse_ok(&b, &img);
+	struct hl_elf_image img = parse_built(&b, eb_pie);
 	assert_true(img.pie);
 	assert_int_equal(img.bias, PIE_BASE);
 	assert_int_equal(img.lo, PIE_BASE);
@@ -262,9 +248,7 @@ static void valid_pie_loads_with_relocations_patched(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	eb_pie(&b);
-	parse_ok(&b, &img);
+	struct hl_elf_image img = parse_built(&b, eb_pie);
 	uint8_t *mem = load_ok(&b, &img);
 	assert_int_equal(read64(mem + (img.bias + EB_PIE_SLOT0 - img.lo)),
 	                 PIE_BASE + EB_PIE_ADDEND0);
@@ -294,9 +278,7 @@ static void foreign_notes_are_skipped(void **state)
 {
 	(void)state;
 	struct eb b;
-	struct hl_elf_image img;
-	eb_exec_notes(&b);
-	parse_ok(&b, &img);
+	struct hl_elf_image img = parse_built(&b, eb_exec_notes);
 	assert_int_equal(img.abi_version, HL_ABI_VERSION);
 }
 
