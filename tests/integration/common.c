@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -106,4 +107,47 @@ hl_value hlt_call_ok(hl_sandbox *sb, const char *fn, const hl_value *args, size_
 	if (r != 0)
 		fail_msg("hl_call(%s) = %s: %s", fn, hl_strerror(r), hl_errmsg(sb));
 	return v;
+}
+
+hl_config hlt_interruptible(int signo, uint32_t timeout_ms)
+{
+	assert_int_equal(hl_install_interrupt_handler(signo), 0);
+	hl_config cfg;
+	hl_config_init(&cfg);
+	cfg.interrupt_signal = signo;
+	cfg.call_timeout_ms = timeout_ms;
+	return cfg;
+}
+
+void hlt_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void *cancel_until_stopped(void *p)
+{
+	struct hlt_canceller *c = p;
+	while (!atomic_load(&c->stop)) {
+		hlt_sleep_ms(5);
+		if (hl_interrupt_cancel(c->h) == 1)
+			atomic_fetch_add(&c->hits, 1);
+	}
+	return NULL;
+}
+
+void hlt_canceller_start(struct hlt_canceller *c, hl_sandbox *sb)
+{
+	memset(c, 0, sizeof *c);
+	assert_int_equal(hl_sandbox_interrupt_handle(sb, &c->h), 0);
+	assert_int_equal(pthread_create(&c->thread, NULL, cancel_until_stopped, c), 0);
+}
+
+int hlt_canceller_stop(struct hlt_canceller *c)
+{
+	atomic_store(&c->stop, true);
+	pthread_join(c->thread, NULL);
+	hl_interrupt_free(c->h);
+	c->h = NULL;
+	return atomic_load(&c->hits);
 }

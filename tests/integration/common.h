@@ -2,8 +2,10 @@
 #ifndef HLT_COMMON_H
 #define HLT_COMMON_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -50,6 +52,26 @@ hl_sandbox *hlt_sandbox(void **state);
 	cmocka_unit_test_setup_teardown(test, hlt_setup_simpleguest, hlt_teardown_sandbox)
 #define HLT_CALLBACKGUEST_TEST(test) \
 	cmocka_unit_test_setup_teardown(test, hlt_setup_callbackguest, hlt_teardown_sandbox)
+
+/* A configuration whose calls can be interrupted: hl_config_init's values,
+ * with interrupt_signal `signo` (its handler installed) and call_timeout_ms
+ * `timeout_ms` (0: none). */
+hl_config hlt_interruptible(int signo, uint32_t timeout_ms);
+
+void hlt_sleep_ms(int ms);
+
+/* A thread that cancels through `h` every 5 ms until stopped, counting the
+ * cancels that stopped a running call (hl_interrupt_cancel's 1). */
+struct hlt_canceller {
+	hl_interrupt *h;
+	atomic_bool stop;
+	atomic_int hits;
+	pthread_t thread;
+};
+/* Takes the sandbox's interrupt handle and starts the thread. */
+void hlt_canceller_start(struct hlt_canceller *c, hl_sandbox *sb);
+/* Stops and joins the thread, frees the handle; returns the hits. */
+int hlt_canceller_stop(struct hlt_canceller *c);
 
 /* Calls and asserts success, printing hl_errmsg on failure. */
 hl_value hlt_call_ok(hl_sandbox *sb, const char *fn, const hl_value *args, size_t n);

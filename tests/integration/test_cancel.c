@@ -17,35 +17,8 @@ static int sig(void)
 
 static hl_sandbox *open_cancellable(const char *guest, uint32_t timeout_ms)
 {
-	assert_int_equal(hl_install_interrupt_handler(sig()), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.interrupt_signal = sig();
-	cfg.call_timeout_ms = timeout_ms;
+	hl_config cfg = hlt_interruptible(sig(), timeout_ms);
 	return hlt_open(guest, &cfg, NULL);
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-struct canceller {
-	hl_interrupt *h;
-	atomic_bool stop;
-	int hits;
-};
-
-static void *cancel_until_stopped(void *p)
-{
-	struct canceller *c = p;
-	while (!atomic_load(&c->stop)) {
-		sleep_ms(5);
-		if (hl_interrupt_cancel(c->h) == 1)
-			c->hits++;
-	}
-	return NULL;
 }
 
 static void a_spinning_guest_is_cancelled_from_another_thread(void **state)
@@ -53,18 +26,14 @@ static void a_spinning_guest_is_cancelled_from_another_thread(void **state)
 	(void)state;
 	HLT_REQUIRE_KVM();
 	hl_sandbox *sb = open_cancellable("simpleguest", 0);
-	struct canceller c = {0};
-	assert_int_equal(hl_sandbox_interrupt_handle(sb, &c.h), 0);
-	pthread_t t;
-	pthread_create(&t, NULL, cancel_until_stopped, &c);
+	struct hlt_canceller c;
+	hlt_canceller_start(&c, sb);
 	HLT_ASSERT_CODE(sb, hl_call(sb, "Spin", NULL, 0, NULL), HL_E_CANCELLED);
-	atomic_store(&c.stop, true);
-	pthread_join(t, NULL);
+	hlt_canceller_stop(&c);
 	assert_true(hl_sandbox_poisoned(sb));
 	HLT_ASSERT_CODE(sb, hl_call(sb, "NoOp", NULL, 0, NULL), HL_E_POISONED);
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 	hlt_call_ok(sb, "NoOp", NULL, 0);
-	hl_interrupt_free(c.h);
 	hl_sandbox_free(sb);
 }
 

@@ -30,12 +30,7 @@ static int sig(void)
 
 static hl_config config(uint32_t timeout_ms)
 {
-	assert_int_equal(hl_install_interrupt_handler(sig()), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.interrupt_signal = sig();
-	cfg.call_timeout_ms = timeout_ms;
-	return cfg;
+	return hlt_interruptible(sig(), timeout_ms);
 }
 
 static double now_ms(void)
@@ -43,12 +38,6 @@ static double now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
 }
 
 /* ---- a sink that never drains: fd 1 is a full pipe nobody reads ---------------- */
@@ -101,7 +90,7 @@ struct canceller {
 static void *cancel_later(void *p)
 {
 	struct canceller *c = p;
-	sleep_ms(c->after_ms);
+	hlt_sleep_ms(c->after_ms);
 	c->result = hl_interrupt_cancel(c->h);
 	return NULL;
 }

@@ -65,13 +65,8 @@ static void random_guests_leave_the_host_intact(void **state)
 	unsigned long long steps = env_number("HL_FUZZGUEST_STEPS", 64);
 
 	/* A timeout turns a guest that spins into a counted outcome, not a hung test. */
-	int sig = SIGRTMIN + 3;
-	assert_int_equal(hl_install_interrupt_handler(sig), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
+	hl_config cfg = hlt_interruptible(SIGRTMIN + 3, 20000);
 	cfg.max_log_level = HL_LOG_TRACE; /* every log record reaches the host */
-	cfg.interrupt_signal = sig;
-	cfg.call_timeout_ms = 20000;
 	hl_sandbox *sb = hlt_open("fuzzguest", &cfg, NULL);
 	unsigned long logs = 0;
 	assert_int_equal(hl_sandbox_set_log(sb, quiet_log, &logs), 0);

@@ -73,11 +73,7 @@ static int sig(void)
 static void build_world(struct world *w)
 {
 	memset(w, 0, sizeof *w);
-	assert_int_equal(hl_install_interrupt_handler(sig()), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.interrupt_signal = sig();
-	cfg.call_timeout_ms = 60000;
+	hl_config cfg = hlt_interruptible(sig(), 60000);
 	w->sb = hlt_open("simpleguest", &cfg, NULL);
 	hl_sandbox_set_print(w->sb, discard, NULL);
 	hl_value s = hl_string("x", 1);

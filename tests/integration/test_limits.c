@@ -239,12 +239,7 @@ static void a_guest_printing_forever_is_stopped_by_the_call_timeout(void **state
 {
 	(void)state;
 	HLT_REQUIRE_KVM();
-	int sig = SIGRTMIN + 5;
-	assert_int_equal(hl_install_interrupt_handler(sig), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.interrupt_signal = sig;
-	cfg.call_timeout_ms = 300;
+	hl_config cfg = hlt_interruptible(SIGRTMIN + 5, 300);
 	hl_sandbox *sb = hlt_open("hostileguest", &cfg, NULL);
 	long prints = 0;
 	hl_sandbox_set_print(sb, discard_count, &prints);

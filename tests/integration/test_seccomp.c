@@ -203,31 +203,11 @@ static void a_call_on_a_restricted_thread_times_out(void **state)
 	(void)state;
 	HLT_REQUIRE_KVM();
 	REQUIRE_SECCOMP();
-	assert_int_equal(hl_install_interrupt_handler(sig()), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.interrupt_signal = sig();
-	cfg.call_timeout_ms = 200;
+	hl_config cfg = hlt_interruptible(sig(), 200);
 	struct job j = {.body = times_out_and_recovers};
 	j.sb = hlt_open("simpleguest", &cfg, NULL);
 	run_restricted(&j);
 	hl_sandbox_free(j.sb);
-}
-
-struct canceller {
-	hl_interrupt *h;
-	atomic_bool stop;
-};
-
-static void *cancel_until_stopped(void *p)
-{
-	struct canceller *c = p;
-	while (!atomic_load(&c->stop)) {
-		struct timespec ts = {0, 5 * 1000000L};
-		nanosleep(&ts, NULL);
-		hl_interrupt_cancel(c->h);
-	}
-	return NULL;
 }
 
 static void is_cancelled_from_outside(struct job *j)
@@ -242,20 +222,13 @@ static void a_call_on_a_restricted_thread_is_cancelled_by_another(void **state)
 	(void)state;
 	HLT_REQUIRE_KVM();
 	REQUIRE_SECCOMP();
-	assert_int_equal(hl_install_interrupt_handler(sig()), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.interrupt_signal = sig();
+	hl_config cfg = hlt_interruptible(sig(), 0);
 	struct job j = {.body = is_cancelled_from_outside};
 	j.sb = hlt_open("simpleguest", &cfg, NULL);
-	struct canceller c = {0};
-	assert_int_equal(hl_sandbox_interrupt_handle(j.sb, &c.h), 0);
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, cancel_until_stopped, &c), 0);
+	struct hlt_canceller c;
+	hlt_canceller_start(&c, j.sb);
 	run_restricted(&j);
-	atomic_store(&c.stop, true);
-	pthread_join(t, NULL);
-	hl_interrupt_free(c.h);
+	hlt_canceller_stop(&c);
 	hl_sandbox_free(j.sb);
 }
 

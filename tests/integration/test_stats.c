@@ -213,47 +213,18 @@ static void host_calls_and_host_function_errors_are_counted(void **state)
 	assert_families_add_up(&s);
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-struct canceller {
-	hl_interrupt *h;
-	atomic_bool stop;
-};
-
-static void *cancel_until_stopped(void *p)
-{
-	struct canceller *c = p;
-	while (!atomic_load(&c->stop)) {
-		sleep_ms(5);
-		hl_interrupt_cancel(c->h);
-	}
-	return NULL;
-}
-
 static void cancels_and_timeouts_are_counted_apart(void **state)
 {
 	(void)state;
 	HLT_REQUIRE_KVM();
-	int signo = SIGRTMIN + 3;
-	assert_int_equal(hl_install_interrupt_handler(signo), 0);
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.interrupt_signal = signo;
+	hl_config cfg = hlt_interruptible(SIGRTMIN + 3, 0);
 	hl_sandbox *sb = hlt_open("simpleguest", &cfg, NULL);
 	assert_int_equal(hl_sandbox_stats_reset(sb), 0);
 
-	struct canceller c = {0};
-	assert_int_equal(hl_sandbox_interrupt_handle(sb, &c.h), 0);
-	pthread_t t;
-	pthread_create(&t, NULL, cancel_until_stopped, &c);
+	struct hlt_canceller c;
+	hlt_canceller_start(&c, sb);
 	HLT_ASSERT_CODE(sb, hl_call(sb, "Spin", NULL, 0, NULL), HL_E_CANCELLED);
-	atomic_store(&c.stop, true);
-	pthread_join(t, NULL);
-	hl_interrupt_free(c.h);
+	hlt_canceller_stop(&c);
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 	hl_stats s = stats_of(sb);
 	assert_int_equal(s.cancelled, 1);
