@@ -11,10 +11,8 @@
 # HL_CLI_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99".
 set -u
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 HYPERLIGHT_BINARY GUEST_DIR" >&2
-	exit 2
-fi
+. "$(dirname "$0")/../lib/tap.sh"
+tap_args "HYPERLIGHT_BINARY GUEST_DIR" "$@"
 HL=$1
 GUESTS=$2
 if [ ! -x "$HL" ]; then
@@ -22,7 +20,6 @@ if [ ! -x "$HL" ]; then
 	exit 2
 fi
 
-. "$(dirname "$0")/../lib/tap.sh"
 tap_tmpdir test_cli
 
 # hl ARGS...: runs the binary (run_capture: rc, out, err).

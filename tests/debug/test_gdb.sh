@@ -13,13 +13,10 @@
 # output on failure.
 set -u
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 HYPERLIGHT_BINARY GUEST_DIR" >&2
-	exit 2
-fi
+. "$(dirname "$0")/../lib/tap.sh"
+tap_args "HYPERLIGHT_BINARY GUEST_DIR" "$@"
 HL=$1
 GUEST=$2/simpleguest
-. "$(dirname "$0")/../lib/tap.sh"
 if ! have_kvm; then
 	echo "SKIP: /dev/kvm is not a device that can be opened (run under tests/vm/run-in-vm.sh)"
 	exit 77

@@ -22,16 +22,13 @@
 # temporary directory. CC picks the host compiler (default cc).
 set -u
 
-if [ $# -ne 4 ]; then
-	echo "usage: $0 SOURCE_DIR HOST_LIBRARY GUEST_CC GUEST_DIR" >&2
-	exit 2
-fi
+. "$(dirname "$0")/../lib/tap.sh"
+tap_args "SOURCE_DIR HOST_LIBRARY GUEST_CC GUEST_DIR" "$@"
 src=$(cd "$1" && pwd -P) || exit 2
 hostlib=$2 guestcc=$3 guestdir=$4
 lib=$src/tests/lib
 cc=${CC:-cc}
 
-. "$src/tests/lib/tap.sh"
 tap_tmpdir hl-docs "${HL_DOCS_KEEP:-0}"
 
 if [ ! -f "$hostlib" ]; then

@@ -13,6 +13,8 @@
 # `tap_done || exit 1`.
 #
 # Also:
+#   tap_args "OPERANDS" "$@"  exits 2 with a usage line unless the test got
+#                             as many arguments as OPERANDS has words
 #   show FILE [N]             the first N (30) lines of FILE as "#   " lines
 #   show_tail FILE [N]        the last N (40) lines of FILE, the same way
 #   have_kvm                  true when /dev/kvm is a device this user can open
@@ -29,6 +31,15 @@
 # shellcheck shell=bash
 
 tap_passed=0 tap_failed=0 tap_skipped=0
+
+tap_args() {
+	local operands=$1
+	shift
+	if [ $# -ne "$(wc -w <<<"$operands")" ]; then
+		echo "usage: $0 $operands" >&2
+		exit 2
+	fi
+}
 
 pass() {
 	echo "ok - $1"

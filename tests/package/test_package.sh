@@ -22,15 +22,12 @@
 # temporary directory.
 set -u
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 BUILD_DIR SOURCE_DIR" >&2
-	exit 2
-fi
+. "$(dirname "$0")/../lib/tap.sh"
+tap_args "BUILD_DIR SOURCE_DIR" "$@"
 build=$(cd "$1" && pwd -P) || exit 2
 src=$(cd "$2" && pwd -P) || exit 2
 lib=$src/tests/lib
 
-. "$src/tests/lib/tap.sh"
 tap_tmpdir hl-package "${HL_PACKAGE_KEEP:-0}"
 
 missing=()

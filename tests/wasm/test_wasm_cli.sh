@@ -8,13 +8,10 @@
 # case, then the plan and the counts; exits 1 if any case failed.
 set -u
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 HYPERLIGHT_BINARY WASM_GUEST_DIR" >&2
-	exit 2
-fi
+. "$(dirname "$0")/../lib/tap.sh"
+tap_args "HYPERLIGHT_BINARY WASM_GUEST_DIR" "$@"
 HL=$1
 W=$2
-. "$(dirname "$0")/../lib/tap.sh"
 tap_tmpdir test_wasm_cli
 
 hl() { run_capture "$HL" "$@"; }
