@@ -1,7 +1,6 @@
 /* js_cmd.c - `hyperlight js run FILE.js HANDLER JSON`: load a JavaScript file into a sandbox, call one of its functions with a JSON value and print the JSON result. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,11 +8,13 @@
 #include <string.h>
 
 #include "hyperlight/js.h"
+#define HL_CLI_COMMAND "js" /* usage_error points at 'hyperlight js help' */
+#include "cli.h"
 #include "js_cmd.h"
 
 #define PROG "hyperlight js"
 
-enum { ST_USAGE = 1, ST_GUEST = 2, ST_HOST = 3 };
+enum { ST_USAGE = EXIT_USAGE, ST_GUEST = EXIT_GUEST, ST_HOST = EXIT_HOST }; /* cli.h's statuses */
 
 static const char usage_text[] =
 	"Usage: hyperlight js run [OPTIONS] FILE.js HANDLER JSON\n"
@@ -35,39 +36,6 @@ static const char usage_text[] =
 	"Exit status: 0 success, 1 bad command line, 2 the JavaScript failed (an\n"
 	"exception, a timeout, the memory limit, a stack overflow, a syntax error),\n"
 	"3 the host failed or the JavaScript guest is missing.\n";
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs("\nTry 'hyperlight js help' for more information.\n", stderr);
-	va_end(ap);
-	return ST_USAGE;
-}
-
-static bool parse_size(const char *s, uint64_t *out)
-{
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	unsigned shift = 0;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: return false;
-	}
-	if (errno == ERANGE || *end != '\0' || v > (UINT64_MAX >> shift))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
-}
 
 /* Reads a whole file ("-": stdin) into a NUL-terminated buffer. */
 static char *slurp(const char *path, size_t *len)
@@ -119,7 +87,7 @@ static int cmd_run(int argc, char **argv)
 			return usage_error("run: option %s needs a value", a);
 		const char *v = argv[++i];
 		uint64_t n;
-		if (!parse_size(v, &n))
+		if (!hl_cli_parse_size(v, &n))
 			return usage_error("run: %s: '%s' is not a number (bytes with K, M or G, or "
 			                   "milliseconds)", a, v);
 		if (strcmp(a, "--timeout-ms") == 0 && n <= UINT32_MAX)
@@ -204,10 +172,6 @@ static int cmd_run(int argc, char **argv)
 	hl_js_free(js);
 	free(src);
 	free(jbuf);
-	if (fflush(stdout) != 0 && st == 0) {
-		fprintf(stderr, PROG ": writing the result: %s\n", strerror(errno));
-		st = ST_HOST;
-	}
 	return st;
 }
 
