@@ -3,8 +3,8 @@
 #
 # Usage: test_js_cli.sh HYPERLIGHT_BINARY [WHY_THE_GUEST_IS_MISSING]
 #
-# Prints "ok - NAME" or "not ok - NAME: details" per case, then "N passed, M failed";
-# exits 1 if any case failed, 77 (skipped) without /dev/kvm or the JavaScript guest.
+# Prints TAP (tests/lib/tap.sh) per case, then the plan and the counts; exits 1
+# if any case failed, 77 (skipped) without /dev/kvm or the JavaScript guest.
 set -u
 if [ $# -lt 1 ]; then
 	echo "usage: $0 HYPERLIGHT_BINARY [WHY]" >&2
@@ -12,20 +12,16 @@ if [ $# -lt 1 ]; then
 fi
 HL=$1
 WHY=${2:-}
-passed=0 failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_js_cli.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib/tap.sh"
+tap_tmpdir test_js_cli
 
-pass() { echo "ok - $1"; passed=$((passed + 1)); }
-fail() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
-hl() {
-	timeout 120 "$HL" "$@" >"$tmp/out" 2>"$tmp/err" <"${STDIN:-/dev/null}"
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
+hl() { run_capture "$HL" "$@"; }
+# The runs are skipped (exit 77) when nothing failed before them.
+skip_the_runs() {
+	skip "the runs" "$1"
+	tap_done && exit 77
+	exit 1
 }
-last() { printf 'exit %s, stdout [%s], stderr [%s]' "$rc" "$(head -c 300 "$tmp/out" | tr '\n' '|')" \
-	"$(head -c 600 "$tmp/err" | tr '\n' '|')"; }
 # expect NAME RC STDOUT STDERR_SUBSTRING ARGS...
 expect() {
 	local name=$1 want_rc=$2 want_out=$3 want_err=$4
@@ -52,17 +48,11 @@ expect "unknown option" 1 "" "unknown option '--fast'" js run --fast 1 a.js h 1
 expect "bad size" 1 "" "is not a number" js run --memory lots a.js h 1
 expect "missing file" 3 "" "cannot read $tmp/none.js" js run "$tmp/none.js" handler 1
 
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	echo "*** SKIPPED the runs: /dev/kvm is not available ***"
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && exit 77 || exit 1
-fi
+have_kvm || skip_the_runs "/dev/kvm is not available"
 if [ -n "$WHY" ]; then
 	echo 'function handler(e) { return e; }' >"$tmp/echo.js"
 	expect "no guest is a host error" 3 "" "HL_JS_E_NO_GUEST" js run "$tmp/echo.js" handler 1
-	echo "*** SKIPPED the runs: the JavaScript guest was not built: $WHY ***"
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && exit 77 || exit 1
+	skip_the_runs "the JavaScript guest was not built: $WHY"
 fi
 
 cat >"$tmp/h.js" <<'JS'
@@ -91,11 +81,11 @@ expect "a handler's result" 0 '{"greeting":"hello world","list":[1,2.5,null,true
 expect "console.log goes to stdout, console.error to stderr" 0 \
 	'event {"name":"x"}'$'\n''{"greeting":"hello x","list":[1,2.5,null,true]}' "to stderr" \
 	js run "$tmp/h.js" handler '{"name":"x"}'
-STDIN="$tmp/in.json"
-echo '{"name":"stdin"}' >"$STDIN"
+TAP_STDIN="$tmp/in.json"
+echo '{"name":"stdin"}' >"$TAP_STDIN"
 hl js run "$tmp/h.js" handler -
 if [ "$rc" -eq 0 ] && [[ $out == *'"hello stdin"'* ]]; then pass "JSON from stdin"; else fail "JSON from stdin" "$(last)"; fi
-unset STDIN
+unset TAP_STDIN
 expect "an async handler" 0 "42" "" js run "$tmp/h.js" later 21
 expect "a module's default export" 0 '[3,"undefined"]' "" js run "$tmp/m.mjs" handler 3
 expect "an exception, with its stack" 2 "" "RangeError: bad 5" js run "$tmp/h.js" boom 5
@@ -112,5 +102,4 @@ expect "deep recursion within the stack" 0 "1000" "" js run "$tmp/h.js" deep 100
 expect "a result past the output buffer" 2 "" "HL_JS_E_RESULT" js run --output 64K "$tmp/h.js" greet \
 	"{\"name\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done

@@ -24,7 +24,8 @@
 #                             test defines that function); KEEP=1 keeps it and
 #                             says where
 #   run_capture CMD...        runs CMD for at most 300 s with stdin from
-#                             /dev/null; sets rc, and out and err to its stdout
+#                             $TAP_STDIN (default /dev/null); sets rc, and out
+#                             and err to its stdout
 #                             and stderr (NUL bytes dropped), which
 #                             $tmp/out and $tmp/err keep byte for byte
 #   last                      the last run_capture in one line, for a detail
@@ -97,7 +98,7 @@ tap_tmpdir() {
 }
 
 run_capture() {
-	timeout 300 "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	timeout 300 "$@" >"$tmp/out" 2>"$tmp/err" <"${TAP_STDIN:-/dev/null}"
 	rc=$?
 	out=$(tr -d '\0' <"$tmp/out")
 	err=$(tr -d '\0' <"$tmp/err")
