@@ -163,12 +163,12 @@ struct hl__debugger {
 
 /*
  * The files of src/host form layers: a file calls into its own layer and
- * the ones below it, never above (docs/architecture.md draws them; one
- * exception is left: snapshot.c's public functions call sandbox.c's).
- *   pools              pool.c
+ * the ones below it, never above (docs/architecture.md, "Layers", draws
+ * them and names the two dependencies through snapshot.c still left).
+ *   built on the API   pool.c, js.c
  *   sandboxes, calls   sandbox.c, snapshot.c, call.c
- *   services           cancel.c, stats.c, gdbstub.c (gdb_packet.c, gdb_target.c),
- *                      fault.c, coredump.c
+ *   services           gdbstub.c (gdb_target.c, gdb_packet.c), fault.c, coredump.c,
+ *                      cancel.c, stats.c
  *   mechanisms         layout.c, records.c, elf.c, platform.c, seccomp.c
  *   foundations        error.c, alloc.c, the backend (kvm/)
  */
