@@ -11,8 +11,9 @@ out=build-fuzz
 mkdir -p "$out"
 
 # The library sources each target links, besides fuzz/fuzz_<target>.c.
-# The whole host library (seccomp.c without HL_HAVE_SECCOMP: no libseccomp).
-host_lib=$(echo src/host/*.c src/host/kvm/*.c)
+# The whole host library (seccomp.c without HL_HAVE_SECCOMP: no libseccomp),
+# with the backend's entry code (kvm/*.S).
+host_lib=$(echo src/host/*.c src/host/kvm/*.c src/host/kvm/*.S)
 declare -A sources=(
 	[elf]="src/host/elf.c"
 	[records]="src/host/records.c"
@@ -33,7 +34,7 @@ for target in $targets; do
 	fi
 	# shellcheck disable=SC2086 # the lists are split on purpose
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Iinclude -Isrc "fuzz/$name.c" ${sources[$target]} ${libs[$target]:-} -o "$out/$name"
+		-Iinclude -Isrc -Iwasm/include "fuzz/$name.c" ${sources[$target]} ${libs[$target]:-} -o "$out/$name"
 	corpus="$out/corpus-$target"
 	rm -rf "$out/crashes-$target"
 	mkdir -p "$corpus" "$out/crashes-$target"
