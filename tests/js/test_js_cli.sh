@@ -15,27 +15,13 @@ WHY=${2:-}
 . "$(dirname "$0")/../lib/tap.sh"
 tap_tmpdir test_js_cli
 
+# The binary under test (tap.sh's expect runs it too).
 hl() { run_capture "$HL" "$@"; }
 # The runs are skipped (exit 77) when nothing failed before them.
 skip_the_runs() {
 	skip "the runs" "$1"
 	tap_done && exit 77
 	exit 1
-}
-# expect NAME RC STDOUT STDERR_SUBSTRING ARGS...
-expect() {
-	local name=$1 want_rc=$2 want_out=$3 want_err=$4
-	shift 4
-	hl "$@"
-	if [ "$rc" -ne "$want_rc" ]; then
-		fail "$name" "expected exit $want_rc; $(last)"
-	elif [ "$out" != "$want_out" ]; then
-		fail "$name" "expected stdout [$want_out]; $(last)"
-	elif [ -n "$want_err" ] && [[ $err != *"$want_err"* ]]; then
-		fail "$name" "expected '$want_err' on stderr; $(last)"
-	else
-		pass "$name"
-	fi
 }
 
 # The command line itself, everywhere.

@@ -29,6 +29,11 @@
 #                             and stderr (NUL bytes dropped), which
 #                             $tmp/out and $tmp/err keep byte for byte
 #   last                      the last run_capture in one line, for a detail
+#   expect NAME RC STDOUT STDERR_PART ARGS...
+#                             runs the test's own `hl ARGS...` (which calls
+#                             run_capture) and passes when the exit status is
+#                             RC, stdout is STDOUT exactly and stderr contains
+#                             STDERR_PART (unless empty)
 # shellcheck shell=bash
 
 tap_passed=0 tap_failed=0 tap_skipped=0
@@ -107,4 +112,19 @@ run_capture() {
 last() {
 	printf 'exit %s, stdout [%s], stderr [%s]' "$rc" "$(head -c 300 "$tmp/out" | tr '\0\n' '.|')" \
 		"$(head -c 600 "$tmp/err" | tr '\0\n' '.|')"
+}
+
+expect() {
+	local name=$1 want_rc=$2 want_out=$3 want_err=$4
+	shift 4
+	hl "$@"
+	if [ "$rc" -ne "$want_rc" ]; then
+		fail "$name" "expected exit $want_rc; $(last)"
+	elif [ "$out" != "$want_out" ]; then
+		fail "$name" "expected stdout [$want_out]; $(last)"
+	elif [ -n "$want_err" ] && [[ $err != *"$want_err"* ]]; then
+		fail "$name" "expected '$want_err' on stderr; $(last)"
+	else
+		pass "$name"
+	fi
 }

@@ -14,24 +14,8 @@ HL=$1
 W=$2
 tap_tmpdir test_wasm_cli
 
+# The binary under test (tap.sh's expect runs it too).
 hl() { run_capture "$HL" "$@"; }
-
-# expect NAME RC STDOUT STDERR_SUBSTRING ARGS...: exit status RC, stdout
-# exactly STDOUT, STDERR_SUBSTRING (may be empty) in stderr.
-expect() {
-	local name=$1 want_rc=$2 want_out=$3 want_err=$4
-	shift 4
-	hl "$@"
-	if [ "$rc" -ne "$want_rc" ]; then
-		fail "$name" "expected exit $want_rc; $(last)"
-	elif [ "$out" != "$want_out" ]; then
-		fail "$name" "expected stdout [$want_out]; $(last)"
-	elif [ -n "$want_err" ] && [[ $err != *"$want_err"* ]]; then
-		fail "$name" "expected '$want_err' on stderr; $(last)"
-	else
-		pass "$name"
-	fi
-}
 
 # ---- the command line ----------------------------------------------------------------
 hl wasm help
