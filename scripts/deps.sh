@@ -9,7 +9,7 @@ pkgs=(gcc clang cmake ninja-build make musl-tools musl-dev libcmocka-dev binutil
 # analysis steps of .ci/run: scripts/lint.sh, scripts/valgrind.sh.
 pkgs+=(libseccomp-dev cppcheck clang-tidy valgrind)
 # `hyperlight serve`: HTTP (libmicrohttpd) and JSON (jansson); wrk for its load
-# figures (bench/serve, docs/serve.md); python3-yaml for the deploy/ test.
+# figures (bench/serve, docs/serving.md); python3-yaml for the deploy/ test.
 pkgs+=(libmicrohttpd-dev libjansson-dev wrk python3-yaml)
 # `deps.sh vm`: what the QEMU VM of tests/vm needs (scripts/platform.sh asks
 # for it where guests cannot run natively; .ci/run always, since CI also

@@ -58,7 +58,7 @@ static const char usage_text[] =
 	"  --seccomp                 confine each worker thread to the system calls a\n"
 	"                            call and a restore need (hl_seccomp_restrict_thread)\n"
 	"  --port-file FILE          write the bound port to FILE once serving\n"
-	"  --config FILE             JSON configuration (docs/serve.md)\n"
+	"  --config FILE             JSON configuration (docs/serving.md)\n"
 	"  -h, --help                print this help\n"
 	"\n"
 	"SIZE is bytes with an optional K, M or G. Exit status: 0 after a clean\n"
