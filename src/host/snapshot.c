@@ -28,7 +28,6 @@
 
 #include "internal.h"
 
-volatile int hl__test_restore_skip;
 
 struct hl_snapshot {
 	atomic_long refs;
