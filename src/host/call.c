@@ -684,3 +684,12 @@ int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs
 		hl__stats_call(sb, r, t0);
 	return r;
 }
+
+int hl_call_fresh(hl_sandbox *sb, hl_snapshot *snap, const char *name, const hl_value *args,
+                  size_t nargs, hl_value *result)
+{
+	int r = hl_sandbox_restore(sb, snap);
+	if (r < 0)
+		return r;
+	return hl_call(sb, name, args, nargs, result);
+}

@@ -246,6 +246,13 @@ static inline bool hl__in_range(uint64_t off, uint64_t len, uint64_t size)
 
 /* snapshot.c */
 HL__HIDDEN int hl__snapshot_after_init(hl_sandbox *sb);
+/* The configuration of a sandbox made from snap (cfg may change only
+ * flags, the interrupt signal and the timeout): 0, HL_E_INVAL, HL_E_CONFIG. */
+HL__HIDDEN int hl__snapshot_config(const struct hl_snapshot *snap, const hl_config *cfg,
+                                   hl_config *out);
+/* Gives a new, empty sandbox snap's memory, functions and vCPU state, in a
+ * VM of its own: the sandbox is then ready. On failure the caller frees it. */
+HL__HIDDEN int hl__snapshot_adopt(hl_sandbox *sb, struct hl_snapshot *snap);
 HL__HIDDEN void hl__snapshot_release(hl_sandbox *sb);
 HL__HIDDEN struct hl_snapshot *hl__snapshot_ref(struct hl_snapshot *s);
 HL__HIDDEN void hl__snapshot_unref(struct hl_snapshot *s);

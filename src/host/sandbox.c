@@ -98,6 +98,28 @@ int hl_sandbox_new(const hl_config *cfg, hl_sandbox **out)
 	return 0;
 }
 
+int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_sandbox **out)
+{
+	if (!out)
+		return HL_E_INVAL;
+	*out = NULL;
+	if (!snap)
+		return HL_E_INVAL;
+	hl_config c;
+	int r = hl__snapshot_config(snap, cfg, &c);
+	if (r < 0)
+		return r;
+	hl_sandbox *sb;
+	if ((r = hl_sandbox_new(&c, &sb)) < 0)
+		return r;
+	if ((r = hl__check_signal(sb)) < 0 || (r = hl__snapshot_adopt(sb, snap)) < 0) {
+		hl_sandbox_free(sb);
+		return r;
+	}
+	*out = sb;
+	return 0;
+}
+
 /* Releases the VM and memory; the sandbox returns to HL__EMPTY. */
 static void unload(hl_sandbox *sb)
 {

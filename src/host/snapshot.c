@@ -546,24 +546,10 @@ int hl_sandbox_reset(hl_sandbox *sb)
 	return hl_sandbox_restore(sb, sb->initial);
 }
 
-int hl_call_fresh(hl_sandbox *sb, hl_snapshot *snap, const char *name, const hl_value *args,
-                  size_t nargs, hl_value *result)
-{
-	int r = hl_sandbox_restore(sb, snap);
-	if (r < 0)
-		return r;
-	return hl_call(sb, name, args, nargs, result);
-}
-
 /* ---- sandboxes from a snapshot ------------------------------------------------------ */
 
-int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_sandbox **out)
+int hl__snapshot_config(const struct hl_snapshot *snap, const hl_config *cfg, hl_config *out)
 {
-	if (!out)
-		return HL_E_INVAL;
-	*out = NULL;
-	if (!snap)
-		return HL_E_INVAL;
 	hl_config c = snap->cfg;
 	if (cfg) {
 		if (cfg->size != sizeof(hl_config) &&
@@ -581,12 +567,13 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 		c.interrupt_signal = given.interrupt_signal;
 		c.call_timeout_ms = given.call_timeout_ms;
 	}
-	hl_sandbox *sb;
-	int r = hl_sandbox_new(&c, &sb);
-	if (r < 0)
-		return r;
-	if ((r = hl__check_signal(sb)) < 0)
-		goto bad;
+	*out = c;
+	return 0;
+}
+
+int hl__snapshot_adopt(hl_sandbox *sb, struct hl_snapshot *snap)
+{
+	int r;
 	sb->lay = snap->lay;
 	sb->image_hash = snap->image_hash;
 	const struct hl__layout *l = &sb->lay;
@@ -626,9 +613,7 @@ int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_san
 	hl__backend.info(sb->vm, &sb->bk);
 	sb->from_snapshot = true;
 	sb->state = HL__READY;
-	*out = sb;
 	return 0;
 bad:
-	hl_sandbox_free(sb);
 	return r;
 }
