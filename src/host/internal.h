@@ -164,9 +164,9 @@ struct hl__debugger {
 /*
  * The files of src/host form layers: a file calls into its own layer and
  * the ones below it, never above (docs/architecture.md, "Layers", draws
- * them and names the two dependencies through snapshot.c still left).
+ * them). Inside the second: sandbox.c -> call.c -> snapshot.c.
  *   built on the API   pool.c, js.c
- *   sandboxes, calls   sandbox.c, snapshot.c, call.c
+ *   sandboxes, calls   sandbox.c, call.c, snapshot.c
  *   services           gdbstub.c (gdb_target.c, gdb_packet.c), fault.c, coredump.c,
  *                      cancel.c, stats.c
  *   mechanisms         layout.c, records.c, elf.c, platform.c, seccomp.c
