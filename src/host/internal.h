@@ -196,6 +196,10 @@ HL__HIDDEN void hl__debug_dump(hl_sandbox *sb, const char *when);
  * written, to the message. Never changes the error code. */
 HL__HIDDEN void hl__core_on_failure(hl_sandbox *sb, int code);
 
+/* sandbox.c: a function name the protocol accepts: 1..HL_MAX_NAME bytes of
+ * [A-Za-z0-9_.] (host functions, JavaScript handlers). */
+HL__HIDDEN bool hl__valid_name(const char *name, size_t n);
+
 /* The backend's creation flags a sandbox's configuration asks for. */
 static inline unsigned hl__backend_flags(const hl_sandbox *sb)
 {

@@ -140,20 +140,6 @@ static bool has_nul(const char *p, size_t n)
 	return memchr(p, '\0', n) != NULL;
 }
 
-static bool valid_name(const char *name)
-{
-	size_t n = strlen(name);
-	if (n == 0 || n > HL_MAX_NAME)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 /* The guest's own message out of hl_errmsg: what follows "failed with code
  * N: " (the format of call.c's guest errors), else the whole message. */
 static const char *guest_text(const char *msg)
@@ -221,7 +207,7 @@ int hl_js_sandbox_load(hl_sandbox *sb, const char *name, const char *source, siz
 {
 	if (!sb)
 		return HL_E_INVAL;
-	if (!name || !source || !valid_name(name))
+	if (!name || !source || !hl__valid_name(name, strlen(name)))
 		return hl__fail(sb, HL_E_INVAL,
 		                "hl_js_sandbox_load: a handler name of 1 to 64 characters of "
 		                "[A-Za-z0-9_.] and a source are required");
@@ -419,7 +405,7 @@ int hl_js_add_handler(hl_js *js, const char *name, const char *source, size_t le
 	clear_error(js);
 	if (js->failed)
 		return js_fail(js, HL_E_STATE, "hl_js_add_handler: the handle's creation failed");
-	if (!name || !source || !valid_name(name))
+	if (!name || !source || !hl__valid_name(name, strlen(name)))
 		return js_fail(js, HL_E_INVAL,
 		               "hl_js_add_handler: a handler name of 1 to 64 characters of [A-Za-z0-9_.] "
 		               "and a source are required");

@@ -321,7 +321,7 @@ int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len)
 
 /* ---- host functions ---------------------------------------------------------- */
 
-static bool valid_name(const char *name, size_t n)
+bool hl__valid_name(const char *name, size_t n)
 {
 	if (n == 0 || n > HL_MAX_NAME)
 		return false;
@@ -351,7 +351,7 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 		                "hl_sandbox_register('%s'): host functions must be registered before hl_sandbox_init",
 		                name);
 	size_t n = strlen(name);
-	if (!valid_name(name, n))
+	if (!hl__valid_name(name, n))
 		return hl__fail(sb, HL_E_INVAL,
 		                "hl_sandbox_register: name '%.80s' must be 1..%u characters of [A-Za-z0-9_.]",
 		                name, HL_MAX_NAME);
@@ -448,7 +448,7 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 		struct hl_func_desc d;
 		memcpy(&d, rec + sizeof t + (size_t)i * sizeof d, sizeof d);
 		const char *nm = (const char *)rec + d.name_off;
-		if (!hl__in_range(d.name_off, d.name_len, t.total_len) || !valid_name(nm, d.name_len)) {
+		if (!hl__in_range(d.name_off, d.name_len, t.total_len) || !hl__valid_name(nm, d.name_len)) {
 			r = hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
 			                   "guest function table: function %u has an invalid name", i);
 			break;
