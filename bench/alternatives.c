@@ -27,12 +27,12 @@ static double fresh_block(hl_sandbox *sb, hl_snapshot *snap, int n, double *t)
 	for (int i = 0; i < n / 10 + 2; i++)
 		hl_call_fresh(sb, snap, "DirtyPages", &eight, 1, NULL);
 	for (int i = 0; i < n; i++) {
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		if (hl_call_fresh(sb, snap, "DirtyPages", &eight, 1, NULL) != 0)
 			return -1;
-		t[i] = bench_now_us() - t0;
+		t[i] = timing_now_us() - t0;
 	}
-	return bench_median(t, n);
+	return timing_median(t, n);
 }
 
 /* posix_spawn + waitpid of HL_TRUE_STATIC (main returns 0), median us. */
@@ -43,7 +43,7 @@ static double spawn_block(int n, double *t, char *err, size_t len)
 	for (int i = -2; i < n; i++) {
 		pid_t pid;
 		int st;
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		int e = posix_spawn(&pid, prog, NULL, NULL, argv, environ);
 		if (e != 0) {
 			snprintf(err, len, "posix_spawn %s: %s", prog, strerror(e));
@@ -54,9 +54,9 @@ static double spawn_block(int n, double *t, char *err, size_t len)
 			return -1;
 		}
 		if (i >= 0)
-			t[i] = bench_now_us() - t0;
+			t[i] = timing_now_us() - t0;
 	}
-	return bench_median(t, n);
+	return timing_median(t, n);
 }
 
 /* ---- the fork server ------------------------------------------------------------------ */
@@ -108,15 +108,15 @@ static double fork_block(struct fork_server *fs, int n, double *t, char *err, si
 {
 	for (int i = -2; i < n; i++) {
 		char rq = 'r', an = 0;
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		if (write(fs->req, &rq, 1) != 1 || read(fs->ans, &an, 1) != 1 || an != 'a') {
 			snprintf(err, len, "the fork server %s", an == 'e' ? "could not fork" : "stopped");
 			return -1;
 		}
 		if (i >= 0)
-			t[i] = bench_now_us() - t0;
+			t[i] = timing_now_us() - t0;
 	}
-	return bench_median(t, n);
+	return timing_median(t, n);
 }
 
 /* ---- Node ------------------------------------------------------------------------------- */
@@ -188,9 +188,9 @@ static void alt_row(const char *key, const char *name, const double *alt, const 
 		return;
 	}
 	struct bench_row *row = bench_row_add(BENCH_ALTERNATIVE, key, name);
-	row->value = bench_median_of(alt, R);
-	row->base = bench_median_of(fresh, R);
-	row->ratio = bench_median(q, k);
+	row->value = timing_median_of(alt, R);
+	row->base = timing_median_of(fresh, R);
+	row->ratio = timing_median(q, k);
 }
 
 void bench_alternatives(struct bench_ctx *cx, hl_sandbox *sb)
@@ -218,7 +218,7 @@ void bench_alternatives(struct bench_ctx *cx, hl_sandbox *sb)
 
 	struct bench_row *f = bench_row_add(BENCH_ALTERNATIVE, "alt_fresh",
 	                                    "ours: fresh-state call (restore + DirtyPages(8))");
-	f->value = bench_median_of(fresh, R);
+	f->value = timing_median_of(fresh, R);
 	f->base = f->value;
 	f->ratio = 1.0;
 	alt_row("alt_spawn", "posix_spawn + wait of a small static program", spawn, fresh, R, serr);

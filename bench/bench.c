@@ -41,39 +41,7 @@
 #include "bench.h"
 #include "sample_host.h"
 
-/* ---- timing ---------------------------------------------------------------------- */
-
-double bench_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-double bench_median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double bench_median_of(const double *v, int n)
-{
-	if (n <= 0)
-		return NAN;
-	double *c = malloc(sizeof *c * (size_t)n);
-	if (!c)
-		return NAN;
-	memcpy(c, v, sizeof *c * (size_t)n);
-	double m = bench_median(c, n);
-	free(c);
-	return m;
-}
+/* ---- the floor ------------------------------------------------------------------- */
 
 static double floor_samples[256];
 static int nfloor;
@@ -293,9 +261,9 @@ static int raw_round_trip(struct raw_vm *r)
 static double raw_create_us(void)
 {
 	struct raw_vm r;
-	double t0 = bench_now_us();
+	double t0 = timing_now_us();
 	int ok = raw_open(&r) == 0 && raw_round_trip(&r) == 0;
-	double t = bench_now_us() - t0;
+	double t = timing_now_us() - t0;
 	raw_close(&r);
 	return ok ? t : -1;
 }
@@ -317,15 +285,15 @@ static double time_calls(hl_sandbox *sb, const char *fn, const hl_value *args, s
 	for (int i = 0; i < n / 10 + 2; i++)
 		hl_call(sb, fn, args, nargs, NULL);
 	for (int i = 0; i < n; i++) {
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		int r = hl_call(sb, fn, args, nargs, NULL);
-		t[i] = bench_now_us() - t0;
+		t[i] = timing_now_us() - t0;
 		if (r != 0) {
 			note_error(fn, sb);
 			return -1;
 		}
 	}
-	return bench_median(t, n);
+	return timing_median(t, n);
 }
 
 /* Median microseconds of n fresh-state calls: restore to `snap`, then
@@ -337,15 +305,15 @@ static double time_fresh(hl_sandbox *sb, hl_snapshot *snap, int n, double *t)
 	for (int i = 0; i < n / 10 + 2; i++)
 		hl_call_fresh(sb, snap, "DirtyPages", &eight, 1, NULL);
 	for (int i = 0; i < n; i++) {
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		int r = hl_call_fresh(sb, snap, "DirtyPages", &eight, 1, NULL);
-		t[i] = bench_now_us() - t0;
+		t[i] = timing_now_us() - t0;
 		if (r != 0) {
 			note_error("fresh-state call", sb);
 			return -1;
 		}
 	}
-	return bench_median(t, n);
+	return timing_median(t, n);
 }
 
 /* One host callback: HostCallLoop(K) makes K host calls in one guest call;
@@ -378,7 +346,7 @@ static void *spin_thread(void *p)
 	struct spin_arg *a = p;
 	atomic_store(&a->phase, 1);
 	a->rc = hl_call(a->sb, "Spin", NULL, 0, NULL);
-	a->returned = bench_now_us();
+	a->returned = timing_now_us();
 	atomic_store(&a->phase, 2);
 	return NULL;
 }
@@ -401,7 +369,7 @@ static double cancel_latency(hl_sandbox *cs, hl_interrupt *h, int n, double *t)
 		double t0;
 		int c;
 		do {
-			t0 = bench_now_us();
+			t0 = timing_now_us();
 			c = hl_interrupt_cancel(h);
 		} while (c == 0 && atomic_load(&a.phase) != 2);
 		pthread_join(th, NULL);
@@ -415,7 +383,7 @@ static double cancel_latency(hl_sandbox *cs, hl_interrupt *h, int n, double *t)
 			return -1;
 		}
 	}
-	return bench_median(t, n);
+	return timing_median(t, n);
 }
 
 /* Median of the rounds' a[r] / b[r] over the rounds where both were measured. */
@@ -426,7 +394,7 @@ static double ratio_of_rounds(const double *a, const double *b, int rounds)
 	for (int r = 0; r < rounds && n < 256; r++)
 		if (a[r] > 0 && b[r] > 0)
 			q[n++] = a[r] / b[r];
-	return n == rounds ? bench_median(q, n) : NAN;
+	return n == rounds ? timing_median(q, n) : NAN;
 }
 
 /* The median of the rounds' values, NAN if a round failed. */
@@ -435,7 +403,7 @@ static double rounds_median(const double *v, int rounds)
 	for (int r = 0; r < rounds; r++)
 		if (!(v[r] >= 0))
 			return NAN;
-	return bench_median_of(v, rounds);
+	return timing_median_of(v, rounds);
 }
 
 static void target_vs_floor(const char *key, const char *name, const double *v,
@@ -512,14 +480,14 @@ static double cold_create_us(const struct bench_opts *o, const hl_config *cfg, d
 	char path[4096];
 	hl_sandbox *sb;
 	bench_guest_path(o, "benchguest", path, sizeof path);
-	double t0 = bench_now_us();
+	double t0 = timing_now_us();
 	if (hl_sandbox_new(cfg, &sb) != 0)
 		return -1;
 	int rc = hl_sandbox_load_file(sb, path);
-	double t1 = bench_now_us();
+	double t1 = timing_now_us();
 	if (rc == 0)
 		rc = hl_sandbox_init(sb);
-	double t2 = bench_now_us();
+	double t2 = timing_now_us();
 	hl_value v;
 	if (rc == 0)
 		rc = hl_call(sb, "InitNs", NULL, 0, &v);
@@ -538,11 +506,11 @@ static double cold_create_us(const struct bench_opts *o, const hl_config *cfg, d
 static double from_snapshot_us(hl_snapshot *snap)
 {
 	hl_sandbox *sb;
-	double t0 = bench_now_us();
+	double t0 = timing_now_us();
 	int rc = hl_sandbox_new_from_snapshot(snap, NULL, &sb);
 	if (rc == 0)
 		rc = hl_call(sb, "NoOp", NULL, 0, NULL);
-	double t = bench_now_us() - t0;
+	double t = timing_now_us() - t0;
 	if (rc != 0)
 		note_error("sandbox from a snapshot", sb);
 	hl_sandbox_free(sb);
@@ -555,9 +523,9 @@ static double from_snapshot_us(hl_snapshot *snap)
 static double probe_create_us(void)
 {
 	hl_platform_info pi = {.size = sizeof pi};
-	double t0 = bench_now_us();
+	double t0 = timing_now_us();
 	int rc = hl_platform_probe(&pi, 0);
-	double t = bench_now_us() - t0;
+	double t = timing_now_us() - t0;
 	return rc == 0 && pi.can_run ? t : -1;
 }
 
@@ -640,13 +608,13 @@ static void raw_round_trip_figure(int n)
 	for (int i = 0; i < n / 10 + 10; i++)
 		raw_round_trip(&r);
 	for (int i = 0; i < n; i++) {
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		raw_round_trip(&r);
-		t[i] = bench_now_us() - t0;
+		t[i] = timing_now_us() - t0;
 	}
 	raw_close(&r);
 	bench_reference("raw_round_trip", "raw KVM: exit round trip, real-mode guest",
-	                bench_median(t, n), "us", 0);
+	                timing_median(t, n), "us", 0);
 	free(t);
 }
 
@@ -786,7 +754,7 @@ static int write_json(const char *path, const struct bench_opts *o, const hl_pla
 	fprintf(f, ",\n  \"quick\": %s,\n  \"rounds\": %d,\n  \"iterations\": %d,\n",
 	        o->quick ? "true" : "false", o->rounds, o->iters);
 	fprintf(f, "  \"floor_us\": ");
-	json_num(f, bench_median_of(floor_samples, nfloor));
+	json_num(f, timing_median_of(floor_samples, nfloor));
 	fprintf(f, ",\n  \"floor_samples_us\": [");
 	for (int i = 0; i < nfloor; i++) {
 		fprintf(f, i ? ", " : "");
@@ -972,7 +940,7 @@ int main(int argc, char **argv)
 	       "A ratio is the median over the rounds of each round's ratio; its two sides were\n"
 	       "measured in the same round. Taken on a busy machine, figures are noisy.\n",
 	       o.quick ? "quick" : "default", o.rounds, o.iters);
-	double t_start = bench_now_us();
+	double t_start = timing_now_us();
 
 	/* simpleguest and callbackguest for calls, benchguest for creation,
 	 * restores and growth (docs/performance.md says which figure uses which). */
@@ -1003,7 +971,7 @@ int main(int argc, char **argv)
 	}
 	printf("\nfloor: %.2f us per exit round trip in the guests' mode (median of %d probes of "
 	       "2000 exits each, spread %.2f .. %.2f us)\n",
-	       bench_median_of(floor_samples, nfloor), nfloor, fmin, fmax);
+	       timing_median_of(floor_samples, nfloor), nfloor, fmin, fmax);
 	printf("\nTargets (issue 12)\n  %-68s %-24s %8s  %-11s %s\n", "figure", "measured", "ratio",
 	       "target", "verdict");
 	print_rows(BENCH_TARGET);
@@ -1013,7 +981,7 @@ int main(int argc, char **argv)
 	print_rows(BENCH_ALTERNATIVE);
 	for (int i = 0; i < ncurves; i++)
 		print_curve(&curves[i]);
-	printf("\nrun time: %.1f s\n", (bench_now_us() - t_start) / 1e6);
+	printf("\nrun time: %.1f s\n", (timing_now_us() - t_start) / 1e6);
 	summary();
 	if (o.json && write_json(o.json, &o, &pi) != 0)
 		return 1;

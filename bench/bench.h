@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "hyperlight/hyperlight.h"
+#include "timing.h"
 
 /* ---- options ---------------------------------------------------------------------- */
 
@@ -20,14 +21,6 @@ struct bench_opts {
 };
 
 /* ---- timing --------------------------------------------------------------------- */
-
-double bench_now_us(void);
-
-/* The median of n samples (n > 0); sorts v. */
-double bench_median(double *v, int n);
-
-/* The median of n values, v left as it is; NAN for n <= 0. */
-double bench_median_of(const double *v, int n);
 
 /* The floor: one exit round trip in the execution mode guests use, the
  * median of the 2000 that hl_platform_probe(HL_PROBE_MEASURE) times in a

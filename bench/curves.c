@@ -35,18 +35,18 @@ static double restore_after(hl_sandbox *sb, hl_snapshot *snap, const char *fn, i
 		if (hl_call(sb, fn, &a, 1, NULL) != 0 || hl_sandbox_restore(sb, snap) != 0)
 			goto fail;
 	for (int i = 0; i < n; i++) {
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		if (hl_call(sb, fn, &a, 1, NULL) != 0)
 			goto fail;
-		double t1 = bench_now_us();
+		double t1 = timing_now_us();
 		if (hl_sandbox_restore(sb, snap) != 0)
 			goto fail;
-		t[i] = bench_now_us() - t1;
+		t[i] = timing_now_us() - t1;
 		c[i] = t1 - t0;
 	}
-	m = bench_median(t, n);
+	m = timing_median(t, n);
 	if (call_us)
-		*call_us = bench_median(c, n);
+		*call_us = timing_median(c, n);
 	goto out;
 fail:
 	fprintf(stderr, "hl_bench: %s(%d) + restore: %s\n", fn, pages, hl_errmsg(sb));
@@ -119,8 +119,8 @@ static void restore_vs_size(struct bench_ctx *cx, struct sized *sz)
 			snprintf(c->note[i], sizeof c->note[i], "refused: %.230s", sz[s].err);
 			continue;
 		}
-		c->v[i][1] = bench_median_of(t1[s], R);
-		c->v[i][2] = bench_median_of(t16[s], R);
+		c->v[i][1] = timing_median_of(t1[s], R);
+		c->v[i][2] = timing_median_of(t16[s], R);
 		c->v[i][3] = c->v[i][1] / cx->floor_us;
 		for (int p = 0; p < 2 && sz[0].sb; p++) {
 			double(*t)[64] = p ? t16 : t1;
@@ -128,7 +128,7 @@ static void restore_vs_size(struct bench_ctx *cx, struct sized *sz)
 			for (int r = 0; r < R; r++)
 				if (t[s][r] > 0 && t[0][r] > 0)
 					q[k++] = t[s][r] / t[0][r];
-			c->v[i][4 + p] = k == R ? bench_median(q, k) : NAN;
+			c->v[i][4 + p] = k == R ? timing_median(q, k) : NAN;
 		}
 	}
 	/* The target, from the same rounds: sizes[0] is 1 MiB, sizes[4] 256 MiB. */
@@ -141,7 +141,7 @@ static void restore_vs_size(struct bench_ctx *cx, struct sized *sz)
 			continue;
 		}
 		double(*t)[64] = p ? t16 : t1;
-		bench_target_ratio(key, name, bench_median_of(t[4], R), bench_median_of(t[0], R), "us",
+		bench_target_ratio(key, name, timing_median_of(t[4], R), timing_median_of(t[0], R), "us",
 		                   c->v[4][4 + p], 1.1, false, "the two sizes interleaved, round by round");
 	}
 	snprintf(c->footer, sizeof c->footer,
@@ -189,12 +189,12 @@ static void restore_vs_pages(struct bench_ctx *cx)
 			snprintf(c->note[i], sizeof c->note[i], "not measured (see above)");
 			continue;
 		}
-		c->v[i][1] = bench_median_of(rs[p], R);
+		c->v[i][1] = timing_median_of(rs[p], R);
 		c->v[i][2] = c->v[i][1] / cx->floor_us;
 		/* The slope from one page: below 64 pages it drowns in the noise. */
 		if (pages[p] >= 64 && isfinite(c->v[0][1]))
 			c->v[i][3] = (c->v[i][1] - c->v[0][1]) / (pages[p] - pages[0]);
-		c->v[i][4] = bench_median_of(call[p], R);
+		c->v[i][4] = timing_median_of(call[p], R);
 	}
 	snprintf(c->footer, sizeof c->footer,
 	         "%d restores per cell per round; the allocator writes a few pages beyond n; "
@@ -221,22 +221,22 @@ static void creation_vs_heap(struct bench_ctx *cx, struct sized *sz)
 				cfg.heap_size = (uint64_t)size_mib[s] << 20;
 				hl_sandbox *sb = NULL;
 				hl_value v = {0};
-				double t0 = bench_now_us();
+				double t0 = timing_now_us();
 				int rc = hl_sandbox_new(&cfg, &sb);
 				if (rc == 0)
 					rc = hl_sandbox_load_file(sb, path);
 				if (rc == 0)
 					rc = hl_sandbox_init(sb);
-				double t1 = bench_now_us();
+				double t1 = timing_now_us();
 				if (rc == 0)
 					rc = hl_call(sb, "InitNs", NULL, 0, &v);
 				hl_sandbox_free(sb);
-				double t2 = bench_now_us();
+				double t2 = timing_now_us();
 				if (rc == 0)
 					rc = hl_sandbox_new_from_snapshot(sz[s].snap, NULL, &sb);
 				if (rc == 0)
 					rc = hl_call(sb, "NoOp", NULL, 0, NULL);
-				double t3 = bench_now_us();
+				double t3 = timing_now_us();
 				hl_sandbox_free(sb);
 				if (rc != 0)
 					continue;
@@ -261,9 +261,9 @@ static void creation_vs_heap(struct bench_ctx *cx, struct sized *sz)
 			snprintf(c->note[i], sizeof c->note[i], "not measured: creation failed");
 			continue;
 		}
-		c->v[i][1] = bench_median(cold[s], n[s]);
-		c->v[i][2] = bench_median(guest[s], n[s]);
-		c->v[i][3] = bench_median(snapc[s], n[s]);
+		c->v[i][1] = timing_median(cold[s], n[s]);
+		c->v[i][2] = timing_median(guest[s], n[s]);
+		c->v[i][3] = timing_median(snapc[s], n[s]);
 		c->v[i][4] = (double)hl_snapshot_size(sz[s].snap) / MIB;
 	}
 	snprintf(c->footer, sizeof c->footer,
@@ -287,8 +287,8 @@ static void *tp_thread(void *p)
 	struct tp_arg *a = p;
 	long calls = 0;
 	pthread_barrier_wait(a->bar);
-	double t0 = bench_now_us(), until = t0 + a->dur_us, t1;
-	while ((t1 = bench_now_us()) < until) {
+	double t0 = timing_now_us(), until = t0 + a->dur_us, t1;
+	while ((t1 = timing_now_us()) < until) {
 		for (int i = 0; i < 20; i++)
 			if ((a->rc = hl_call(a->sb, "NoOp", NULL, 0, NULL)) != 0)
 				return NULL;
@@ -359,10 +359,10 @@ static void threads_curve(struct bench_ctx *cx)
 	for (int r = 0; r < R; r++)
 		if (c1[r] > 0 && c2[r] > 0)
 			q[k++] = c2[r] / c1[r];
-	double ratio = k == R ? bench_median(q, k) : NAN;
+	double ratio = k == R ? timing_median(q, k) : NAN;
 	for (int t = 1; t <= 2; t++) {
 		int i = bench_curve_row(c);
-		double v = bench_median_of(t == 1 ? c1 : c2, R);
+		double v = timing_median_of(t == 1 ? c1 : c2, R);
 		c->v[i][0] = t;
 		c->v[i][1] = v;
 		c->v[i][2] = v / t;
@@ -577,15 +577,15 @@ static void memory_curve(struct bench_ctx *cx)
 	double target_total = NAN, target_pss = NAN, target_kern = NAN;
 	/* Making a sandbox gets slower as VMs accumulate (on kvm-pvm markedly):
 	 * past the time budget the curve ends where it got, and says so. */
-	double deadline = bench_now_us() + o->memory_budget * 1e6;
+	double deadline = timing_now_us() + o->memory_budget * 1e6;
 	bool out_of_time = false;
 	for (int p = 0; p < np && rc == 0 && !out_of_time; p++) {
-		double t0 = bench_now_us();
+		double t0 = timing_now_us();
 		int from = made;
-		while (made < points[p] && !(out_of_time = bench_now_us() > deadline) &&
+		while (made < points[p] && !(out_of_time = timing_now_us() > deadline) &&
 		       (rc = hl_sandbox_new_from_snapshot(cx->snap, NULL, &v[made])) == 0)
 			made++;
-		double dt = bench_now_us() - t0;
+		double dt = timing_now_us() - t0;
 		struct mem m = mem_now();
 		int i = bench_curve_row(c);
 		c->v[i][0] = made;
@@ -608,10 +608,10 @@ static void memory_curve(struct bench_ctx *cx)
 			target_kern = c->v[i][4];
 		}
 	}
-	double t0 = bench_now_us();
+	double t0 = timing_now_us();
 	for (int i = 0; i < made; i++)
 		hl_sandbox_free(v[i]);
-	double t_free = bench_now_us() - t0;
+	double t_free = timing_now_us() - t0;
 	snprintf(c->footer, sizeof c->footer,
 	         "growth over the process before the first one (the snapshot already resident); "
 	         "%s; MemAvail drop: system-wide, MiB; freeing took %.2f ms each",

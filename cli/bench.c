@@ -5,19 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
+#include "timing.h"
 
 static void discard_print(int fd, const char *data, size_t len, void *user)
 {
@@ -29,8 +17,8 @@ static void discard_print(int fd, const char *data, size_t len, void *user)
 /* Median and 99th percentile of `t` (sorted in place), on one line. */
 static void bench_line(const char *what, double *t, int n)
 {
-	qsort(t, (size_t)n, sizeof *t, cmp_double);
-	printf("%-34s median %10.2f us   p99 %10.2f us\n", what, t[n / 2], t[n * 99 / 100]);
+	double p99 = timing_percentile(t, n, 99);
+	printf("%-34s median %10.2f us   p99 %10.2f us\n", what, timing_median(t, n), p99);
 }
 
 /* Times one guest function the way hl_bench times the sample guests: the
@@ -52,9 +40,9 @@ int hl_cli_bench(int argc, char **argv, const struct hl_cli_opts *o)
 	hl_snapshot *snap = NULL;
 	int r = 0, n = 20;
 	for (int i = 0; i < n && r == 0; i++) {
-		double t0 = now_us();
+		double t0 = timing_now_us();
 		r = hl_cli_open_guest(cfg, guest, discard_print, NULL, &sb);
-		t[i] = now_us() - t0;
+		t[i] = timing_now_us() - t0;
 		if (r == 0 && i + 1 < n) {
 			hl_sandbox_free(sb);
 			sb = NULL;
@@ -65,16 +53,16 @@ int hl_cli_bench(int argc, char **argv, const struct hl_cli_opts *o)
 	if (r == 0)
 		r = hl_sandbox_snapshot(sb, &snap);
 	for (int i = 0; i < BENCH_ITERS && r == 0; i++) {
-		double t0 = now_us();
+		double t0 = timing_now_us();
 		r = hl_call(sb, fn, args.v, args.n, NULL);
-		t[i] = now_us() - t0;
+		t[i] = timing_now_us() - t0;
 	}
 	if (r == 0)
 		bench_line(fn, t, BENCH_ITERS);
 	for (int i = 0; i < BENCH_ITERS && r == 0; i++) {
-		double t0 = now_us();
+		double t0 = timing_now_us();
 		r = hl_call_fresh(sb, snap, fn, args.v, args.n, NULL);
-		t[i] = now_us() - t0;
+		t[i] = timing_now_us() - t0;
 	}
 	if (r == 0)
 		bench_line("restore + call (fresh state)", t, BENCH_ITERS);

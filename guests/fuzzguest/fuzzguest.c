@@ -356,6 +356,17 @@ static int valid_request(void)
 	}
 }
 
+/* The steps that only disturb, with where each ends in a pick of 0-99:
+ * picks below 30 are valid requests, 94-97 end the call, 98-99 do nothing. */
+static const struct {
+	uint32_t below;
+	void (*step)(void);
+} disturbances[] = {
+	{42, noise},     {58, raw_hostcall},  {66, raw_print}, {74, raw_log},
+	{77, raw_abort}, {80, raw_exception}, {83, raw_done},  {89, port_write},
+	{92, port_read}, {94, misbehave},
+};
+
 static int fuzz(hl_call *c)
 {
 	rng_state = hl_arg_u64(c, 0) * 2 + 1; /* never 0 */
@@ -367,31 +378,17 @@ static int fuzz(hl_call *c)
 			if (bad)
 				return hl_return_error(c, FUZZ_E_VALID, "step %u: valid request %d failed", i,
 				                       bad);
-		} else if (pick < 42) {
-			noise();
-		} else if (pick < 58) {
-			raw_hostcall();
-		} else if (pick < 66) {
-			raw_print();
-		} else if (pick < 74) {
-			raw_log();
-		} else if (pick < 77) {
-			raw_abort();
-		} else if (pick < 80) {
-			raw_exception();
-		} else if (pick < 83) {
-			raw_done();
-		} else if (pick < 89) {
-			port_write();
-		} else if (pick < 92) {
-			port_read();
-		} else if (pick < 94) {
-			misbehave();
-		} else if (pick < 96) {
-			return hl_return_error(c, 1 + (int)below(50), "fuzz: an error on purpose at step %u", i);
-		} else if (pick < 98) {
-			return hl_return_i32(c, (int32_t)i);
+			continue;
 		}
+		size_t k = 0;
+		while (k < sizeof disturbances / sizeof disturbances[0] && pick >= disturbances[k].below)
+			k++;
+		if (k < sizeof disturbances / sizeof disturbances[0])
+			disturbances[k].step();
+		else if (pick < 96)
+			return hl_return_error(c, 1 + (int)below(50), "fuzz: an error on purpose at step %u", i);
+		else if (pick < 98)
+			return hl_return_i32(c, (int32_t)i);
 		/* else: a step that does nothing */
 	}
 	return hl_return_i32(c, (int32_t)steps);

@@ -13,6 +13,32 @@ import os
 import pathlib
 import threading
 
+# ---- objects that own a handle -------------------------------------------------
+
+
+class Handle:
+    """`with` support and a close() when collected, for the classes that own
+    a library handle in self._handle and free it in close()."""
+
+    _handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _may_close_when_collected(self):
+        return True
+
+    def __del__(self):
+        try:
+            if self._handle and self._may_close_when_collected():
+                self.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
+
+
 # ---- structures -----------------------------------------------------------
 
 

@@ -12,11 +12,11 @@ raw=True to call() to send and get JSON text. See docs/javascript.md.
 
 import ctypes
 import json
-import sys
 import threading
 
 from . import _native, errors
-from .sandbox import _DEFAULT_INTERRUPT_SIGNAL, _handlers, _handlers_lock, _raise_code
+from .sandbox import (_DEFAULT_INTERRUPT_SIGNAL, _deliver_print, _handlers, _handlers_lock,
+                      _raise_code)
 
 HL_JS_REUSE = 1
 
@@ -29,7 +29,7 @@ def find_guest():
     return buf.value.decode()
 
 
-class JsSandbox:
+class JsSandbox(_native.Handle):
     """QuickJS in its own micro-VM, running JavaScript handlers.
 
     Every call starts from a snapshot taken after the engine and the
@@ -99,17 +99,7 @@ class JsSandbox:
             raise e
 
         def on_print_cb(fd, data, length, user):
-            try:
-                text = ctypes.string_at(data, length).decode("utf-8", "replace")
-                if self._on_print is not None:
-                    self._on_print(fd, text)
-                else:
-                    stream = sys.stderr if fd == 2 else sys.stdout
-                    stream.write(text)
-                    stream.flush()
-            except BaseException as exc:  # never into C: raised when the call returns
-                if self._pending is None:
-                    self._pending = exc
+            _deliver_print(self, fd, data, length)
 
         self._print_cb = _native.PRINT_FN(on_print_cb)
         self._check(L.hl_js_set_print(self._handle, self._print_cb, None))
@@ -192,18 +182,6 @@ class JsSandbox:
             h, self._handle = self._handle, None
             if h:
                 _native.lib().hl_js_free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone
-            pass
 
 
 __all__ = ["JsSandbox", "find_guest"]

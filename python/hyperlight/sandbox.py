@@ -42,7 +42,25 @@ def _raise_code(code, detail=None):
     raise errors.error_class(code)(detail or text, code, text.split(":", 1)[0])
 
 
-class Snapshot:
+def _deliver_print(owner, fd, data, length):
+    """What a print callback does: the guest's bytes, as text, to
+    owner._on_print or else to this process's stdout/stderr. An exception is
+    kept in owner._pending (it must never unwind into C) and raised when the
+    call returns."""
+    try:
+        text = ctypes.string_at(data, length).decode("utf-8", "replace")
+        if owner._on_print is not None:
+            owner._on_print(fd, text)
+        else:
+            stream = sys.stderr if fd == 2 else sys.stdout
+            stream.write(text)
+            stream.flush()
+    except BaseException as e:
+        if owner._pending is None:
+            owner._pending = e
+
+
+class Snapshot(_native.Handle):
     """The state of an initialised sandbox between calls (Sandbox.snapshot()).
 
     Restore any compatible sandbox to it (Sandbox.restore) or make new
@@ -71,20 +89,8 @@ class Snapshot:
         if h:
             _native.lib().hl_snapshot_free(h)
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone
-            pass
-
-
-class Sandbox:
+class Sandbox(_native.Handle):
     """A guest program in its own micro-VM.
 
         with Sandbox("simpleguest") as sb:
@@ -232,19 +238,8 @@ class Sandbox:
 
         def on_print(fd, data, length, user):
             sb = me()
-            if sb is None:
-                return
-            try:
-                text = ctypes.string_at(data, length).decode("utf-8", "replace")
-                if sb._on_print is not None:
-                    sb._on_print(fd, text)
-                else:
-                    stream = sys.stderr if fd == 2 else sys.stdout
-                    stream.write(text)
-                    stream.flush()
-            except BaseException as e:  # never into C: raised when the call returns
-                if sb._pending is None:
-                    sb._pending = e
+            if sb is not None:
+                _deliver_print(sb, fd, data, length)
 
         def on_log(level, file, line, msg, user):
             sb = me()
@@ -532,18 +527,8 @@ class Sandbox:
     def closed(self):
         return not self._handle
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            if getattr(self, "_handle", None) and not self._in_call:
-                self.close()
-        except Exception:  # interpreter shutdown: the library may be gone
-            pass
+    def _may_close_when_collected(self):
+        return not self._in_call  # close() refuses inside a call
 
     def __repr__(self):
         state = ("closed" if not self._handle else

@@ -40,6 +40,19 @@ static int protocol(hl_sandbox *sb, const char *what, uint32_t off)
 	                      what, off);
 }
 
+/* The second copy every record with a payload takes: `bad` is what its
+ * decoder found wrong with the header copied first (NULL: nothing), `s` the
+ * payload it named, copied into buf; `beyond` says what did not fit. */
+static int copy_payload(hl_sandbox *sb, uint32_t off, const char *bad, const struct hl__span *s,
+                        void *buf, const char *beyond)
+{
+	if (bad)
+		return protocol(sb, bad, off);
+	if (!hl__out_copy(sb, s->off, s->len, buf))
+		return protocol(sb, beyond, off);
+	return 0;
+}
+
 static int handle_exception(hl_sandbox *sb, uint32_t off)
 {
 	struct hl_exception e;
@@ -96,11 +109,10 @@ static int handle_abort(hl_sandbox *sb, uint32_t off)
 		return protocol(sb, "abort record outside the output buffer", off);
 	char msg[512];
 	struct hl__span m;
-	const char *bad = hl__rec_abort(&a, off, sb->lay.output_size, sizeof msg - 1, &m);
-	if (bad)
-		return protocol(sb, bad, off);
-	if (!hl__out_copy(sb, m.off, m.len, msg))
-		return protocol(sb, "abort message beyond the output buffer", off);
+	int rc = copy_payload(sb, off, hl__rec_abort(&a, off, sb->lay.output_size, sizeof msg - 1, &m),
+	                      &m, msg, "abort message beyond the output buffer");
+	if (rc)
+		return rc;
 	msg[m.len] = '\0';
 	hl__rec_sanitize(msg, m.len); /* the message ends up in logs: no control bytes */
 	sb->guest_code = a.code;
@@ -167,11 +179,10 @@ static int handle_print(hl_sandbox *sb, uint32_t off)
 	struct hl__span d;
 	if (!hl__out_copy(sb, off, sizeof p, &p))
 		return protocol(sb, "print record with bad magic or outside the buffer", off);
-	const char *bad = hl__rec_print(&p, off, sb->lay.output_size, &d);
-	if (bad)
-		return protocol(sb, bad, off);
-	if (!hl__out_copy(sb, d.off, d.len, sb->scratch))
-		return protocol(sb, "print data beyond the output buffer", off);
+	int rc = copy_payload(sb, off, hl__rec_print(&p, off, sb->lay.output_size, &d), &d, sb->scratch,
+	                      "print data beyond the output buffer");
+	if (rc)
+		return rc;
 	if (sb->print_fn)
 		sb->print_fn((int)p.fd, (const char *)sb->scratch, d.len, sb->print_user);
 	else
@@ -344,12 +355,12 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 	struct hl__hostcall_req req;
 	if (!hl__out_copy(sb, off, sizeof h, &h))
 		return protocol(sb, "host-call record with bad magic or outside the buffer", off);
-	const char *bad = hl__rec_hostcall_head(&h, off, sb->lay.output_size, &span);
+	int rc = copy_payload(sb, off, hl__rec_hostcall_head(&h, off, sb->lay.output_size, &span),
+	                      &span, sb->scratch, "host-call record length does not fit the output buffer");
+	if (rc)
+		return rc;
+	const char *bad = hl__rec_hostcall_name(&h, sb->scratch, &req);
 	if (bad)
-		return protocol(sb, bad, off);
-	if (!hl__out_copy(sb, span.off, span.len, sb->scratch))
-		return protocol(sb, "host-call record length does not fit the output buffer", off);
-	if ((bad = hl__rec_hostcall_name(&h, sb->scratch, &req)))
 		return protocol(sb, bad, off);
 	const char *name = req.name;
 	int nl = (int)req.name_len;
@@ -610,14 +621,14 @@ static int decode_result(hl_sandbox *sb, const struct hl__guest_fn *f, uint32_t 
 	struct hl__result_out out;
 	if (!hl__out_copy(sb, off, sizeof r, &r))
 		return protocol(sb, "result record with bad magic or outside the buffer", off);
-	const char *bad = hl__rec_result_head(&r, off, sb->lay.output_size, &p);
-	if (bad)
-		return protocol(sb, bad, off);
 	/* sb->result_buf has output_size + 1 bytes: room for the NUL */
-	if (!hl__out_copy(sb, p.off, p.len, sb->result_buf))
-		return protocol(sb, "result payload outside its record", off);
+	int rc = copy_payload(sb, off, hl__rec_result_head(&r, off, sb->lay.output_size, &p), &p,
+	                      sb->result_buf, "result payload outside its record");
+	if (rc)
+		return rc;
 	sb->result_buf[p.len] = 0;
-	if ((bad = hl__rec_result(&r, f->ret, sb->result_buf, &out)))
+	const char *bad = hl__rec_result(&r, f->ret, sb->result_buf, &out);
+	if (bad)
 		return protocol(sb, bad, off);
 	if (out.status == HL_STATUS_OK) {
 		if (result)

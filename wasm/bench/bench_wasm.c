@@ -15,25 +15,7 @@
 
 #include "hyperlight/hyperlight.h"
 #include "hyperlight/wasm.h"
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return v[n / 2];
-}
+#include "timing.h"
 
 static hl_sandbox *open_guest(const char *path, const hl_config *cfg)
 {
@@ -55,31 +37,31 @@ static double time_call(hl_sandbox *sb, hl_snapshot *snap, const char *fn, const
 	for (int i = 0; i < iters / 10 + 1; i++)
 		snap ? hl_call_fresh(sb, snap, fn, a, n, NULL) : hl_call(sb, fn, a, n, NULL);
 	for (int i = 0; i < iters; i++) {
-		double t0 = now_us();
+		double t0 = timing_now_us();
 		int r = snap ? hl_call_fresh(sb, snap, fn, a, n, NULL) : hl_call(sb, fn, a, n, NULL);
-		t[i] = now_us() - t0;
+		t[i] = timing_now_us() - t0;
 		if (r != 0) {
 			fprintf(stderr, "hl_wasm_bench: %s: %s\n", fn, hl_errmsg(sb));
 			return -1;
 		}
 	}
-	return median(t, iters);
+	return timing_median(t, iters);
 }
 
 /* Median microseconds of new + load + init + one call + free. */
 static double time_cold(const char *path, const hl_config *cfg, const char *fn, int iters, double *t)
 {
 	for (int i = 0; i < iters; i++) {
-		double t0 = now_us();
+		double t0 = timing_now_us();
 		hl_sandbox *sb = open_guest(path, cfg);
 		if (!sb || hl_call(sb, fn, NULL, 0, NULL) != 0) {
 			hl_sandbox_free(sb);
 			return -1;
 		}
 		hl_sandbox_free(sb);
-		t[i] = now_us() - t0;
+		t[i] = timing_now_us() - t0;
 	}
-	return median(t, iters);
+	return timing_median(t, iters);
 }
 
 /* A number from node_bench.js's flat JSON line, or -1. */

@@ -70,25 +70,9 @@ static bool em_enosys(struct hl__wasm_name n)
 	if (n.len > 10 && memcmp(n.p, "__syscall_", 10) == 0)
 		return true;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (n.len == strlen(names[i]) && memcmp(n.p, names[i], n.len) == 0)
+		if (hl__wasm_name_is(n, names[i]))
 			return true;
 	return false;
-}
-
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static bool name_is(struct hl__wasm_name n, const char *s)
-{
-	return n.len == strlen(s) && memcmp(n.p, s, n.len) == 0;
 }
 
 /* A name for messages: printable ASCII as is, other bytes as \xNN, cut
@@ -154,7 +138,7 @@ static const char *hl_type_macro(uint8_t t)
 static const struct wasi_fn *wasi_lookup(struct hl__wasm_name n)
 {
 	for (size_t i = 0; i < sizeof wasi_fns / sizeof wasi_fns[0]; i++)
-		if (name_is(n, wasi_fns[i].name))
+		if (hl__wasm_name_is(n, wasi_fns[i].name))
 			return &wasi_fns[i];
 	return NULL;
 }
@@ -162,7 +146,7 @@ static const struct wasi_fn *wasi_lookup(struct hl__wasm_name n)
 static const struct wasi_fn *em_lookup(struct hl__wasm_name n)
 {
 	for (size_t i = 0; i < sizeof em_fns / sizeof em_fns[0]; i++)
-		if (name_is(n, em_fns[i].name))
+		if (hl__wasm_name_is(n, em_fns[i].name))
 			return &em_fns[i];
 	return NULL;
 }
@@ -191,7 +175,7 @@ static bool wasi_sig_matches(const struct wasi_fn *w, const struct hl__wasm_func
 static bool in_list(const char *const *list, struct hl__wasm_name n)
 {
 	for (; list && *list; list++)
-		if (name_is(n, *list))
+		if (hl__wasm_name_is(n, *list))
 			return true;
 	return false;
 }
@@ -225,7 +209,7 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 	char a[400], b[400];
 	/* The checks below compare every pair of imports. */
 	if (m->nimports > HL__WASM_MAX_IMPORTS) {
-		say(err, errlen, "%u imports: a wasm guest supports at most %u", m->nimports,
+		hl__wasm_say(err, errlen, "%u imports: a wasm guest supports at most %u", m->nimports,
 		    HL__WASM_MAX_IMPORTS);
 		return -EINVAL;
 	}
@@ -237,7 +221,7 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 		if (im->kind == HL__WASM_MEMORY) {
 			/* emscripten's IMPORTED_MEMORY: the guest allocates it. */
 			const char *why = NULL;
-			if (!name_is(im->module, "env"))
+			if (!hl__wasm_name_is(im->module, "env"))
 				why = "a wasm guest can import a memory only from module 'env'";
 			else if (im->mem64)
 				why = "memory64 is not supported";
@@ -246,7 +230,7 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 			else if (im->min > 65535)
 				why = "its initial size is more than 65535 pages";
 			if (why) {
-				say(err, errlen, "import '%s' '%s' is a memory: %s", a, b, why);
+				hl__wasm_say(err, errlen, "import '%s' '%s' is a memory: %s", a, b, why);
 				return -EINVAL;
 			}
 			nmem++;
@@ -254,7 +238,7 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 		}
 		if (im->kind != HL__WASM_FUNC) {
 			static const char *const kinds[] = {"function", "table", "memory", "global", "tag"};
-			say(err, errlen,
+			hl__wasm_say(err, errlen,
 			    "import '%s' '%s' is a %s: a wasm guest can import only functions and an 'env' "
 			    "memory (tables and globals must be defined by the module)",
 			    a, b, im->kind < 5 ? kinds[im->kind] : "?");
@@ -267,17 +251,17 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 			    memcmp(p->module.p, im->module.p, im->module.len) == 0 &&
 			    memcmp(p->name.p, im->name.p, im->name.len) == 0 &&
 			    (p->kind != im->kind || !same_type(&m->types[p->type], t))) {
-				say(err, errlen, "import '%s' '%s' appears twice with different types", a, b);
+				hl__wasm_say(err, errlen, "import '%s' '%s' appears twice with different types", a, b);
 				return -EINVAL;
 			}
 		}
-		if (name_is(im->module, "env")) {
+		if (hl__wasm_name_is(im->module, "env")) {
 			const char *why = type_problem(t);
 			const struct wasi_fn *fn;
 			switch (env_kind(im->name, o, &fn)) {
 			case ENV_RUNTIME:
 				if (!wasi_sig_matches(fn, t)) {
-					say(err, errlen,
+					hl__wasm_say(err, errlen,
 					    "import 'env' '%s' does not have the signature of emscripten's %s",
 					    b, fn->name);
 					return -EINVAL;
@@ -285,7 +269,7 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 				continue;
 			case ENV_ENOSYS:
 				if (t->nresults != 1 || t->results[0] != HL__WASM_I32 || why) {
-					say(err, errlen,
+					hl__wasm_say(err, errlen,
 					    "import 'env' '%s' is an emscripten system call that is not "
 					    "supported, and it does not return an errno (i32) that could say so",
 					    b);
@@ -294,11 +278,11 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 				continue;
 			case ENV_GUEST:
 				if (why) {
-					say(err, errlen, "import 'env' '%s' cannot be a guest import: %s", b, why);
+					hl__wasm_say(err, errlen, "import 'env' '%s' cannot be a guest import: %s", b, why);
 					return -EINVAL;
 				}
 				if (!hl__wasm_valid_hl_name(im->name)) {
-					say(err, errlen,
+					hl__wasm_say(err, errlen,
 					    "import 'env' '%s': a guest import's name must be 1 to 64 characters "
 					    "of [A-Za-z0-9_.]",
 					    b);
@@ -308,7 +292,7 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 			case ENV_HOST: break;
 			}
 			if (em_reserved(im->name)) {
-				say(err, errlen,
+				hl__wasm_say(err, errlen,
 				    "import 'env' '%s' is a function of emscripten's JavaScript runtime that "
 				    "the wasm guest runtime does not implement (it implements the clocks, heap "
 				    "growth, abort, assertions, the time zone (UTC), and ENOSYS for system "
@@ -317,32 +301,32 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 				return -EINVAL;
 			}
 			if (!hl__wasm_valid_hl_name(im->name)) {
-				say(err, errlen,
+				hl__wasm_say(err, errlen,
 				    "import 'env' '%s': a host function name must be 1 to 64 characters of "
 				    "[A-Za-z0-9_.]",
 				    b);
 				return -EINVAL;
 			}
 			if (why) {
-				say(err, errlen, "import 'env' '%s' cannot be a host function: %s", b, why);
+				hl__wasm_say(err, errlen, "import 'env' '%s' cannot be a host function: %s", b, why);
 				return -EINVAL;
 			}
-		} else if (name_is(im->module, WASI_MODULE)) {
+		} else if (hl__wasm_name_is(im->module, WASI_MODULE)) {
 			const struct wasi_fn *w = wasi_lookup(im->name);
 			if (w && !wasi_sig_matches(w, t)) {
-				say(err, errlen, "import '" WASI_MODULE "' '%s' does not have WASI's signature",
+				hl__wasm_say(err, errlen, "import '" WASI_MODULE "' '%s' does not have WASI's signature",
 				    b);
 				return -EINVAL;
 			}
 			if (!w && (t->nresults != 1 || t->results[0] != HL__WASM_I32 || type_problem(t))) {
-				say(err, errlen,
+				hl__wasm_say(err, errlen,
 				    "import '" WASI_MODULE "' '%s' is not supported and does not return an "
 				    "errno (i32) that could say so",
 				    b);
 				return -EINVAL;
 			}
 		} else {
-			say(err, errlen,
+			hl__wasm_say(err, errlen,
 			    "import '%s' '%s': a wasm guest can import functions only from module 'env' "
 			    "(host functions, guest imports, emscripten's runtime) and '" WASI_MODULE
 			    "' (WASI)",
@@ -354,10 +338,10 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 	for (const char *const *g = o ? o->guest_imports : NULL; g && *g; g++) {
 		bool found = false;
 		for (uint32_t i = 0; i < m->nimports && !found; i++)
-			found = m->imports[i].kind == HL__WASM_FUNC && name_is(m->imports[i].module, "env") &&
-			        name_is(m->imports[i].name, *g);
+			found = m->imports[i].kind == HL__WASM_FUNC && hl__wasm_name_is(m->imports[i].module, "env") &&
+			        hl__wasm_name_is(m->imports[i].name, *g);
 		if (!found) {
-			say(err, errlen, "guest import '%.80s' is not an 'env' function import of the module",
+			hl__wasm_say(err, errlen, "guest import '%.80s' is not an 'env' function import of the module",
 			    *g);
 			return -EINVAL;
 		}
@@ -476,12 +460,12 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 		if (!decl) {
 			free(fn);
 			free(inst);
-			say(err, errlen, "out of memory");
+			hl__wasm_say(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		sprintf(decl, "%s(struct %s*", fn, inst);
 		if (!declared(header, decl)) {
-			say(err, errlen,
+			hl__wasm_say(err, errlen,
 			    "wasm2c's header does not declare the import '%s' as %s...): this wasm2c "
 			    "names things differently from wasm2c 1.0.32, which hyperlight expects",
 			    show(im->name, shown, sizeof shown), decl);
@@ -505,8 +489,8 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 		const struct hl__wasm_functype *t = &m->types[im->type];
 		const char *ret = t->nresults ? c_type(t->results[0]) : "void";
 		const struct wasi_fn *w = NULL;
-		enum env_kind kind = name_is(im->module, "env") ? env_kind(im->name, o, &w) : ENV_HOST;
-		if (name_is(im->module, "env") && kind == ENV_HOST) {
+		enum env_kind kind = hl__wasm_name_is(im->module, "env") ? env_kind(im->name, o, &w) : ENV_HOST;
+		if (hl__wasm_name_is(im->module, "env") && kind == ENV_HOST) {
 			fprintf(f, "\n/* host function %.*s */\n", (int)im->name.len, im->name.p);
 			fprintf(f, "static const struct hl_wasm_import hlw_import%u = {\"%.*s\", %s, %u, {", i,
 			        (int)im->name.len, im->name.p,
@@ -537,7 +521,7 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 			else
 				fprintf(f, "\treturn (%s)hl_wasm__call_import(&hlw_import%u, %s);\n", ret, i, args);
 			fprintf(f, "}\n");
-		} else if (name_is(im->module, "env")) {
+		} else if (hl__wasm_name_is(im->module, "env")) {
 			fprintf(f, "\n/* %s %.*s */\n%s %s",
 			        kind == ENV_GUEST     ? "guest import"
 			        : kind == ENV_RUNTIME ? "emscripten runtime function"
@@ -606,10 +590,10 @@ int hl__wasm_write_glue_header(FILE *f, const struct hl__wasm_module *m,
 		const struct hl__wasm_import *im = &m->imports[i];
 		bool dup = false;
 		for (uint32_t j = 0; j < i && !dup; j++)
-			dup = name_is(m->imports[j].module, "env") && m->imports[j].kind == HL__WASM_FUNC &&
+			dup = hl__wasm_name_is(m->imports[j].module, "env") && m->imports[j].kind == HL__WASM_FUNC &&
 			      m->imports[j].name.len == im->name.len &&
 			      memcmp(m->imports[j].name.p, im->name.p, im->name.len) == 0;
-		if (dup || im->kind != HL__WASM_FUNC || !name_is(im->module, "env") ||
+		if (dup || im->kind != HL__WASM_FUNC || !hl__wasm_name_is(im->module, "env") ||
 		    !in_list(o->guest_imports, im->name))
 			continue;
 		fprintf(f, "\n/* guest import 'env' '%.*s': defined by the guest's C sources */\n",
@@ -701,7 +685,7 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 	for (const char *p = line; p && *p && *p != ';'; p++)
 		commas += *p == ',';
 	if (!line || commas != nmods) {
-		say(err, errlen,
+		hl__wasm_say(err, errlen,
 		    "wasm2c's header does not declare %s...) with %u import instance%s: this wasm2c "
 		    "differs from wasm2c 1.0.32, which hyperlight expects",
 		    inst_decl, nmods, nmods == 1 ? "" : "s");
@@ -720,7 +704,7 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 
 	char **names = calloc(m->nexports ? m->nexports : 1, sizeof *names);
 	if (!names) {
-		say(err, errlen, "out of memory");
+		hl__wasm_say(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	uint32_t nreg = 0;
@@ -733,7 +717,7 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 		for (uint32_t i = 0; i < m->nexports && initialize < 0; i++) {
 			const struct hl__wasm_export *e = &m->exports[i];
 			if (e->kind == HL__WASM_FUNC &&
-			    name_is(e->name, pass == 0 ? "_initialize" : "__wasm_call_ctors")) {
+			    hl__wasm_name_is(e->name, pass == 0 ? "_initialize" : "__wasm_call_ctors")) {
 				const struct hl__wasm_functype *t = hl__wasm_func_type(m, e->index);
 				if (t->nparams == 0 && t->nresults == 0)
 					initialize = (int)i;
@@ -778,7 +762,7 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 		if (m->imports[i].kind == HL__WASM_MEMORY)
 			mem_import = &m->imports[i];
 	for (uint32_t i = 0; i < m->nexports && !mem && !mem_import; i++)
-		if (m->exports[i].kind == HL__WASM_MEMORY && name_is(m->exports[i].name, "memory")) {
+		if (m->exports[i].kind == HL__WASM_MEMORY && hl__wasm_name_is(m->exports[i].name, "memory")) {
 			struct hl__wasm_name none = {NULL, 0};
 			mem = c_name(none, HL__WASM_MODNAME, m->exports[i].name);
 		}
@@ -799,7 +783,7 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 		struct hl__wasm_name none = {NULL, 0};
 		char *init = c_name(none, HL__WASM_MODNAME, m->exports[initialize].name);
 		if (!init) {
-			say(err, errlen, "out of memory");
+			hl__wasm_say(err, errlen, "out of memory");
 			r = -ENOMEM;
 		} else {
 			fprintf(f, "\nstatic void initialize(void)\n{\n\t%s(&hl_wasm_instance);\n}\n", init);

@@ -401,10 +401,12 @@ bool hl__wasm_valid_hl_name(struct hl__wasm_name n)
 	return true;
 }
 
-/* ---- Renaming imports and exports -------------------------------------------- */
+bool hl__wasm_name_is(struct hl__wasm_name n, const char *s)
+{
+	return n.len == strlen(s) && memcmp(n.p, s, n.len) == 0;
+}
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *err, size_t errlen, const char *fmt, ...)
+void hl__wasm_say(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || !errlen)
 		return;
@@ -413,6 +415,8 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }
+
+/* ---- Renaming imports and exports -------------------------------------------- */
 
 /* The next word of line [*p, end): printable ASCII without spaces. */
 static struct hl__wasm_name next_word(const char **p, const char *end)
@@ -429,11 +433,6 @@ static struct hl__wasm_name next_word(const char **p, const char *end)
 static bool names_equal(struct hl__wasm_name a, struct hl__wasm_name b)
 {
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
-static bool word_is(struct hl__wasm_name n, const char *s)
-{
-	return n.len == strlen(s) && memcmp(n.p, s, n.len) == 0;
 }
 
 int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rename_map *map,
@@ -453,9 +452,9 @@ int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rena
 		if (kind.len) {
 			struct hl__wasm_rename_rule r;
 			memset(&r, 0, sizeof r);
-			r.is_import = word_is(kind, "import");
-			if (!r.is_import && !word_is(kind, "export")) {
-				say(err, errlen, "line %u: a rule starts with 'import' or 'export'", lineno);
+			r.is_import = hl__wasm_name_is(kind, "import");
+			if (!r.is_import && !hl__wasm_name_is(kind, "export")) {
+				hl__wasm_say(err, errlen, "line %u: a rule starts with 'import' or 'export'", lineno);
 				goto bad;
 			}
 			if (r.is_import)
@@ -468,7 +467,7 @@ int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rena
 			bool short_rule = !r.name.len || !r.new_name.len ||
 			                  (r.is_import && (!r.module.len || !r.new_module.len));
 			if (short_rule || extra.len || p < stop) {
-				say(err, errlen,
+				hl__wasm_say(err, errlen,
 				    "line %u: expected 'import MODULE NAME NEWMODULE NEWNAME' or 'export NAME "
 				    "NEWNAME' (printable ASCII names without spaces)",
 				    lineno);
@@ -478,7 +477,7 @@ int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rena
 				uint32_t ncap = cap ? cap * 2 : 32;
 				void *nr = ncap > 100000 ? NULL : realloc(map->rules, ncap * sizeof *map->rules);
 				if (!nr) {
-					say(err, errlen, ncap > 100000 ? "more than 100000 rules" : "out of memory");
+					hl__wasm_say(err, errlen, ncap > 100000 ? "more than 100000 rules" : "out of memory");
 					hl__wasm_rename_map_free(map);
 					return ncap > 100000 ? -EINVAL : -ENOMEM;
 				}
@@ -565,7 +564,7 @@ int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module
 	int rc = -EINVAL;
 	if (!imp_rule || !exp_rule) {
 		rc = -ENOMEM;
-		say(err, errlen, "out of memory");
+		hl__wasm_say(err, errlen, "out of memory");
 		goto done;
 	}
 	for (uint32_t i = 0; i < m->nimports; i++)
@@ -595,13 +594,13 @@ int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module
 		}
 		if (hits != 1) {
 			if (r->is_import)
-				say(err, errlen, "rename rule %u: import '%.*s' '%.*s' %s", k + 1,
+				hl__wasm_say(err, errlen, "rename rule %u: import '%.*s' '%.*s' %s", k + 1,
 				    (int)r->module.len, (const char *)r->module.p, (int)r->name.len,
 				    (const char *)r->name.p,
 				    hits ? "is named by more than one rule (or imported twice)"
 				         : "is not in the module: the map was made for another module");
 			else
-				say(err, errlen, "rename rule %u: export '%.*s' %s", k + 1, (int)r->name.len,
+				hl__wasm_say(err, errlen, "rename rule %u: export '%.*s' %s", k + 1, (int)r->name.len,
 				    (const char *)r->name.p,
 				    hits ? "is named by more than one rule"
 				         : "is not in the module: the map was made for another module");
@@ -615,7 +614,7 @@ int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module
 			struct hl__wasm_name b =
 				exp_rule[j] >= 0 ? map->rules[exp_rule[j]].new_name : m->exports[j].name;
 			if (names_equal(a, b)) {
-				say(err, errlen, "renaming leaves two exports named '%.*s'", (int)a.len,
+				hl__wasm_say(err, errlen, "renaming leaves two exports named '%.*s'", (int)a.len,
 				    (const char *)a.p);
 				goto done;
 			}
@@ -664,7 +663,7 @@ int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module
 	put(&o, buf + pos, len - pos);
 	if (o.failed || sec.failed) {
 		rc = -ENOMEM;
-		say(err, errlen, "out of memory");
+		hl__wasm_say(err, errlen, "out of memory");
 		goto done;
 	}
 	*out = o.p;

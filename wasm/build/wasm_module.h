@@ -127,4 +127,11 @@ size_t hl__wasm_mangle(const uint8_t *p, size_t len, char *out, size_t outlen);
  * hl_sandbox_register accept. */
 bool hl__wasm_valid_hl_name(struct hl__wasm_name n);
 
+/* True if n is exactly the C string s. */
+bool hl__wasm_name_is(struct hl__wasm_name n, const char *s);
+
+/* Formats a message into err (size errlen; nothing if err is NULL or
+ * errlen 0), as every function here reports what was wrong. */
+void hl__wasm_say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -447,51 +447,34 @@ static void *alloc_table(uint32_t elements, size_t elem)
 	return p;
 }
 
-void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *t, uint32_t elements,
-                                    uint32_t max_elements)
-{
-	/* calloc's zero bytes are the null funcref {0, NULL, NULL}. */
-	t->data = alloc_table(elements, sizeof *t->data);
-	t->size = elements;
-	t->max_size = max_elements;
-}
+/* Allocate, free and grow, alike for both kinds of table. calloc's zero
+ * bytes are the null element of each: the funcref {0, NULL, NULL} and the
+ * NULL externref. */
+#define TABLE_OPS(kind)                                                                  \
+	void wasm_rt_allocate_##kind##_table(wasm_rt_##kind##_table_t *t, uint32_t elements,  \
+	                                     uint32_t max_elements)                           \
+	{                                                                                     \
+		t->data = alloc_table(elements, sizeof *t->data);                             \
+		t->size = elements;                                                           \
+		t->max_size = max_elements;                                                   \
+	}                                                                                     \
+                                                                                              \
+	void wasm_rt_free_##kind##_table(wasm_rt_##kind##_table_t *t)                         \
+	{                                                                                     \
+		free(t->data);                                                                \
+		t->data = NULL;                                                               \
+		t->size = 0;                                                                  \
+	}                                                                                     \
+                                                                                              \
+	uint32_t wasm_rt_grow_##kind##_table(wasm_rt_##kind##_table_t *t, uint32_t delta,     \
+	                                     wasm_rt_##kind##_t init)                         \
+	{                                                                                     \
+		void *d = t->data;                                                            \
+		uint32_t r =                                                                  \
+		    grow_table(&d, &t->size, t->max_size, sizeof *t->data, delta, &init);     \
+		t->data = d;                                                                  \
+		return r;                                                                     \
+	}
 
-void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t *t)
-{
-	free(t->data);
-	t->data = NULL;
-	t->size = 0;
-}
-
-uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *t, uint32_t delta,
-                                    wasm_rt_funcref_t init)
-{
-	void *d = t->data;
-	uint32_t r = grow_table(&d, &t->size, t->max_size, sizeof *t->data, delta, &init);
-	t->data = d;
-	return r;
-}
-
-void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *t, uint32_t elements,
-                                      uint32_t max_elements)
-{
-	t->data = alloc_table(elements, sizeof *t->data);
-	t->size = elements;
-	t->max_size = max_elements;
-}
-
-void wasm_rt_free_externref_table(wasm_rt_externref_table_t *t)
-{
-	free(t->data);
-	t->data = NULL;
-	t->size = 0;
-}
-
-uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *t, uint32_t delta,
-                                      wasm_rt_externref_t init)
-{
-	void *d = t->data;
-	uint32_t r = grow_table(&d, &t->size, t->max_size, sizeof *t->data, delta, &init);
-	t->data = d;
-	return r;
-}
+TABLE_OPS(funcref)
+TABLE_OPS(externref)
