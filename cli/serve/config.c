@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "internal.h"
 
 static const char usage_text[] =
@@ -75,29 +76,6 @@ static int cfg_error(const char *fmt, ...)
 	fputs("\nTry 'hyperlight serve --help' for more information.\n", stderr);
 	va_end(ap);
 	return -1;
-}
-
-bool sv_parse_size(const char *s, uint64_t *out)
-{
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno)
-		return false;
-	unsigned shift = 0;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: return false;
-	}
-	if (*end || v > (UINT64_MAX >> shift))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
 }
 
 /* A decimal number in [lo, hi], nothing else. */
@@ -222,7 +200,7 @@ static int json_value(const char *file, const char *where, const struct key *k, 
 	case V_SIZE:
 		if (json_is_integer(v) && json_integer_value(v) >= 0)
 			*u = (uint64_t)json_integer_value(v);
-		else if (k->kind == V_SIZE && json_is_string(v) && sv_parse_size(json_string_value(v), u))
+		else if (k->kind == V_SIZE && json_is_string(v) && hl_cli_parse_size(json_string_value(v), u))
 			;
 		else
 			return cfg_error("%s: %s\"%s\" must be %s", file, where, k->json,
@@ -442,7 +420,7 @@ int sv_config_load(int argc, char **argv, struct sv_config *cfg)
 		if (k->id == K_CONFIG)
 			continue; /* read above */
 		if ((k->kind == V_UINT && !parse_uint(val, k->lo, k->hi, &u)) ||
-		    (k->kind == V_SIZE && (!sv_parse_size(val, &u) || u < k->lo || u > k->hi)))
+		    (k->kind == V_SIZE && (!hl_cli_parse_size(val, &u) || u < k->lo || u > k->hi)))
 			return cfg_error("option %s: '%s' is not %s in [%llu, %llu]", k->flag, val,
 			                 k->kind == V_SIZE ? "a size (bytes with an optional K, M or G)"
 			                                   : "a number",

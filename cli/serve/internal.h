@@ -64,8 +64,6 @@ struct sv_config {
  * printing a usage error to stderr, or 1 after printing the help. */
 int sv_config_load(int argc, char **argv, struct sv_config *cfg);
 void sv_config_free(struct sv_config *cfg);
-/* Parses "123", "64K", "4M", "1G" (powers of 1024). */
-bool sv_parse_size(const char *s, uint64_t *out);
 
 /* ---- HTTP statuses we answer, and their counters (metrics.c) ------------------- */
 
