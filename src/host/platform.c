@@ -9,6 +9,7 @@
 
 #include "elf.h"
 #include "internal.h"
+#include "../util/timing.h"
 
 /*
  * The probe guest, 64-bit code entered at CPL 0 the way a sandbox's guest
@@ -40,19 +41,6 @@ static const uint8_t probe_code[] = {
  * registers want one), the IST area the layout maps, the page tables. */
 #define PROBE_BASE 0x10000ull
 #define PROBE_PT_PAGES 8ull
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static void describe(hl_platform_info *info, const struct hl_backend_info *bk)
 {
@@ -133,7 +121,7 @@ static int run_probe(hl_platform_info *info, struct hl_vm *vm, bool measure)
 	}
 	int n = 0;
 	while (n < PROBE_ROUND_TRIPS) {
-		double t0 = now_us();
+		double t0 = timing_now_us();
 		if (hl__backend.run(vm, &x, &eb) < 0) {
 			snprintf(info->reason, sizeof info->reason, "%s", eb.msg);
 			hl__free(samples);
@@ -148,10 +136,9 @@ static int run_probe(hl_platform_info *info, struct hl_vm *vm, bool measure)
 			hl__free(samples);
 			return -1;
 		}
-		samples[n++] = now_us() - t0;
+		samples[n++] = timing_now_us() - t0;
 	}
-	qsort(samples, (size_t)n, sizeof *samples, cmp_double);
-	info->exit_us = samples[n / 2];
+	info->exit_us = timing_median(samples, n);
 	hl__free(samples);
 	return 0;
 }
