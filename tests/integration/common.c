@@ -33,18 +33,6 @@ const char *hlt_guest(const char *name)
 	return path;
 }
 
-static void capture(int fd, const char *data, size_t len, void *user)
-{
-	struct hlt_output *o = user;
-	size_t room = sizeof o->data - 1 - o->len;
-	if (len > room)
-		len = room;
-	memcpy(o->data + o->len, data, len);
-	o->len += len;
-	o->data[o->len] = '\0';
-	o->fds |= 1 << fd;
-}
-
 static void discard(int fd, const char *data, size_t len, void *user)
 {
 	(void)fd, (void)data, (void)len, (void)user;
@@ -58,7 +46,7 @@ hl_sandbox *hlt_open(const char *name, const hl_config *cfg, struct hlt_output *
 		fail_msg("hl_sandbox_new: %s", hl_strerror(r));
 	if (out) {
 		memset(out, 0, sizeof *out);
-		hl_sandbox_set_print(sb, capture, out);
+		hl_sandbox_set_print(sb, hlt_capture, out);
 	} else {
 		hl_sandbox_set_print(sb, discard, NULL);
 	}

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "hyperlight/hyperlight.h"
@@ -25,12 +26,27 @@ bool hlt_have_kvm(void);
 /* The path of a guest built by the project ("simpleguest"). Thread-local buffer. */
 const char *hlt_guest(const char *name);
 
-/* What the guest printed, captured by hlt_open's print callback. */
+/* What the guest printed, captured by hlt_capture. */
 struct hlt_output {
 	char data[65536];
 	size_t len;
 	int fds; /* bit 1: fd 1 seen, bit 2: fd 2 seen */
 };
+
+/* A print callback (hl_print_fn) that appends to the struct hlt_output
+ * `user`, cutting what does not fit and keeping it NUL-terminated. Inline
+ * so that tests which do not link common.c (tests/js) can use it too. */
+static inline void hlt_capture(int fd, const char *data, size_t len, void *user)
+{
+	struct hlt_output *o = user;
+	size_t room = sizeof o->data - 1 - o->len;
+	if (len > room)
+		len = room;
+	memcpy(o->data + o->len, data, len);
+	o->len += len;
+	o->data[o->len] = '\0';
+	o->fds |= 1 << fd;
+}
 
 /* Creates, loads and initialises a sandbox for guest `name` with the sample
  * host functions registered and output captured into *out (may be NULL:
