@@ -18,29 +18,16 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "lib")]
 from serve_harness import Server, kvm_usable  # noqa: E402
+from tap import check, done  # noqa: E402
 
 HL, GDIR, WDIR = sys.argv[1], sys.argv[2], sys.argv[3]
 SIMPLE = os.path.join(GDIR, "simpleguest")
 CALLBACK = os.path.join(GDIR, "callbackguest")
 ARITH = os.path.join(WDIR, "arith")
 TRAPS = os.path.join(WDIR, "traps")
-
-passed = failed = 0
-
-
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - " + what)
-    else:
-        failed += 1
-        print("not ok - %s%s" % (what, (": " + str(detail)[:600]) if detail else ""))
-    sys.stdout.flush()
-    return cond
-
 
 def expect(srv, guest, fn, args, status, result=None, code=None, what=None, **kw):
     """Calls and checks the status, and the result or the error code."""
@@ -701,8 +688,7 @@ def main():
             t()
         except Exception as e:
             check(False, t.__name__ + " raised", repr(e))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":
