@@ -65,6 +65,19 @@ def rip(st):
     return int.from_bytes(bytes.fromhex(g[16 * RIP:16 * RIP + 16].decode()), "little")
 
 
+def is_error(r):
+    return r.startswith(b"E")
+
+
+def refused(r):
+    """E16: EINVAL, the stub's answer to a malformed or out-of-range packet."""
+    return r == b"E16"
+
+
+def accepted(r):
+    return r == b"OK"
+
+
 failed = 0
 
 
@@ -111,42 +124,37 @@ def main():
             r = st.ask(z)
             check("%s refused with the reason" % z.decode(),
                   r.startswith(b"E.") and b"cannot report hardware breakpoints" in r, r)
-    r = st.ask(b"m0,10")
-    check("read of unmapped address 0 is an error", r.startswith(b"E"), r)
-    r = st.ask(b"m8000000000000,10")
-    check("read of a non-canonical address is an error", r.startswith(b"E"), r)
-    r = st.ask(b"mffffffffffff0000,10")
-    check("read of an unmapped high address is an error", r.startswith(b"E"), r)
-    r = st.ask(b"m" + addr + b",ffffffffffffffff")
-    check("huge read length is clamped", 0 < len(r) <= 4096 and not r.startswith(b"E"), r)
-    r = st.ask(b"m" + addr + b",1ffffffffffffffff")
-    check("overlong number is refused", r == b"E16", r)
-    r = st.ask(b"M0,1:00")
-    check("write to unmapped address is an error", r.startswith(b"E"), r)
-    r = st.ask(b"M" + addr + b",4:00")
-    check("write with too little data is refused", r == b"E16", r)
-    r = st.ask(b"p1000")
-    check("unknown register number is refused", r == b"E16", r)
-    r = st.ask(b"P12=00000000")
-    check("segment registers cannot be written", r == b"E16", r)
-    r = st.ask(b"G00")
-    check("short G packet is refused", r == b"E16", r)
+    # (what, packet, test of the reply), in the order they are sent
+    replies = [
+        ("read of unmapped address 0 is an error", b"m0,10", is_error),
+        ("read of a non-canonical address is an error", b"m8000000000000,10", is_error),
+        ("read of an unmapped high address is an error", b"mffffffffffff0000,10", is_error),
+        ("huge read length is clamped", b"m" + addr + b",ffffffffffffffff",
+         lambda r: 0 < len(r) <= 4096 and not r.startswith(b"E")),
+        ("overlong number is refused", b"m" + addr + b",1ffffffffffffffff", refused),
+        ("write to unmapped address is an error", b"M0,1:00", is_error),
+        ("write with too little data is refused", b"M" + addr + b",4:00", refused),
+        ("unknown register number is refused", b"p1000", refused),
+        ("segment registers cannot be written", b"P12=00000000", refused),
+        ("short G packet is refused", b"G00", refused),
+    ]
     if can_step:
-        r = st.ask(b"Z1,0,9")
-        check("hardware breakpoint: bad kind ignored for execute", r == b"OK", r)
-        r = st.ask(b"z1,0,9")
-        check("hardware breakpoint removed", r == b"OK", r)
-        r = st.ask(b"Z2,1001,4")
-        check("misaligned watchpoint is refused", r == b"E16", r)
+        replies += [
+            ("hardware breakpoint: bad kind ignored for execute", b"Z1,0,9", accepted),
+            ("hardware breakpoint removed", b"z1,0,9", accepted),
+            ("misaligned watchpoint is refused", b"Z2,1001,4", refused),
+        ]
     else:
-        r = st.ask(b"z1,0,9")
-        check("removing a hardware breakpoint never inserted is OK", r == b"OK", r)
-    r = st.ask(b"Z0,0,1")
-    check("breakpoint at an unmapped address is refused", r.startswith(b"E"), r)
-    r = st.ask(b"qXfer:features:read:other.xml:0,100")
-    check("unknown annex is an error", r.startswith(b"E"), r)
-    r = st.ask(b"qXfer:features:read:target.xml:ffffff,100")
-    check("read past the target description ends it", r == b"l", r)
+        replies += [("removing a hardware breakpoint never inserted is OK", b"z1,0,9", accepted)]
+    replies += [
+        ("breakpoint at an unmapped address is refused", b"Z0,0,1", is_error),
+        ("unknown annex is an error", b"qXfer:features:read:other.xml:0,100", is_error),
+        ("read past the target description ends it", b"qXfer:features:read:target.xml:ffffff,100",
+         lambda r: r == b"l"),
+    ]
+    for what, payload, ok in replies:
+        r = st.ask(payload)
+        check(what, ok(r), r)
     # a packet larger than the stub's buffer, then a bad checksum: both
     # are dropped (NAKed) and the stub still answers the next packet
     st.s.sendall(b"$" + b"m" * 10000 + b"#00")

@@ -18,21 +18,12 @@ except ImportError:  # Debian: python3-yaml (scripts/deps.sh)
     print("skipped: python3-yaml is not installed")
     sys.exit(77)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import check, done  # noqa: E402
+
 SRC, HL = sys.argv[1], sys.argv[2]
 DEPLOY = os.path.join(SRC, "deploy")
 K8S = os.path.join(DEPLOY, "kubernetes")
-passed = failed = 0
-
-
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - " + what)
-    else:
-        failed += 1
-        print("not ok - %s%s" % (what, (": " + str(detail)[:600]) if detail else ""))
-    return cond
 
 
 def load(name):
@@ -150,5 +141,4 @@ for line in cf.splitlines():
 check("STOPSIGNAL SIGTERM" in cf and "USER " in cf and "hyperlight\", \"serve\"" in cf,
       "the image runs hyperlight serve as a non-root user, stopped by SIGTERM")
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(done())

@@ -33,18 +33,6 @@ const char *hlt_guest(const char *name)
 	return path;
 }
 
-static void capture(int fd, const char *data, size_t len, void *user)
-{
-	struct hlt_output *o = user;
-	size_t room = sizeof o->data - 1 - o->len;
-	if (len > room)
-		len = room;
-	memcpy(o->data + o->len, data, len);
-	o->len += len;
-	o->data[o->len] = '\0';
-	o->fds |= 1 << fd;
-}
-
 static void discard(int fd, const char *data, size_t len, void *user)
 {
 	(void)fd, (void)data, (void)len, (void)user;
@@ -58,7 +46,7 @@ hl_sandbox *hlt_open(const char *name, const hl_config *cfg, struct hlt_output *
 		fail_msg("hl_sandbox_new: %s", hl_strerror(r));
 	if (out) {
 		memset(out, 0, sizeof *out);
-		hl_sandbox_set_print(sb, capture, out);
+		hl_sandbox_set_print(sb, hlt_capture, out);
 	} else {
 		hl_sandbox_set_print(sb, discard, NULL);
 	}
@@ -87,6 +75,11 @@ int hlt_setup_callbackguest(void **state)
 	return setup_guest(state, "callbackguest");
 }
 
+int hlt_setup_guest(void **state)
+{
+	return setup_guest(state, *state);
+}
+
 int hlt_teardown_sandbox(void **state)
 {
 	hl_sandbox_free(*state);
@@ -107,6 +100,32 @@ hl_value hlt_call_ok(hl_sandbox *sb, const char *fn, const hl_value *args, size_
 	if (r != 0)
 		fail_msg("hl_call(%s) = %s: %s", fn, hl_strerror(r), hl_errmsg(sb));
 	return v;
+}
+
+void hlt_probe_leave(hl_sandbox *sb, const struct hlt_probe *p)
+{
+	hl_value a = hl_u64(p->secret);
+	hlt_call_ok(sb, p->leave_fn, &a, 1);
+}
+
+int hlt_probe_find(hl_sandbox *sb, const struct hlt_probe *p)
+{
+	hl_value a = hl_u64(p->secret);
+	return hlt_call_ok(sb, p->find_fn, &a, 1).u.i32;
+}
+
+void hlt_assert_restores_clear(hl_sandbox *sb, hl_snapshot *snap, const struct hlt_probe *p)
+{
+	hlt_probe_leave(sb, p);
+	HLT_ASSERT_CODE(sb, hl_sandbox_restore(sb, snap), 0);
+	assert_int_equal(hlt_probe_find(sb, p), 0);
+	hlt_probe_leave(sb, p);
+	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
+	assert_int_equal(hlt_probe_find(sb, p), 0);
+	hlt_probe_leave(sb, p);
+	hl_value a = hl_u64(p->secret), r;
+	HLT_ASSERT_CODE(sb, hl_call_fresh(sb, snap, p->find_fn, &a, 1, &r), 0);
+	assert_int_equal(r.u.i32, 0);
 }
 
 hl_config hlt_interruptible(int signo, uint32_t timeout_ms)

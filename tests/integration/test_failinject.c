@@ -10,7 +10,6 @@
  * src/host/alloc.h (hl__inject_fail, hl__alloc_live).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "common.h"
 #include "host/alloc.h"
+#include "../stress/stress.h" /* stress_fds, stress_maps */
 #include "sample_host.h"
 
 /* ---- an allocator that counts (installed with hl_set_allocator) ------------------ */
@@ -54,29 +54,6 @@ static const hl_allocator counting = {sizeof(hl_allocator), count_malloc, count_
 
 /* ---- what the process holds ----------------------------------------------------------- */
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
-
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	assert_non_null(f);
-	int n = 0, c;
-	while ((c = getc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-
 struct held {
 	int fds, maps;
 	long live, app_live;
@@ -84,7 +61,9 @@ struct held {
 
 static struct held now(void)
 {
-	return (struct held){count_fds(), count_maps(), hl__alloc_live(), app_live};
+	struct held h = {stress_fds(), stress_maps(), hl__alloc_live(), app_live};
+	assert_true(h.fds >= 0 && h.maps >= 0); /* /proc/self could be read */
+	return h;
 }
 
 /* ---- the sequence ------------------------------------------------------------------- */

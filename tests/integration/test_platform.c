@@ -6,7 +6,8 @@
 #include "common.h"
 #include "backend.h" /* hl__test_skip_native_entry */
 
-#define YMM_SECRET 0x00005ec7e7a11ce5ull
+/* A value in the upper halves of the YMM registers. */
+static const struct hlt_probe ymm = {"LeaveYmm", "FindYmm", 0x00005ec7e7a11ce5ull};
 
 static hl_platform_info probe(unsigned flags)
 {
@@ -107,9 +108,7 @@ static void a_lost_native_mode_is_entered_again(void **state)
 
 static void a_guest_that_reloads_cr3_recovers_at_its_next_instruction(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("platformguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_value a[2] = {hl_f64(2.5), hl_f64(4.0)};
 	for (int i = 0; i < 3; i++) {
 		hl_value r = hlt_call_ok(sb, "ReloadCr3", a, 2);
@@ -120,19 +119,6 @@ static void a_guest_that_reloads_cr3_recovers_at_its_next_instruction(void **sta
 	assert_int_equal(hl_sandbox_reset(sb), 0);
 	hl_value r = hlt_call_ok(sb, "SseMul", a, 2);
 	assert_true(r.u.f64 == 10.0);
-	hl_sandbox_free(sb);
-}
-
-static int find_ymm(hl_sandbox *sb)
-{
-	hl_value s = hl_u64(YMM_SECRET);
-	return hlt_call_ok(sb, "FindYmm", &s, 1).u.i32;
-}
-
-static void leave_ymm(hl_sandbox *sb)
-{
-	hl_value s = hl_u64(YMM_SECRET);
-	hlt_call_ok(sb, "LeaveYmm", &s, 1);
 }
 
 static bool avx(hl_sandbox *sb)
@@ -142,31 +128,17 @@ static bool avx(hl_sandbox *sb)
 
 static void ymm_upper_halves_do_not_survive_a_restore(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("platformguest", NULL, NULL);
-	if (!avx(sb)) {
-		hl_sandbox_free(sb);
+	hl_sandbox *sb = hlt_sandbox(state);
+	if (!avx(sb))
 		skip();
-	}
 	hl_snapshot *snap;
 	assert_int_equal(hl_sandbox_snapshot(sb, &snap), 0);
-	assert_int_equal(find_ymm(sb), 0);
+	assert_int_equal(hlt_probe_find(sb, &ymm), 0);
 	/* Without a restore the value is found: the probe is real. */
-	leave_ymm(sb);
-	assert_int_equal(find_ymm(sb), 16);
-	leave_ymm(sb);
-	assert_int_equal(hl_sandbox_restore(sb, snap), 0);
-	assert_int_equal(find_ymm(sb), 0);
-	leave_ymm(sb);
-	assert_int_equal(hl_sandbox_reset(sb), 0);
-	assert_int_equal(find_ymm(sb), 0);
-	leave_ymm(sb);
-	hl_value s = hl_u64(YMM_SECRET), r;
-	HLT_ASSERT_CODE(sb, hl_call_fresh(sb, snap, "FindYmm", &s, 1, &r), 0);
-	assert_int_equal(r.u.i32, 0);
+	hlt_probe_leave(sb, &ymm);
+	assert_int_equal(hlt_probe_find(sb, &ymm), 16);
+	hlt_assert_restores_clear(sb, snap, &ymm);
 	hl_snapshot_free(snap);
-	hl_sandbox_free(sb);
 }
 
 static void ymm_upper_halves_do_not_cross_a_pool_hand_over(void **state)
@@ -187,8 +159,8 @@ static void ymm_upper_halves_do_not_cross_a_pool_hand_over(void **state)
 	for (int i = 0; i < 20; i++) {
 		hl_sandbox *p;
 		assert_int_equal(hl_pool_acquire(pool, 1000, &p), 0);
-		assert_int_equal(find_ymm(p), 0);
-		leave_ymm(p);
+		assert_int_equal(hlt_probe_find(p, &ymm), 0);
+		hlt_probe_leave(p, &ymm);
 		assert_int_equal(hl_pool_release(pool, p), 0);
 	}
 	hl_pool_free(pool);
@@ -264,8 +236,8 @@ int main(void)
 		cmocka_unit_test(probe_rejects_misuse),
 		cmocka_unit_test(without_the_native_entry_the_error_names_the_platform),
 		cmocka_unit_test(a_lost_native_mode_is_entered_again),
-		cmocka_unit_test(a_guest_that_reloads_cr3_recovers_at_its_next_instruction),
-		cmocka_unit_test(ymm_upper_halves_do_not_survive_a_restore),
+		HLT_GUEST_TEST(a_guest_that_reloads_cr3_recovers_at_its_next_instruction, "platformguest"),
+		HLT_GUEST_TEST(ymm_upper_halves_do_not_survive_a_restore, "platformguest"),
 		cmocka_unit_test(ymm_upper_halves_do_not_cross_a_pool_hand_over),
 		cmocka_unit_test(sandboxes_from_a_snapshot_run_natively_cycle_after_cycle),
 		cmocka_unit_test(a_restore_across_sandboxes_after_a_fault_runs_natively),

@@ -5,55 +5,29 @@
 #include "common.h"
 #include "sample_host.h"
 
-/* Canonical: it also goes into KERNEL_GS_BASE, where a non-canonical value is #GP on
- * hardware (QEMU's emulation accepts it). */
-#define SECRET 0x00005ec7e75ec0deull
-
-static int find_secret(hl_sandbox *sb)
-{
-	hl_value a = hl_u64(SECRET);
-	return hlt_call_ok(sb, "FindSecret", &a, 1).u.i32;
-}
-
-static void leave_secret(hl_sandbox *sb)
-{
-	hl_value a = hl_u64(SECRET);
-	hlt_call_ok(sb, "LeaveSecret", &a, 1);
-}
+/* The secret is canonical: it also goes into KERNEL_GS_BASE, where a
+ * non-canonical value is #GP on hardware (QEMU's emulation accepts it). */
+static const struct hlt_probe secret = {"LeaveSecret", "FindSecret", 0x00005ec7e75ec0deull};
 
 static void a_secret_in_memory_and_registers_does_not_survive_restore(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_snapshot *snap;
 	HLT_ASSERT_CODE(sb, hl_sandbox_snapshot(sb, &snap), 0);
-	assert_int_equal(find_secret(sb), 0);
+	assert_int_equal(hlt_probe_find(sb, &secret), 0);
 	/* Without a restore the secret is found: the probe is real. */
-	leave_secret(sb);
-	int seen = find_secret(sb);
+	hlt_probe_leave(sb, &secret);
+	int seen = hlt_probe_find(sb, &secret);
 	fprintf(stderr, "secret found without restore in: 0x%x\n", seen);
 	assert_int_equal(seen & (1 | 2 | 4 | 8 | 16), 1 | 2 | 4 | 8 | 16);
 	/* With one, nothing is left, through either entry point. */
-	leave_secret(sb);
-	HLT_ASSERT_CODE(sb, hl_sandbox_restore(sb, snap), 0);
-	assert_int_equal(find_secret(sb), 0);
-	leave_secret(sb);
-	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
-	assert_int_equal(find_secret(sb), 0);
-	leave_secret(sb);
-	hl_value a = hl_u64(SECRET), r;
-	HLT_ASSERT_CODE(sb, hl_call_fresh(sb, snap, "FindSecret", &a, 1, &r), 0);
-	assert_int_equal(r.u.i32, 0);
+	hlt_assert_restores_clear(sb, snap, &secret);
 	hl_snapshot_free(snap);
-	hl_sandbox_free(sb);
 }
 
 static void a_thousand_fresh_calls_see_the_same_initial_state(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hlt_call_ok(sb, "AddToStatic", &(hl_value){.type = HL_TYPE_I32, .u.i32 = 10}, 1);
 	hl_snapshot *snap;
 	HLT_ASSERT_CODE(sb, hl_sandbox_snapshot(sb, &snap), 0);
@@ -71,7 +45,6 @@ static void a_thousand_fresh_calls_see_the_same_initial_state(void **state)
 		}
 	}
 	hl_snapshot_free(snap);
-	hl_sandbox_free(sb);
 }
 
 struct failing {
@@ -82,8 +55,6 @@ struct failing {
 
 static void restore_works_after_every_kind_of_guest_failure(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
 	const struct failing fs[] = {
 		{"NullDeref", {0}, 0},        {"DivideByZero", {0}, 0},
 		{"InvalidOpcode", {0}, 0},    {"GeneralProtection", {0}, 0},
@@ -94,13 +65,13 @@ static void restore_works_after_every_kind_of_guest_failure(void **state)
 		{"AbortWithCode", {.type = HL_TYPE_I32, .u.i32 = 7}, 1},
 		{"ExitWith", {.type = HL_TYPE_I32, .u.i32 = 3}, 1},
 	};
-	hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_snapshot *snap;
 	HLT_ASSERT_CODE(sb, hl_sandbox_snapshot(sb, &snap), 0);
 	for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
 		hl_value five = hl_i32(5), r;
 		hlt_call_ok(sb, "AddToStatic", &five, 1);
-		leave_secret(sb);
+		hlt_probe_leave(sb, &secret);
 		int rc = hl_call(sb, fs[i].fn, &fs[i].arg, fs[i].nargs, NULL);
 		if (rc >= 0 || !hl_sandbox_poisoned(sb))
 			fail_msg("%s: returned %d and did not poison", fs[i].fn, rc);
@@ -110,14 +81,13 @@ static void restore_works_after_every_kind_of_guest_failure(void **state)
 		r = hlt_call_ok(sb, "GetStatic", NULL, 0);
 		if (r.u.i32 != 0)
 			fail_msg("after %s and restore: static is %d", fs[i].fn, r.u.i32);
-		if (find_secret(sb) != 0)
+		if (hlt_probe_find(sb, &secret) != 0)
 			fail_msg("after %s and restore: the secret survived", fs[i].fn);
 		hl_value s = hl_string("ok", 2);
 		r = hlt_call_ok(sb, "Echo", &s, 1);
 		assert_string_equal(r.u.str.ptr, "ok");
 	}
 	hl_snapshot_free(snap);
-	hl_sandbox_free(sb);
 }
 
 static void a_snapshot_restores_into_another_sandbox_of_the_same_guest(void **state)
@@ -239,9 +209,9 @@ static void misuse_is_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(a_secret_in_memory_and_registers_does_not_survive_restore),
-		cmocka_unit_test(a_thousand_fresh_calls_see_the_same_initial_state),
-		cmocka_unit_test(restore_works_after_every_kind_of_guest_failure),
+		HLT_SIMPLEGUEST_TEST(a_secret_in_memory_and_registers_does_not_survive_restore),
+		HLT_SIMPLEGUEST_TEST(a_thousand_fresh_calls_see_the_same_initial_state),
+		HLT_SIMPLEGUEST_TEST(restore_works_after_every_kind_of_guest_failure),
 		cmocka_unit_test(a_snapshot_restores_into_another_sandbox_of_the_same_guest),
 		cmocka_unit_test(a_sandbox_made_from_a_snapshot_skips_init_and_outlives_it),
 		cmocka_unit_test(host_functions_carry_over_and_may_be_added_before_the_first_call),

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,42 @@ static void assert_families_add_up(const hl_stats *s)
 	assert_int_equal(hist, s->calls);
 }
 
+/* A counter of hl_stats, by name, and the value it must have. */
+struct counter {
+	const char *name;
+	size_t offset;
+	uint64_t want;
+};
+#define COUNTER(field, value) {#field, offsetof(hl_stats, field), (value)}
+
+static void assert_counters(const hl_stats *s, const struct counter *c, size_t n)
+{
+	for (; n--; c++) {
+		uint64_t got;
+		memcpy(&got, (const char *)s + c->offset, sizeof got);
+		if (got != c->want)
+			fail_msg("%s is %llu, expected %llu", c->name, (unsigned long long)got,
+			         (unsigned long long)c->want);
+	}
+}
+
+/* Asserts that each COUNTER(field, value) after `s` has its value in *s. */
+#define ASSERT_COUNTERS(s, ...)                                                           \
+	assert_counters((s), (const struct counter[]){__VA_ARGS__},                       \
+	                sizeof((const struct counter[]){__VA_ARGS__}) / sizeof(struct counter))
+
+/* All zero but the size, which is set. */
+static hl_stats zero_stats(void)
+{
+	hl_stats s;
+	memset(&s, 0, sizeof s);
+	s.size = sizeof s;
+	return s;
+}
+
 static void assert_all_zero(const hl_stats *s)
 {
-	hl_stats zero;
-	memset(&zero, 0, sizeof zero);
-	zero.size = sizeof zero;
+	hl_stats zero = zero_stats();
 	assert_memory_equal(s, &zero, sizeof zero);
 }
 
@@ -83,41 +115,33 @@ static void calls_exits_prints_and_logs_are_counted_exactly(void **state)
 	for (int i = 0; i < 3; i++)
 		hlt_call_ok(sb, "NoOp", NULL, 0);
 	s = stats_of(sb);
-	assert_int_equal(s.calls, 3);
-	assert_int_equal(s.calls_ok, 3);
-	assert_int_equal(s.vm_exits, 3); /* one exit per call: the result */
+	/* vm_exits: one exit per call, for its result. */
+	ASSERT_COUNTERS(&s, COUNTER(calls, 3), COUNTER(calls_ok, 3), COUNTER(vm_exits, 3));
 
 	hl_value text = hl_string("hello\n", 6);
 	assert_int_equal(hlt_call_ok(sb, "PrintOutput", &text, 1).u.i32, 6);
 	assert_string_equal(out.data, "hello\n");
 	s = stats_of(sb);
-	assert_int_equal(s.prints, 1);
-	assert_int_equal(s.vm_exits, 5);
+	ASSERT_COUNTERS(&s, COUNTER(prints, 1), COUNTER(vm_exits, 5));
 
 	log_call(sb, HL_LOG_INFO); /* at the maximum: sent */
 	assert_int_equal(l.n, 1);
 	s = stats_of(sb);
-	assert_int_equal(s.logs, 1);
-	assert_int_equal(s.vm_exits, 7);
+	ASSERT_COUNTERS(&s, COUNTER(logs, 1), COUNTER(vm_exits, 7));
 
 	log_call(sb, HL_LOG_DEBUG); /* above it: filtered in the guest, no exit */
 	log_call(sb, HL_LOG_TRACE);
 	assert_int_equal(l.n, 1);
 	s = stats_of(sb);
-	assert_int_equal(s.logs, 1);
-	assert_int_equal(s.vm_exits, 9);
+	ASSERT_COUNTERS(&s, COUNTER(logs, 1), COUNTER(vm_exits, 9));
 
 	log_call(sb, HL_LOG_ERROR);
 	assert_int_equal(l.n, 2);
 	assert_int_equal(l.last, HL_LOG_ERROR);
 	s = stats_of(sb);
-	assert_int_equal(s.calls, 8);
-	assert_int_equal(s.calls_ok, 8);
-	assert_int_equal(s.logs, 2);
-	assert_int_equal(s.prints, 1);
-	assert_int_equal(s.host_calls, 0);
-	assert_int_equal(s.vm_exits, 11);
-	assert_int_equal(s.rejected, 0);
+	ASSERT_COUNTERS(&s, COUNTER(calls, 8), COUNTER(calls_ok, 8), COUNTER(logs, 2),
+	                COUNTER(prints, 1), COUNTER(host_calls, 0), COUNTER(vm_exits, 11),
+	                COUNTER(rejected, 0));
 	assert_families_add_up(&s);
 	assert_true(s.call_ns_min > 0);
 	assert_true(s.call_ns_min <= s.call_ns_max);
@@ -146,8 +170,8 @@ static void the_default_log_level_sends_warnings_and_errors_only(void **state)
 	log_call(sb, HL_LOG_TRACE);
 	assert_int_equal(l.n, 2);
 	hl_stats s = stats_of(sb);
-	assert_int_equal(s.logs, 2);
-	assert_int_equal(s.vm_exits, 2 * 2 + 3 * 1); /* the three filtered ones cost no exit */
+	/* vm_exits: the three filtered ones cost no exit. */
+	ASSERT_COUNTERS(&s, COUNTER(logs, 2), COUNTER(vm_exits, 2 * 2 + 3 * 1));
 	hl_sandbox_free(sb);
 }
 
@@ -173,18 +197,11 @@ static void failures_are_counted_by_family(void **state)
 	hlt_call_ok(sb, "NoOp", NULL, 0);
 
 	hl_stats s = stats_of(sb);
-	assert_int_equal(s.calls, 5);
-	assert_int_equal(s.calls_ok, 1);
-	assert_int_equal(s.guest_errors, 1);
-	assert_int_equal(s.faults, 1);
-	assert_int_equal(s.aborts, 1);
-	assert_int_equal(s.protocol_errors, 1);
-	assert_int_equal(s.host_function_errors, 0);
-	assert_int_equal(s.cancelled, 0);
-	assert_int_equal(s.timeouts, 0);
-	assert_int_equal(s.other_errors, 0);
-	assert_int_equal(s.rejected, 4);
-	assert_int_equal(s.restores, 3);
+	ASSERT_COUNTERS(&s, COUNTER(calls, 5), COUNTER(calls_ok, 1), COUNTER(guest_errors, 1),
+	                COUNTER(faults, 1), COUNTER(aborts, 1), COUNTER(protocol_errors, 1),
+	                COUNTER(host_function_errors, 0), COUNTER(cancelled, 0),
+	                COUNTER(timeouts, 0), COUNTER(other_errors, 0), COUNTER(rejected, 4),
+	                COUNTER(restores, 3));
 	assert_families_add_up(&s);
 }
 
@@ -196,8 +213,7 @@ static void host_calls_and_host_function_errors_are_counted(void **state)
 	hl_value n = hl_i32(5);
 	assert_int_equal(hlt_call_ok(sb, "HostCallLoop", &n, 1).u.i32, 0 + 1 + 2 + 3 + 4 + 5);
 	hl_stats s = stats_of(sb);
-	assert_int_equal(s.host_calls, 5);
-	assert_int_equal(s.vm_exits, 6);
+	ASSERT_COUNTERS(&s, COUNTER(host_calls, 5), COUNTER(vm_exits, 6));
 
 	HLT_ASSERT_CODE(sb, hl_call(sb, "CallHostError", NULL, 0, NULL), HL_E_HOST_FUNCTION);
 	if (hl_sandbox_poisoned(sb))
@@ -205,11 +221,9 @@ static void host_calls_and_host_function_errors_are_counted(void **state)
 	hlt_call_ok(sb, "CallHostErrorHandled", NULL, 0); /* the guest handles it: a success */
 
 	s = stats_of(sb);
-	assert_int_equal(s.calls, 3);
-	assert_int_equal(s.calls_ok, 2);
-	assert_int_equal(s.host_function_errors, 1);
-	assert_int_equal(s.host_calls, 7);
-	assert_int_equal(s.vm_exits, 10);
+	ASSERT_COUNTERS(&s, COUNTER(calls, 3), COUNTER(calls_ok, 2),
+	                COUNTER(host_function_errors, 1), COUNTER(host_calls, 7),
+	                COUNTER(vm_exits, 10));
 	assert_families_add_up(&s);
 }
 
@@ -227,8 +241,7 @@ static void cancels_and_timeouts_are_counted_apart(void **state)
 	hlt_canceller_stop(&c);
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 	hl_stats s = stats_of(sb);
-	assert_int_equal(s.cancelled, 1);
-	assert_int_equal(s.timeouts, 0);
+	ASSERT_COUNTERS(&s, COUNTER(cancelled, 1), COUNTER(timeouts, 0));
 	hl_sandbox_free(sb);
 
 	/* The deadline applies to a sandbox made from a snapshot, so that a
@@ -243,10 +256,8 @@ static void cancels_and_timeouts_are_counted_apart(void **state)
 	HLT_ASSERT_CODE(sb, hl_call(sb, "Spin", NULL, 0, NULL), HL_E_CANCELLED);
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 	s = stats_of(sb);
-	assert_int_equal(s.calls, 1);
-	assert_int_equal(s.timeouts, 1);
-	assert_int_equal(s.cancelled, 0);
-	assert_int_equal(s.restores, 1);
+	ASSERT_COUNTERS(&s, COUNTER(calls, 1), COUNTER(timeouts, 1), COUNTER(cancelled, 0),
+	                COUNTER(restores, 1));
 	assert_true(s.call_ns_max >= 200ull * 1000000ull); /* the timed-out call */
 	assert_families_add_up(&s);
 	hl_sandbox_free(sb);
@@ -264,10 +275,8 @@ static void statistics_survive_restore_and_start_at_zero_from_a_snapshot(void **
 	assert_int_equal(hl_sandbox_restore(sb, snap), 0);
 	assert_int_equal(hl_call_fresh(sb, snap, "NoOp", NULL, 0, NULL), 0);
 	hl_stats s = stats_of(sb);
-	assert_int_equal(s.snapshots, 1);
-	assert_int_equal(s.restores, 2);
-	assert_int_equal(s.calls, 3);
-	assert_int_equal(s.vm_exits, 3);
+	ASSERT_COUNTERS(&s, COUNTER(snapshots, 1), COUNTER(restores, 2), COUNTER(calls, 3),
+	                COUNTER(vm_exits, 3));
 
 	/* A sandbox made from the snapshot has its own counters, from zero. */
 	hl_sandbox *copy;
@@ -332,17 +341,14 @@ static void stats_can_be_read_but_not_reset_inside_a_host_function(void **state)
 	assert_int_equal(in.host_calls_seen, 1);
 	assert_int_equal(in.reset_rc, HL_E_STATE);
 	hl_stats s = stats_of(sb);
-	assert_int_equal(s.calls, 1);
-	assert_int_equal(s.host_calls, 1);
+	ASSERT_COUNTERS(&s, COUNTER(calls, 1), COUNTER(host_calls, 1));
 	hl_sandbox_free(sb);
 }
 
 static void bad_arguments_are_refused(void **state)
 {
 	(void)state;
-	hl_stats s;
-	memset(&s, 0, sizeof s);
-	s.size = sizeof s;
+	hl_stats s = zero_stats();
 	assert_int_equal(hl_sandbox_stats(NULL, &s), HL_E_INVAL);
 	assert_int_equal(hl_sandbox_stats_reset(NULL), HL_E_INVAL);
 	hl_sandbox *sb;
@@ -381,9 +387,7 @@ static void percentiles_are_upper_bounds_within_a_factor_of_two(void **state)
 {
 	(void)state;
 	/* 100 calls: 90 of 1000 ns (bucket 9), 9 of 40000 ns (bucket 15), one of 3 ms. */
-	hl_stats s;
-	memset(&s, 0, sizeof s);
-	s.size = sizeof s;
+	hl_stats s = zero_stats();
 	s.calls = 100;
 	s.call_ns_hist[9] = 90;
 	s.call_ns_hist[15] = 9;
@@ -409,9 +413,7 @@ static void percentiles_are_upper_bounds_within_a_factor_of_two(void **state)
 static void the_table_names_every_counter_and_reports_truncation(void **state)
 {
 	(void)state;
-	hl_stats s;
-	memset(&s, 0, sizeof s);
-	s.size = sizeof s;
+	hl_stats s = zero_stats();
 	s.calls = 2;
 	s.calls_ok = 1;
 	s.faults = 1;
@@ -446,8 +448,7 @@ static void the_table_names_every_counter_and_reports_truncation(void **state)
 	assert_memory_equal(small, buf, sizeof small - 1);
 	free(buf);
 	/* No calls: no duration lines. */
-	memset(&s, 0, sizeof s);
-	s.size = sizeof s;
+	s = zero_stats();
 	char none[1024];
 	assert_true(hl_stats_format(&s, none, sizeof none) > 0);
 	assert_null(strstr(none, "call_us"));
@@ -456,11 +457,7 @@ static void the_table_names_every_counter_and_reports_truncation(void **state)
 static void totals_add_counters_and_combine_durations(void **state)
 {
 	(void)state;
-	hl_stats sum, a, b;
-	memset(&sum, 0, sizeof sum);
-	memset(&a, 0, sizeof a);
-	memset(&b, 0, sizeof b);
-	sum.size = a.size = b.size = sizeof(hl_stats);
+	hl_stats sum = zero_stats(), a = zero_stats(), b = zero_stats();
 	a.calls = 2, a.calls_ok = 1, a.faults = 1, a.vm_exits = 5, a.snapshots = 1;
 	a.call_ns_total = 3000, a.call_ns_min = 1000, a.call_ns_max = 2000;
 	a.call_ns_hist[9] = 1, a.call_ns_hist[10] = 1;
@@ -470,19 +467,12 @@ static void totals_add_counters_and_combine_durations(void **state)
 	assert_int_equal(hl_stats_add(&sum, &a), 0);
 	assert_int_equal(sum.call_ns_min, 1000); /* an empty total takes the first minimum */
 	assert_int_equal(hl_stats_add(&sum, &b), 0);
-	hl_stats empty;
-	memset(&empty, 0, sizeof empty);
-	empty.size = sizeof empty;
+	hl_stats empty = zero_stats();
 	assert_int_equal(hl_stats_add(&sum, &empty), 0); /* no calls: durations unchanged */
-	assert_int_equal(sum.calls, 3);
-	assert_int_equal(sum.calls_ok, 2);
-	assert_int_equal(sum.faults, 1);
-	assert_int_equal(sum.vm_exits, 6);
-	assert_int_equal(sum.snapshots, 1);
-	assert_int_equal(sum.restores, 4);
-	assert_int_equal(sum.call_ns_total, 3500);
-	assert_int_equal(sum.call_ns_min, 500);
-	assert_int_equal(sum.call_ns_max, 2000);
+	ASSERT_COUNTERS(&sum, COUNTER(calls, 3), COUNTER(calls_ok, 2), COUNTER(faults, 1),
+	                COUNTER(vm_exits, 6), COUNTER(snapshots, 1), COUNTER(restores, 4),
+	                COUNTER(call_ns_total, 3500), COUNTER(call_ns_min, 500),
+	                COUNTER(call_ns_max, 2000));
 	assert_int_equal(sum.call_ns_hist[8] + sum.call_ns_hist[9] + sum.call_ns_hist[10], 3);
 	assert_int_equal(sum.size, sizeof(hl_stats));
 	assert_families_add_up(&sum);

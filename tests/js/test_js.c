@@ -1,41 +1,21 @@
 /* test_js.c - JavaScript handlers (hyperlight/js.h) on the QuickJS guest: JSON of every kind, console, exceptions, load failures, timeouts, memory and stack limits, huge strings, isolation, reuse, 1000 fresh calls, and the sandbox-level API with a pool. Exits 77 (skipped) without /dev/kvm or the JavaScript guest. */
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <cmocka.h>
 
+/* For struct hlt_output and hlt_capture only: this test does not link
+ * common.c, and it checks for /dev/kvm once in main. */
+#include "../integration/common.h"
 #include "hyperlight/js.h"
 
 /* ---- helpers -------------------------------------------------------------------- */
 
-struct output {
-	char data[65536];
-	size_t len;
-	int fds; /* bit 1: fd 1 seen, bit 2: fd 2 seen */
-};
-
-static void capture(int fd, const char *data, size_t len, void *user)
-{
-	struct output *o = user;
-	size_t room = sizeof o->data - 1 - o->len;
-	if (len > room)
-		len = room;
-	memcpy(o->data + o->len, data, len);
-	o->len += len;
-	o->data[o->len] = '\0';
-	o->fds |= 1 << fd;
-}
-
-static struct output out;
+static struct hlt_output out;
 
 /* A handle with `cfg` (NULL: defaults), output captured into `out`. */
 static hl_js *open_js(const hl_js_config *cfg)
@@ -45,9 +25,47 @@ static hl_js *open_js(const hl_js_config *cfg)
 	if (rc != 0)
 		fail_msg("hl_js_new: %s: %s", hl_js_strerror(rc), hl_js_errmsg(js));
 	memset(&out, 0, sizeof out);
-	assert_int_equal(hl_js_set_print(js, capture, &out), 0);
+	assert_int_equal(hl_js_set_print(js, hlt_capture, &out), 0);
 	return js;
 }
+
+/* How a test's handle is configured where not by hl_js_config_init: a
+ * field left 0 keeps its default. */
+struct js_opts {
+	uint32_t flags;
+	uint32_t timeout_ms;
+	uint64_t memory_limit;
+};
+
+/*
+ * cmocka fixture: a handle made by open_js, with the js_opts of the test's
+ * initial state (none: open_js(NULL)), freed after the test. The test
+ * takes it from *state.
+ */
+static int setup_js(void **state)
+{
+	const struct js_opts *o = *state;
+	hl_js_config cfg;
+	hl_js_config_init(&cfg);
+	if (o && o->flags)
+		cfg.flags = o->flags;
+	if (o && o->timeout_ms)
+		cfg.timeout_ms = o->timeout_ms;
+	if (o && o->memory_limit)
+		cfg.memory_limit = o->memory_limit;
+	*state = open_js(o ? &cfg : NULL);
+	return 0;
+}
+
+static int teardown_js(void **state)
+{
+	hl_js_free(*state);
+	return 0;
+}
+
+#define JS_TEST(test) cmocka_unit_test_setup_teardown(test, setup_js, teardown_js)
+#define JS_TEST_WITH(test, opts) \
+	cmocka_unit_test_prestate_setup_teardown(test, setup_js, teardown_js, (void *)&(opts))
 
 static void add(hl_js *js, const char *name, const char *src)
 {
@@ -79,6 +97,27 @@ static void call_fails(hl_js *js, const char *name, const char *json, int code, 
 		fail_msg("message '%s' does not mention '%s'", hl_js_errmsg(js), word);
 }
 
+/* A handler call and the JSON it must return. */
+struct js_call {
+	const char *what; /* the behaviour the row checks */
+	const char *handler;
+	const char *in;
+	const char *want;
+};
+
+/* Makes the rows' calls in order on one handle. */
+static void check_js_calls(hl_js *js, const struct js_call *rows, size_t n)
+{
+	for (const struct js_call *c = rows; c < rows + n; c++) {
+		const char *r = call_ok(js, c->handler, c->in);
+		if (strcmp(r, c->want) != 0)
+			fail_msg("%s: %s(%s) returned %s, expected %s", c->what, c->handler,
+			         c->in, r, c->want);
+	}
+}
+
+#define NROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -92,67 +131,71 @@ static const char echo_js[] = "function handler(e) { return e; }";
 
 static void json_of_every_kind_round_trips(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	const struct js_call rows[] = {
+		{"null", "echo", "null", "null"},
+		{"true", "echo", "true", "true"},
+		{"false", "echo", "false", "false"},
+		{"zero", "echo", "0", "0"},
+		{"a negative integer", "echo", "-1", "-1"},
+		{"a fraction", "echo", "3.5", "3.5"},
+		{"a negative fraction", "echo", "-0.001", "-0.001"},
+		{"an exponent", "echo", "1e+300", "1e+300"},
+		{"the largest exact integer", "echo", "9007199254740991", "9007199254740991"},
+		{"the empty string", "echo", "\"\"", "\"\""},
+		{"a string", "echo", "\"text\"", "\"text\""},
+		{"escapes that stay escapes", "echo", "\"quotes \\\" and \\\\ and \\n\\t\"",
+		 "\"quotes \\\" and \\\\ and \\n\\t\""},
+		{"\\u escapes, a surrogate pair among them, come back as UTF-8", "echo",
+		 "\"\\u00e9 \\u4e2d \\ud83d\\ude00\"",
+		 "\"\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\""},
+		{"the empty array", "echo", "[]", "[]"},
+		{"the empty object", "echo", "{}", "{}"},
+		{"an array of every kind", "echo", "[1,\"a\",null,true,[[]],{\"k\":{}}]",
+		 "[1,\"a\",null,true,[[]],{\"k\":{}}]"},
+		{"nested objects", "echo", "{\"a\":1,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{\"f\":null}}",
+		 "{\"a\":1,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{\"f\":null}}"},
+		{"UTF-8 in the text itself, and whitespace around the value", "echo",
+		 " \"\xc3\xa9\" ", "\"\xc3\xa9\""},
+	};
+	hl_js *js = *state;
 	add(js, "echo", echo_js);
-	static const char *const values[] = {
-		"null", "true", "false", "0", "-1", "3.5", "-0.001", "1e+300", "9007199254740991",
-		"\"\"", "\"text\"", "\"quotes \\\" and \\\\ and \\n\\t\"",
-		"\"\\u00e9 \\u4e2d \\ud83d\\ude00\"", "[]", "{}", "[1,\"a\",null,true,[[]],{\"k\":{}}]",
-		"{\"a\":1,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{\"f\":null}}",
-	};
-	static const char *const expect[] = {
-		"null", "true", "false", "0", "-1", "3.5", "-0.001", "1e+300", "9007199254740991",
-		"\"\"", "\"text\"", "\"quotes \\\" and \\\\ and \\n\\t\"",
-		"\"\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\"", "[]", "{}",
-		"[1,\"a\",null,true,[[]],{\"k\":{}}]",
-		"{\"a\":1,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{\"f\":null}}",
-	};
-	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
-		assert_string_equal(call_ok(js, "echo", values[i]), expect[i]);
-	/* UTF-8 in the text itself, and whitespace around the value. */
-	assert_string_equal(call_ok(js, "echo", " \"\xc3\xa9\" "), "\"\xc3\xa9\"");
-	hl_js_free(js);
+	check_js_calls(js, rows, NROWS(rows));
 }
 
 static void undefined_result_is_null(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "nothing", "function handler(e) {}");
 	assert_string_equal(call_ok(js, "nothing", "1"), "null");
-	hl_js_free(js);
 }
 
 static void async_handler_is_awaited(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "later", "async function handler(e) { const v = await Promise.resolve(e.x); "
 	                 "await null; return {v: v * 2}; }");
 	assert_string_equal(call_ok(js, "later", "{\"x\":21}"), "{\"v\":42}");
-	hl_js_free(js);
 }
 
 static void module_exports_are_found(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	const struct js_call rows[] = {
+		{"an exported function handler", "named", "1", "\"named 1\""},
+		{"a default export", "dflt", "2", "\"default 2\""},
+		{"an export named when loading", "other", "2", "3"},
+	};
+	hl_js *js = *state;
 	add(js, "named", "export function handler(e) { return 'named ' + e; }");
 	add(js, "dflt", "export default function (e) { return 'default ' + e; }");
 	const char *other = "export const x = 1; export function go(e) { return e + x; }";
 	int rc = hl_js_add_handler(js, "other", other, strlen(other), "go", "other.mjs");
 	assert_int_equal(rc, 0);
-	assert_string_equal(call_ok(js, "named", "1"), "\"named 1\"");
-	assert_string_equal(call_ok(js, "dflt", "2"), "\"default 2\"");
-	assert_string_equal(call_ok(js, "other", "2"), "3");
-	hl_js_free(js);
+	check_js_calls(js, rows, NROWS(rows));
 }
 
 static void engine_builtins_work(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "b", "function handler(e) { return { now: Date.now(), iso: new Date(0).toISOString(),"
 	             " re: /a(b+)c/.exec('xabbbc')[1], map: [...new Map([[1, 2]])],"
 	             " big: String(2n ** 70n), r: Math.random() < 1, sorted: [3, 1, 2].sort() }; }");
@@ -164,15 +207,13 @@ static void engine_builtins_work(void **state)
 	/* Date.now() is the host's time, to within a minute. */
 	double now = strtod(strstr(r, "\"now\":") + 6, NULL);
 	assert_true(now > (double)time(NULL) * 1000.0 - 60000.0 && now < (double)time(NULL) * 1000.0 + 60000.0);
-	hl_js_free(js);
 }
 
 /* ---- console ------------------------------------------------------------------------- */
 
 static void console_reaches_the_print_callback(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "talk", "function handler(e) { console.log('hello', e, {a: [1]}); "
 	                "console.info(1.5, null, undefined); return 0; }");
 	add(js, "warn", "function handler(e) { console.error('oops', new TypeError('t')); return 0; }");
@@ -183,15 +224,13 @@ static void console_reaches_the_print_callback(void **state)
 	call_ok(js, "warn", "0");
 	assert_non_null(strstr(out.data, "oops TypeError: t"));
 	assert_int_equal(out.fds, 1 << 2);
-	hl_js_free(js);
 }
 
 /* ---- exceptions and load failures -------------------------------------------------------- */
 
 static void exception_carries_name_message_and_stack(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	const char *src = "function inner(x) {\n  throw new RangeError('bad value ' + x);\n}\n"
 	                  "function handler(e) { return inner(e.v); }\n";
 	int rc = hl_js_add_handler(js, "thrower", src, strlen(src), NULL, "thrower.js");
@@ -211,24 +250,20 @@ static void exception_carries_name_message_and_stack(void **state)
 	call_fails(js, "str", "0", HL_JS_E_EXCEPTION, "uncaught string: just a string");
 	add(js, "echo", echo_js);
 	assert_string_equal(call_ok(js, "echo", "5"), "5");
-	hl_js_free(js);
 }
 
 static void rejected_promise_is_an_exception(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "rej", "async function handler(e) { await null; throw new Error('async ' + e); }");
 	call_fails(js, "rej", "1", HL_JS_E_EXCEPTION, "Error: async 1");
 	add(js, "never", "function handler() { return new Promise(() => {}); }");
 	call_fails(js, "never", "1", HL_JS_E_NOT_SETTLED, "never settled");
-	hl_js_free(js);
 }
 
 static void syntax_error_fails_the_load(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	const char *src = "function handler(e) {\n  return e +;\n}\n";
 	assert_int_equal(hl_js_add_handler(js, "bad", src, strlen(src), NULL, "bad.js"), HL_JS_E_LOAD);
 	hl_js_error e;
@@ -238,13 +273,11 @@ static void syntax_error_fails_the_load(void **state)
 	/* Nothing of it stays: the name is free, other handlers work. */
 	add(js, "bad", echo_js);
 	assert_string_equal(call_ok(js, "bad", "[1]"), "[1]");
-	hl_js_free(js);
 }
 
 static void source_that_throws_or_lacks_the_function_fails_the_load(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	const char *t = "throw new Error('at load time');";
 	assert_int_equal(hl_js_add_handler(js, "t", t, strlen(t), NULL, NULL), HL_JS_E_LOAD);
 	assert_non_null(strstr(hl_js_errmsg(js), "Error: at load time"));
@@ -254,39 +287,32 @@ static void source_that_throws_or_lacks_the_function_fails_the_load(void **state
 	/* Another module cannot be imported. */
 	const char *imp = "import x from 'fs'; export function handler() { return x; }";
 	assert_int_equal(hl_js_add_handler(js, "i", imp, strlen(imp), NULL, NULL), HL_JS_E_LOAD);
-	hl_js_free(js);
 }
 
 static void argument_that_is_not_json_is_an_exception(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "echo", echo_js);
 	call_fails(js, "echo", "{not json", HL_JS_E_EXCEPTION, "the argument is not JSON");
 	call_fails(js, "echo", "", HL_JS_E_EXCEPTION, "the argument is not JSON");
-	hl_js_free(js);
 }
 
 static void result_json_refuses_is_an_exception(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "big", "function handler() { return 1n; }");
 	add(js, "cycle", "function handler() { const a = {}; a.a = a; return a; }");
 	call_fails(js, "big", "0", HL_JS_E_EXCEPTION, "TypeError");
 	call_fails(js, "cycle", "0", HL_JS_E_EXCEPTION, "TypeError");
-	hl_js_free(js);
 }
 
 /* ---- limits ------------------------------------------------------------------------------- */
 
+static const struct js_opts timeout_200 = {.timeout_ms = 200};
+
 static void infinite_loop_times_out_and_the_handle_recovers(void **state)
 {
-	(void)state;
-	hl_js_config cfg;
-	hl_js_config_init(&cfg);
-	cfg.timeout_ms = 200;
-	hl_js *js = open_js(&cfg);
+	hl_js *js = *state;
 	add(js, "spin", "function handler() { for (;;) {} }");
 	add(js, "spin_catch", "function handler() { for (;;) { try { for (;;) {} } catch (e) {} } }");
 	add(js, "echo", echo_js);
@@ -297,17 +323,13 @@ static void infinite_loop_times_out_and_the_handle_recovers(void **state)
 	/* The interrupt cannot be caught. */
 	call_fails(js, "spin_catch", "0", HL_JS_E_TIMEOUT, NULL);
 	assert_string_equal(call_ok(js, "echo", "\"alive\""), "\"alive\"");
-	hl_js_free(js);
 }
+
+static const struct js_opts memory_32m = {.memory_limit = 32u << 20, .timeout_ms = 20000};
 
 static void allocation_bomb_hits_the_memory_limit_and_the_handle_recovers(void **state)
 {
-	(void)state;
-	hl_js_config cfg;
-	hl_js_config_init(&cfg);
-	cfg.memory_limit = 32u << 20;
-	cfg.timeout_ms = 20000;
-	hl_js *js = open_js(&cfg);
+	hl_js *js = *state;
 	add(js, "bomb", "function handler() { const a = []; for (;;) a.push(new Array(100000).fill(a.length)); }");
 	add(js, "strbomb", "function handler() { let s = 'x'; for (;;) s = s + s; }");
 	add(js, "echo", echo_js);
@@ -317,13 +339,11 @@ static void allocation_bomb_hits_the_memory_limit_and_the_handle_recovers(void *
 	int rc = hl_js_call(js, "strbomb", "0", 1, &r, NULL);
 	assert_true(rc == HL_JS_E_MEMORY || rc == HL_JS_E_EXCEPTION);
 	assert_string_equal(call_ok(js, "echo", "[true]"), "[true]");
-	hl_js_free(js);
 }
 
 static void deep_recursion_is_a_stack_error_and_the_handle_recovers(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "rec", "function f(n) { return n === 0 ? 0 : 1 + f(n - 1); }\n"
 	               "function handler(n) { return f(n); }");
 	assert_string_equal(call_ok(js, "rec", "1000"), "1000");
@@ -332,13 +352,11 @@ static void deep_recursion_is_a_stack_error_and_the_handle_recovers(void **state
 	hl_js_last_error(js, &e);
 	assert_non_null(strstr(e.message, "stack overflow"));
 	assert_string_equal(call_ok(js, "rec", "100"), "100");
-	hl_js_free(js);
 }
 
 static void huge_strings_round_trip_up_to_the_buffers(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "len", "function handler(s) { return s.length; }");
 	add(js, "make", "function handler(n) { return 'y'.repeat(n); }");
 	/* 900 KiB in (the input buffer is 1 MiB) and out. */
@@ -366,7 +384,6 @@ static void huge_strings_round_trip_up_to_the_buffers(void **state)
 	assert_string_equal(call_ok(js, "len", "\"abc\""), "3");
 	free(big);
 	free(huge);
-	hl_js_free(js);
 }
 
 /* ---- state ----------------------------------------------------------------------------------- */
@@ -377,24 +394,20 @@ static const char counter_js[] =
 
 static void every_call_starts_from_the_snapshot(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "count", counter_js);
 	add(js, "probe", "function handler() { return ({}).polluted === undefined; }");
 	for (int i = 0; i < 5; i++)
 		assert_string_equal(call_ok(js, "count", "0"), "1");
 	assert_string_equal(call_ok(js, "probe", "0"), "true");
-	hl_js_free(js);
 }
+
+static const struct js_opts reuse = {.flags = HL_JS_REUSE};
+static const struct js_opts reuse_timeout_200 = {.flags = HL_JS_REUSE, .timeout_ms = 200};
 
 static void reuse_keeps_state_between_calls(void **state)
 {
-	(void)state;
-	hl_js_config cfg;
-	hl_js_config_init(&cfg);
-	cfg.flags = HL_JS_REUSE;
-	cfg.timeout_ms = 200;
-	hl_js *js = open_js(&cfg);
+	hl_js *js = *state;
 	add(js, "count", counter_js);
 	add(js, "spin", "function handler() { for (;;) {} }");
 	assert_string_equal(call_ok(js, "count", "0"), "1");
@@ -402,43 +415,31 @@ static void reuse_keeps_state_between_calls(void **state)
 	/* A timeout starts over from the snapshot. */
 	call_fails(js, "spin", "0", HL_JS_E_TIMEOUT, NULL);
 	assert_string_equal(call_ok(js, "count", "0"), "1");
-	hl_js_free(js);
 }
 
 static void handlers_have_realms_of_their_own(void **state)
 {
-	(void)state;
-	hl_js_config cfg;
-	hl_js_config_init(&cfg);
-	cfg.flags = HL_JS_REUSE;
-	hl_js *js = open_js(&cfg);
+	hl_js *js = *state;
 	add(js, "a", "var shared = 'a'; function handler() { Array.prototype.mine = 1; return shared; }");
 	add(js, "b", "var shared = 'b'; function handler() { return [shared, [].mine === undefined]; }");
 	assert_string_equal(call_ok(js, "a", "0"), "\"a\"");
 	assert_string_equal(call_ok(js, "b", "0"), "[\"b\",true]");
-	hl_js_free(js);
 }
 
 static void handler_added_after_calls_sees_no_call_state(void **state)
 {
-	(void)state;
-	hl_js_config cfg;
-	hl_js_config_init(&cfg);
-	cfg.flags = HL_JS_REUSE;
-	hl_js *js = open_js(&cfg);
+	hl_js *js = *state;
 	add(js, "count", counter_js);
 	assert_string_equal(call_ok(js, "count", "0"), "1");
 	assert_string_equal(call_ok(js, "count", "0"), "2");
 	add(js, "echo", echo_js);
 	assert_string_equal(call_ok(js, "count", "0"), "1");
 	assert_string_equal(call_ok(js, "echo", "7"), "7");
-	hl_js_free(js);
 }
 
 static void bad_names_and_unknown_handlers_are_refused(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "echo", echo_js);
 	assert_int_equal(hl_js_add_handler(js, "echo", echo_js, strlen(echo_js), NULL, NULL), HL_E_EXISTS);
 	assert_int_equal(hl_js_add_handler(js, "bad name", echo_js, strlen(echo_js), NULL, NULL),
@@ -452,7 +453,6 @@ static void bad_names_and_unknown_handlers_are_refused(void **state)
 	assert_int_equal(hl_js_call(NULL, "echo", "1", 1, &r, NULL), HL_E_INVAL);
 	hl_js_free(NULL);
 	assert_string_equal(call_ok(js, "echo", "1"), "1");
-	hl_js_free(js);
 }
 
 static void missing_guest_is_reported(void **state)
@@ -488,8 +488,7 @@ static void missing_guest_is_reported(void **state)
 
 static void thousand_fresh_calls_are_each_fresh_and_right(void **state)
 {
-	(void)state;
-	hl_js *js = open_js(NULL);
+	hl_js *js = *state;
 	add(js, "count", "globalThis.n = 0;\n"
 	                 "function handler(e) { globalThis.n += 1; return {i: e.i, sq: e.i * e.i, n: globalThis.n}; }");
 	uint64_t t0 = now_ns();
@@ -505,7 +504,6 @@ static void thousand_fresh_calls_are_each_fresh_and_right(void **state)
 	assert_int_equal(hl_sandbox_stats(hl_js_sandbox(js), &st), 0);
 	assert_true(st.restores >= 999);
 	print_message("1000 fresh calls: %llu us each on average\n", (unsigned long long)(us / 1000));
-	hl_js_free(js);
 }
 
 /* ---- the sandbox-level API (for an application's own pools) --------------------------------- */
@@ -585,29 +583,29 @@ int main(void)
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(json_of_every_kind_round_trips),
-		cmocka_unit_test(undefined_result_is_null),
-		cmocka_unit_test(async_handler_is_awaited),
-		cmocka_unit_test(module_exports_are_found),
-		cmocka_unit_test(engine_builtins_work),
-		cmocka_unit_test(console_reaches_the_print_callback),
-		cmocka_unit_test(exception_carries_name_message_and_stack),
-		cmocka_unit_test(rejected_promise_is_an_exception),
-		cmocka_unit_test(syntax_error_fails_the_load),
-		cmocka_unit_test(source_that_throws_or_lacks_the_function_fails_the_load),
-		cmocka_unit_test(argument_that_is_not_json_is_an_exception),
-		cmocka_unit_test(result_json_refuses_is_an_exception),
-		cmocka_unit_test(infinite_loop_times_out_and_the_handle_recovers),
-		cmocka_unit_test(allocation_bomb_hits_the_memory_limit_and_the_handle_recovers),
-		cmocka_unit_test(deep_recursion_is_a_stack_error_and_the_handle_recovers),
-		cmocka_unit_test(huge_strings_round_trip_up_to_the_buffers),
-		cmocka_unit_test(every_call_starts_from_the_snapshot),
-		cmocka_unit_test(reuse_keeps_state_between_calls),
-		cmocka_unit_test(handlers_have_realms_of_their_own),
-		cmocka_unit_test(handler_added_after_calls_sees_no_call_state),
-		cmocka_unit_test(bad_names_and_unknown_handlers_are_refused),
+		JS_TEST(json_of_every_kind_round_trips),
+		JS_TEST(undefined_result_is_null),
+		JS_TEST(async_handler_is_awaited),
+		JS_TEST(module_exports_are_found),
+		JS_TEST(engine_builtins_work),
+		JS_TEST(console_reaches_the_print_callback),
+		JS_TEST(exception_carries_name_message_and_stack),
+		JS_TEST(rejected_promise_is_an_exception),
+		JS_TEST(syntax_error_fails_the_load),
+		JS_TEST(source_that_throws_or_lacks_the_function_fails_the_load),
+		JS_TEST(argument_that_is_not_json_is_an_exception),
+		JS_TEST(result_json_refuses_is_an_exception),
+		JS_TEST_WITH(infinite_loop_times_out_and_the_handle_recovers, timeout_200),
+		JS_TEST_WITH(allocation_bomb_hits_the_memory_limit_and_the_handle_recovers, memory_32m),
+		JS_TEST(deep_recursion_is_a_stack_error_and_the_handle_recovers),
+		JS_TEST(huge_strings_round_trip_up_to_the_buffers),
+		JS_TEST(every_call_starts_from_the_snapshot),
+		JS_TEST_WITH(reuse_keeps_state_between_calls, reuse_timeout_200),
+		JS_TEST_WITH(handlers_have_realms_of_their_own, reuse),
+		JS_TEST_WITH(handler_added_after_calls_sees_no_call_state, reuse),
+		JS_TEST(bad_names_and_unknown_handlers_are_refused),
 		cmocka_unit_test(missing_guest_is_reported),
-		cmocka_unit_test(thousand_fresh_calls_are_each_fresh_and_right),
+		JS_TEST(thousand_fresh_calls_are_each_fresh_and_right),
 		cmocka_unit_test(sandbox_level_api_serves_a_pool),
 		cmocka_unit_test(backstop_signal_leaves_javascript_timeouts_to_the_engine),
 	};

@@ -18,29 +18,16 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "lib")]
 from serve_harness import Server, kvm_usable  # noqa: E402
+from tap import check, done  # noqa: E402
 
 HL, GDIR, WDIR = sys.argv[1], sys.argv[2], sys.argv[3]
 SIMPLE = os.path.join(GDIR, "simpleguest")
 CALLBACK = os.path.join(GDIR, "callbackguest")
 ARITH = os.path.join(WDIR, "arith")
 TRAPS = os.path.join(WDIR, "traps")
-
-passed = failed = 0
-
-
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - " + what)
-    else:
-        failed += 1
-        print("not ok - %s%s" % (what, (": " + str(detail)[:600]) if detail else ""))
-    sys.stdout.flush()
-    return cond
-
 
 def expect(srv, guest, fn, args, status, result=None, code=None, what=None, **kw):
     """Calls and checks the status, and the result or the error code."""
@@ -471,6 +458,24 @@ def wait_in_flight(srv, n, timeout=20):
     return False
 
 
+def calls_in_flight(srv, n, guest, fn, args, timeout, what):
+    """Starts n calls of guest/fn, each in a thread of its own (args(i): the
+    arguments of call i), and checks that the server has them all in flight.
+    Returns the threads and a dict that each fills in when its call ends:
+    results[i] = (status, document, headers, seconds taken)."""
+    results = {}
+
+    def one(i):
+        t0 = time.monotonic()
+        results[i] = srv.call(guest, fn, args(i), timeout=timeout) + (time.monotonic() - t0,)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    check(wait_in_flight(srv, n), what)
+    return ts, results
+
+
 def test_sigterm_drains():
     # Two HTTP threads: the drain also works with libmicrohttpd's thread pool.
     # A drain deadline far above the ~3 s of work (slower under sanitizers or a busy machine):
@@ -478,15 +483,8 @@ def test_sigterm_drains():
     srv = Server(HL, [ARITH], "--pool", "2", "--timeout-ms", "60000", "--queue-timeout-ms", "120000",
                  "--http-threads", "2", "--drain-timeout-ms", "120000")
     try:
-        results = {}
-
-        def one(i):
-            results[i] = srv.call("arith", "fib_i32", [35 + i % 3], timeout=180)
-
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(24)]
-        for t in ts:
-            t.start()
-        check(wait_in_flight(srv, 24), "24 requests in flight")
+        ts, results = calls_in_flight(srv, 24, "arith", "fib_i32", lambda i: [35 + i % 3], 180,
+                                      "24 requests in flight")
         srv.proc.send_signal(signal.SIGTERM)
         time.sleep(0.05)
         try:
@@ -514,16 +512,8 @@ def test_drain_deadline():
     srv = Server(HL, [SIMPLE], "--pool", "2", "--timeout-ms", "30000", "--drain-timeout-ms",
                  "300")
     try:
-        results = {}
-
-        def one(i):
-            t0 = time.monotonic()
-            results[i] = srv.call("simpleguest", "Spin", [], timeout=60) + (time.monotonic() - t0,)
-
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(3)]
-        for t in ts:
-            t.start()
-        check(wait_in_flight(srv, 3), "3 endless calls in flight")
+        ts, results = calls_in_flight(srv, 3, "simpleguest", "Spin", lambda i: [], 60,
+                                      "3 endless calls in flight")
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         for t in ts:
@@ -546,15 +536,8 @@ def test_second_signal():
     srv = Server(HL, [SIMPLE], "--pool", "2", "--timeout-ms", "60000", "--drain-timeout-ms",
                  "60000")
     try:
-        results = {}
-
-        def one(i):
-            results[i] = srv.call("simpleguest", "Spin", [], timeout=120)
-
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(2)]
-        for t in ts:
-            t.start()
-        check(wait_in_flight(srv, 2), "2 endless calls in flight")
+        ts, results = calls_in_flight(srv, 2, "simpleguest", "Spin", lambda i: [], 120,
+                                      "2 endless calls in flight")
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
@@ -701,8 +684,7 @@ def main():
             t()
         except Exception as e:
             check(False, t.__name__ + " raised", repr(e))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 /* test_wasm.c - wasm modules in sandboxes (KVM): arithmetic, memory growth, host imports, WASI, every trap, fresh state, and a module compiled from C. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,18 +67,6 @@ static void register_test_hosts(hl_sandbox *sb)
 	assert_int_equal(hl_sandbox_register(sb, "host_note", HL_TYPE_VOID, i, 1, host_note, NULL), 0);
 }
 
-static void capture(int fd, const char *data, size_t len, void *user)
-{
-	struct hlt_output *o = user;
-	size_t room = sizeof o->data - 1 - o->len;
-	if (len > room)
-		len = room;
-	memcpy(o->data + o->len, data, len);
-	o->len += len;
-	o->data[o->len] = '\0';
-	o->fds |= 1 << fd;
-}
-
 /* Loads the wasm guest `name` with hl_wasm_config_init's configuration,
  * the sample and test host functions, the WASI lists (w may be NULL) and
  * output captured into *out (may be NULL). Returns the init's result in
@@ -92,7 +81,7 @@ static hl_sandbox *open_wasm(const char *name, struct hlt_output *out, const hl_
 	if (!out)
 		out = &sink;
 	memset(out, 0, sizeof *out);
-	hl_sandbox_set_print(sb, capture, out);
+	hl_sandbox_set_print(sb, hlt_capture, out);
 	int r = hl_sandbox_load_file(sb, wasm_guest(name));
 	if (r != 0)
 		fail_msg("loading %s: %s: %s", wasm_guest(name), hl_strerror(r), hl_errmsg(sb));
@@ -138,13 +127,100 @@ static bool signature(hl_sandbox *sb, const char *fn, hl_function_info *fi)
 	return false;
 }
 
+/*
+ * cmocka fixture: a sandbox of the wasm guest named by the test's initial
+ * state (open_wasm without output or WASI lists), freed by
+ * hlt_teardown_sandbox. The test takes it with hlt_sandbox(state), which
+ * skips the test where there is no KVM (the setup then makes nothing).
+ */
+static int setup_wasm(void **state)
+{
+	*state = hlt_have_kvm() ? open_wasm(*state, NULL, NULL, NULL) : NULL;
+	return 0;
+}
+#define WASM_TEST(test, guest)                                                           \
+	cmocka_unit_test_prestate_setup_teardown(test, setup_wasm, hlt_teardown_sandbox, \
+	                                         (void *)(guest))
+
+#define NROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
+
+/* The arguments of a row: those before the first HL_TYPE_VOID (none is an
+ * argument type, so a row's unused slots end the list). */
+static size_t nargs(const hl_value *args, size_t max)
+{
+	size_t n = 0;
+	while (n < max && args[n].type != HL_TYPE_VOID)
+		n++;
+	return n;
+}
+
+/* Equal type and value; a NaN equals a NaN. */
+static bool same_value(hl_value a, hl_value b)
+{
+	if (a.type != b.type)
+		return false;
+	switch (a.type) {
+	case HL_TYPE_VOID: return true;
+	case HL_TYPE_I32: return a.u.i32 == b.u.i32;
+	case HL_TYPE_I64: return a.u.i64 == b.u.i64;
+	case HL_TYPE_F32: return a.u.f32 == b.u.f32 || (isnan(a.u.f32) && isnan(b.u.f32));
+	case HL_TYPE_F64: return a.u.f64 == b.u.f64 || (isnan(a.u.f64) && isnan(b.u.f64));
+	default: return false;
+	}
+}
+
+static const char *show_value(hl_value v, char *buf, size_t size)
+{
+	switch (v.type) {
+	case HL_TYPE_VOID: snprintf(buf, size, "no result"); break;
+	case HL_TYPE_I32: snprintf(buf, size, "i32 %" PRId32, v.u.i32); break;
+	case HL_TYPE_I64: snprintf(buf, size, "i64 %" PRId64, v.u.i64); break;
+	case HL_TYPE_F32: snprintf(buf, size, "f32 %.9g", (double)v.u.f32); break;
+	case HL_TYPE_F64: snprintf(buf, size, "f64 %.17g", v.u.f64); break;
+	default: snprintf(buf, size, "a value of type %d", (int)v.type); break;
+	}
+	return buf;
+}
+
+/* One call and what it must give: `want`, its type and value (of type
+ * HL_TYPE_VOID: no result), or, where `err` is set, that error with `word`
+ * in the sandbox's message. */
+struct call_row {
+	const char *what; /* the behaviour the row checks */
+	const char *fn;
+	hl_value args[4];
+	hl_value want;
+	int err;
+	const char *word;
+};
+
+/* Makes the rows' calls in order on one sandbox. */
+static void check_calls(hl_sandbox *sb, const struct call_row *rows, size_t n)
+{
+	for (const struct call_row *c = rows; c < rows + n; c++) {
+		size_t na = nargs(c->args, NROWS(c->args));
+		hl_value v;
+		memset(&v, 0, sizeof v);
+		int r = hl_call(sb, c->fn, na ? c->args : NULL, na, c->err ? NULL : &v);
+		if (r != c->err)
+			fail_msg("%s: %s returned %d (%s), expected %d (%s); errmsg: %s", c->what,
+			         c->fn, r, hl_strerror(r), c->err, hl_strerror(c->err), hl_errmsg(sb));
+		if (c->err && !strstr(hl_errmsg(sb), c->word))
+			fail_msg("%s: message '%s' does not mention '%s'", c->what, hl_errmsg(sb),
+			         c->word);
+		char got[64], want[64];
+		if (!c->err && !same_value(v, c->want))
+			fail_msg("%s: %s gave %s, expected %s", c->what, c->fn,
+			         show_value(v, got, sizeof got),
+			         show_value(c->want, want, sizeof want));
+	}
+}
+
 /* ---- arithmetic and signatures --------------------------------------------------- */
 
 static void exports_have_their_wasm_signatures(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("arith", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_function_info fi;
 	assert_true(signature(sb, "mixed", &fi));
 	assert_int_equal(fi.ret, HL_TYPE_F64);
@@ -160,83 +236,61 @@ static void exports_have_their_wasm_signatures(void **state)
 	assert_false(signature(sb, "two", &fi));
 	assert_false(signature(sb, "bad name!", &fi));
 	HLT_ASSERT_CODE(sb, hl_call(sb, "two", NULL, 0, NULL), HL_E_NO_FUNCTION);
-	hl_sandbox_free(sb);
 }
 
 static void arithmetic_on_every_type(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("arith", NULL, NULL, NULL);
-	hl_value a[4];
-	a[0] = hl_i32(40), a[1] = hl_i32(2);
-	assert_int_equal(call_i32(sb, "add_i32", a, 2), 42);
-	a[0] = hl_i32(INT32_MAX), a[1] = hl_i32(1); /* wraps, no trap */
-	assert_int_equal(call_i32(sb, "add_i32", a, 2), INT32_MIN);
-	a[0] = hl_i32(-7), a[1] = hl_i32(6);
-	assert_int_equal(call_i32(sb, "mul_i32", a, 2), -42);
-	a[0] = hl_i64(INT64_C(9000000000)), a[1] = hl_i64(INT64_C(-1));
-	assert_int_equal(call_i64(sb, "add_i64", a, 2), INT64_C(8999999999));
-	a[0] = hl_i64(INT64_C(3000000000)), a[1] = hl_i64(3);
-	assert_int_equal(call_i64(sb, "mul_i64", a, 2), INT64_C(9000000000));
-	a[0] = hl_f32(1.5f), a[1] = hl_f32(2.25f);
-	hl_value v = hlt_call_ok(sb, "add_f32", a, 2);
-	assert_int_equal(v.type, HL_TYPE_F32);
-	assert_true(v.u.f32 == 3.75f);
-	v = hlt_call_ok(sb, "mul_f32", a, 2);
-	assert_true(v.u.f32 == 3.375f);
-	a[0] = hl_f64(0.1), a[1] = hl_f64(0.2);
-	assert_true(call_f64(sb, "add_f64", a, 2) == 0.1 + 0.2);
-	a[0] = hl_f64(1e300), a[1] = hl_f64(1e300);
-	assert_true(isinf(call_f64(sb, "mul_f64", a, 2)));
-	a[0] = hl_f64(2.0);
-	assert_true(call_f64(sb, "sqrt_f64", a, 1) == sqrt(2.0));
-	a[0] = hl_f64(-1.0);
-	assert_true(isnan(call_f64(sb, "sqrt_f64", a, 1)));
-	a[0] = hl_i32(1), a[1] = hl_i64(2), a[2] = hl_f32(0.5f), a[3] = hl_f64(0.25);
-	assert_true(call_f64(sb, "mixed", a, 4) == 3.75);
-	a[0] = hl_i32(20);
-	assert_int_equal(call_i32(sb, "fib_i32", a, 1), 6765);
-	a[0] = hl_i64(90);
-	assert_int_equal(call_i64(sb, "fib_i64", a, 1), INT64_C(2880067194370816120));
-	v = hlt_call_ok(sb, "noop", NULL, 0);
-	assert_int_equal(v.type, HL_TYPE_VOID);
-	hl_sandbox_free(sb);
+	const struct call_row rows[] = {
+		{"i32 add", "add_i32", {hl_i32(40), hl_i32(2)}, .want = hl_i32(42)},
+		{"i32 add wraps, no trap", "add_i32", {hl_i32(INT32_MAX), hl_i32(1)},
+		 .want = hl_i32(INT32_MIN)},
+		{"i32 multiply", "mul_i32", {hl_i32(-7), hl_i32(6)}, .want = hl_i32(-42)},
+		{"i64 add", "add_i64", {hl_i64(INT64_C(9000000000)), hl_i64(INT64_C(-1))},
+		 .want = hl_i64(INT64_C(8999999999))},
+		{"i64 multiply", "mul_i64", {hl_i64(INT64_C(3000000000)), hl_i64(3)},
+		 .want = hl_i64(INT64_C(9000000000))},
+		{"f32 add", "add_f32", {hl_f32(1.5f), hl_f32(2.25f)}, .want = hl_f32(3.75f)},
+		{"f32 multiply", "mul_f32", {hl_f32(1.5f), hl_f32(2.25f)}, .want = hl_f32(3.375f)},
+		{"f64 add rounds as the host does", "add_f64", {hl_f64(0.1), hl_f64(0.2)},
+		 .want = hl_f64(0.1 + 0.2)},
+		{"f64 overflow is infinity", "mul_f64", {hl_f64(1e300), hl_f64(1e300)},
+		 .want = hl_f64(INFINITY)},
+		{"f64 square root", "sqrt_f64", {hl_f64(2.0)}, .want = hl_f64(sqrt(2.0))},
+		{"square root of -1 is NaN", "sqrt_f64", {hl_f64(-1.0)}, .want = hl_f64(NAN)},
+		{"one parameter of each type", "mixed",
+		 {hl_i32(1), hl_i64(2), hl_f32(0.5f), hl_f64(0.25)},
+		 .want = hl_f64(3.75)},
+		{"i32 recursion", "fib_i32", {hl_i32(20)}, .want = hl_i32(6765)},
+		{"i64 loop", "fib_i64", {hl_i64(90)}, .want = hl_i64(INT64_C(2880067194370816120))},
+		{"no parameters, no result", "noop", .want.type = HL_TYPE_VOID},
+	};
+	check_calls(hlt_sandbox(state), rows, NROWS(rows));
 }
 
 static void arguments_are_checked_before_the_module_runs(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("arith", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_value a[2] = {hl_i64(1), hl_i64(2)};
 	HLT_ASSERT_CODE(sb, hl_call(sb, "add_i32", a, 2, NULL), HL_E_ARG_TYPE);
 	HLT_ASSERT_CODE(sb, hl_call(sb, "add_i32", a, 1, NULL), HL_E_ARG_COUNT);
 	HLT_ASSERT_CODE(sb, hl_call(sb, "nope", a, 1, NULL), HL_E_NO_FUNCTION);
 	assert_false(hl_sandbox_poisoned(sb));
-	hl_sandbox_free(sb);
 }
 
 static void state_persists_and_reset_gives_fresh_state(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("arith", NULL, NULL, NULL);
-	assert_int_equal(call_i32(sb, "bump", NULL, 0), 1);
-	assert_int_equal(call_i32(sb, "bump", NULL, 0), 2);
-	assert_int_equal(call_i32(sb, "bump", NULL, 0), 3);
+	hl_sandbox *sb = hlt_sandbox(state);
+	for (int32_t want = 1; want <= 3; want++)
+		assert_int_equal(call_i32(sb, "bump", NULL, 0), want);
 	for (int i = 0; i < 3; i++) {
 		HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 		assert_int_equal(call_i32(sb, "bump", NULL, 0), 1);
 	}
-	hl_sandbox_free(sb);
 }
 
 static void snapshots_and_fresh_state_calls(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("arith", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	assert_int_equal(call_i32(sb, "bump", NULL, 0), 1);
 	assert_int_equal(call_i32(sb, "bump", NULL, 0), 2);
 	hl_snapshot *snap;
@@ -259,108 +313,98 @@ static void snapshots_and_fresh_state_calls(void **state)
 	assert_int_equal(call_i32(sb2, "add_i32", a, 2), 5);
 	hl_sandbox_free(sb2);
 	hl_snapshot_free(snap);
-	hl_sandbox_free(sb);
 }
 
 /* ---- memory ---------------------------------------------------------------------- */
 
 static void memory_grows_to_its_maximum(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("memory", NULL, NULL, NULL);
-	hl_value a[3];
-	assert_int_equal(call_i32(sb, "size", NULL, 0), 1);
-	a[0] = hl_i32(3);
-	assert_int_equal(call_i32(sb, "grow", a, 1), 1); /* the old size */
-	assert_int_equal(call_i32(sb, "size", NULL, 0), 4);
-	/* The last word of the new pages is usable, and new memory is zero. */
-	a[0] = hl_i32(4 * 65536 - 4);
-	assert_int_equal(call_i32(sb, "load", a, 1), 0);
-	a[1] = hl_i32(0x12345678);
-	hlt_call_ok(sb, "store", a, 2);
-	assert_int_equal(call_i32(sb, "load", a, 1), 0x12345678);
-	/* One byte further is out of bounds. */
-	a[0] = hl_i32(4 * 65536 - 3);
-	HLT_ASSERT_CODE(sb, hl_call(sb, "load", a, 1, NULL), HL_E_GUEST_ERROR);
-	HLT_ASSERT_MSG(sb, "out of bounds");
-	/* Beyond the declared maximum (40 pages): -1, nothing changes. */
-	a[0] = hl_i32(37);
-	assert_int_equal(call_i32(sb, "grow", a, 1), -1);
-	assert_int_equal(call_i32(sb, "size", NULL, 0), 4);
-	a[0] = hl_i32(28);
-	assert_int_equal(call_i32(sb, "grow", a, 1), 4);
-	assert_int_equal(call_i32(sb, "size", NULL, 0), 32);
-	/* The data survives the growth (which may move the memory). */
-	a[0] = hl_i32(4 * 65536 - 4);
-	assert_int_equal(call_i32(sb, "load", a, 1), 0x12345678);
-	a[0] = hl_i32(100000), a[1] = hl_i32(1900000), a[2] = hl_i32(7);
-	assert_int_equal(call_i64(sb, "fill_sum", a, 3), INT64_C(13300000));
+	const int32_t last_word = 4 * 65536 - 4;
+	const struct call_row rows[] = {
+		{"one page to start with", "size", .want = hl_i32(1)},
+		{"growth returns the old size", "grow", {hl_i32(3)}, .want = hl_i32(1)},
+		{"grown by 3 pages", "size", .want = hl_i32(4)},
+		{"new memory is zero", "load", {hl_i32(last_word)}, .want = hl_i32(0)},
+		{"the last word of the new pages is usable", "store",
+		 {hl_i32(last_word), hl_i32(0x12345678)}, .want.type = HL_TYPE_VOID},
+		{"what was stored is there", "load", {hl_i32(last_word)},
+		 .want = hl_i32(0x12345678)},
+		{"one byte further is out of bounds", "load", {hl_i32(last_word + 1)},
+		 .err = HL_E_GUEST_ERROR,
+		 .word = "out of bounds"},
+		{"beyond the declared maximum (40 pages): -1", "grow", {hl_i32(37)},
+		 .want = hl_i32(-1)},
+		{"a refused growth changes nothing", "size", .want = hl_i32(4)},
+		{"growth up to the maximum", "grow", {hl_i32(28)}, .want = hl_i32(4)},
+		{"grown to the maximum", "size", .want = hl_i32(32)},
+		{"the data survives the growth (which may move the memory)", "load",
+		 {hl_i32(last_word)}, .want = hl_i32(0x12345678)},
+		{"7 over 1900000 bytes from 100000", "fill_sum",
+		 {hl_i32(100000), hl_i32(1900000), hl_i32(7)}, .want = hl_i64(INT64_C(13300000))},
+	};
+	hl_sandbox *sb = hlt_sandbox(state);
+	check_calls(sb, rows, NROWS(rows));
 	/* A reset brings back the single page. */
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 	assert_int_equal(call_i32(sb, "size", NULL, 0), 1);
-	hl_sandbox_free(sb);
 }
 
 static void memory_growth_stops_at_the_heap(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("growheap", NULL, NULL, NULL);
-	hl_value a[1];
 	/* 4 MiB of heap: 64 pages more is too much, 16 pages is fine. */
-	a[0] = hl_i32(64);
-	assert_int_equal(call_i32(sb, "grow", a, 1), -1);
-	assert_int_equal(call_i32(sb, "size", NULL, 0), 1);
-	a[0] = hl_i32(16);
-	assert_int_equal(call_i32(sb, "grow", a, 1), 1);
-	assert_int_equal(call_i32(sb, "touch_last", NULL, 0), 77);
-	a[0] = hl_i32(65535); /* past 4 GiB */
-	assert_int_equal(call_i32(sb, "grow", a, 1), -1);
-	assert_int_equal(call_i32(sb, "size", NULL, 0), 17);
-	hl_sandbox_free(sb);
+	const struct call_row rows[] = {
+		{"64 pages more than the heap holds", "grow", {hl_i32(64)}, .want = hl_i32(-1)},
+		{"the refused growth changes nothing", "size", .want = hl_i32(1)},
+		{"16 pages fit", "grow", {hl_i32(16)}, .want = hl_i32(1)},
+		{"the last page is usable", "touch_last", .want = hl_i32(77)},
+		{"past 4 GiB", "grow", {hl_i32(65535)}, .want = hl_i32(-1)},
+		{"the size after the refusal", "size", .want = hl_i32(17)},
+	};
+	check_calls(hlt_sandbox(state), rows, NROWS(rows));
 }
 
 /* ---- host imports ---------------------------------------------------------------- */
 
 static void imports_call_host_functions_with_every_type(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("imports", NULL, NULL, NULL);
-	hl_value a[2];
-	a[0] = hl_i32(6), a[1] = hl_i32(7);
-	assert_int_equal(call_i32(sb, "mul_via_host", a, 2), 42);
-	a[0] = hl_f64(1.5), a[1] = hl_f32(4.0f);
-	assert_true(call_f64(sb, "scale", a, 2) == 6.0);
-	a[0] = hl_i64(INT64_C(5000000000));
-	assert_int_equal(call_i64(sb, "big", a, 1), INT64_C(15000000001));
+	const struct call_row rows[] = {
+		{"i32 through host_mul", "mul_via_host", {hl_i32(6), hl_i32(7)},
+		 .want = hl_i32(42)},
+		{"f64 and f32 through host_scale", "scale", {hl_f64(1.5), hl_f32(4.0f)},
+		 .want = hl_f64(6.0)},
+		{"i64 through host_big", "big", {hl_i64(INT64_C(5000000000))},
+		 .want = hl_i64(INT64_C(15000000001))},
+		{"no result from host_note", "note", {hl_i32(-99)}, .want.type = HL_TYPE_VOID},
+		{"100 host calls in one guest call", "sum_squares", {hl_i32(100)},
+		 .want = hl_i32(338350)},
+	};
 	note_calls = 0;
-	a[0] = hl_i32(-99);
-	hlt_call_ok(sb, "note", a, 1);
+	check_calls(hlt_sandbox(state), rows, NROWS(rows));
+	/* host_note saw the one call of "note". */
 	assert_int_equal(last_note, -99);
 	assert_int_equal(note_calls, 1);
-	a[0] = hl_i32(100); /* 100 host calls in one guest call */
-	assert_int_equal(call_i32(sb, "sum_squares", a, 1), 338350);
-	hl_sandbox_free(sb);
 }
 
 static void failing_and_missing_host_functions_are_host_errors(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("imports", NULL, NULL, NULL);
-	HLT_ASSERT_CODE(sb, hl_call(sb, "call_failing", NULL, 0, NULL), HL_E_HOST_FUNCTION);
-	HLT_ASSERT_MSG(sb, "HostError always fails");
-	HLT_ASSERT_CODE(sb, hl_call(sb, "call_missing", NULL, 0, NULL), HL_E_HOST_FUNCTION);
-	HLT_ASSERT_MSG(sb, "missing_fn");
-	/* The module goes on working. */
-	hl_value a[2] = {hl_i32(3), hl_i32(4)};
-	assert_int_equal(call_i32(sb, "mul_via_host", a, 2), 12);
-	hl_sandbox_free(sb);
+	const struct call_row rows[] = {
+		{"a host function that fails", "call_failing", .err = HL_E_HOST_FUNCTION,
+		 .word = "HostError always fails"},
+		{"a host function that is not registered", "call_missing",
+		 .err = HL_E_HOST_FUNCTION,
+		 .word = "missing_fn"},
+		{"the module goes on working", "mul_via_host", {hl_i32(3), hl_i32(4)},
+		 .want = hl_i32(12)},
+	};
+	check_calls(hlt_sandbox(state), rows, NROWS(rows));
 }
 
 /* ---- WASI ------------------------------------------------------------------------ */
+
+static void clear_output(struct hlt_output *out)
+{
+	out->len = 0, out->data[0] = '\0', out->fds = 0;
+}
 
 static void wasi_output_reaches_the_print_callback(void **state)
 {
@@ -370,19 +414,19 @@ static void wasi_output_reaches_the_print_callback(void **state)
 	hl_sandbox *sb = open_wasm("wasi", &out, NULL, NULL);
 	/* The start function printed during instantiation. */
 	assert_string_equal(out.data, "started\n");
-	out.len = 0, out.data[0] = '\0', out.fds = 0;
+	clear_output(&out);
 	assert_int_equal(call_i32(sb, "hello", NULL, 0), 16);
 	assert_string_equal(out.data, "hello from wasm\n");
 	assert_int_equal(out.fds, 1 << 1);
-	out.len = 0, out.data[0] = '\0', out.fds = 0;
+	clear_output(&out);
 	assert_int_equal(call_i32(sb, "to_stderr", NULL, 0), 0);
 	assert_string_equal(out.data, "to stderr\n");
 	assert_int_equal(out.fds, 1 << 2);
-	out.len = 0, out.data[0] = '\0';
+	clear_output(&out);
 	assert_int_equal(call_i32(sb, "write_two", NULL, 0), 16);
 	assert_string_equal(out.data, "hello from wasm\n");
 	/* Other descriptors: EBADF (8); a bad iovec: EFAULT (21), nothing written. */
-	out.len = 0, out.data[0] = '\0';
+	clear_output(&out);
 	hl_value a[2] = {hl_i32(3)};
 	assert_int_equal(call_i32(sb, "write_fd", a, 1), 8);
 	assert_int_equal(call_i32(sb, "write_bad_iov", NULL, 0), 21);
@@ -424,9 +468,7 @@ static void wasi_args_and_environment_come_from_the_host(void **state)
 
 static void wasi_clocks_random_and_unsupported_calls(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("wasi", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_value a[2];
 	a[0] = hl_i32(0); /* realtime: after 2020 */
 	assert_true(call_i64(sb, "clock", a, 1) > INT64_C(1577836800) * 1000000000);
@@ -434,22 +476,20 @@ static void wasi_clocks_random_and_unsupported_calls(void **state)
 	int64_t t0 = call_i64(sb, "clock", a, 1);
 	int64_t t1 = call_i64(sb, "clock", a, 1);
 	assert_true(t0 > 0 && t1 >= t0);
-	a[0] = hl_i32(9); /* no such clock: EINVAL (28) */
-	assert_int_equal(call_i64(sb, "clock", a, 1), -28);
 	int64_t r0 = call_i64(sb, "random", NULL, 0), r1 = call_i64(sb, "random", NULL, 0);
 	assert_true(r0 != r1);
-	a[0] = hl_i32(65000), a[1] = hl_i32(1000); /* past the end: EFAULT */
-	assert_int_equal(call_i32(sb, "random_errno", a, 2), 21);
-	/* Everything else: ENOSYS (52). */
-	assert_int_equal(call_i32(sb, "close_stdout", NULL, 0), 52);
-	hl_sandbox_free(sb);
+	const struct call_row errnos[] = {
+		{"no such clock: EINVAL (28)", "clock", {hl_i32(9)}, .want = hl_i64(-28)},
+		{"random past the end of memory: EFAULT (21)", "random_errno",
+		 {hl_i32(65000), hl_i32(1000)}, .want = hl_i32(21)},
+		{"everything else: ENOSYS (52)", "close_stdout", .want = hl_i32(52)},
+	};
+	check_calls(sb, errnos, NROWS(errnos));
 }
 
 static void wasi_proc_exit_aborts_with_the_code(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("wasi", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_value a[1] = {hl_i32(3)};
 	HLT_ASSERT_CODE(sb, hl_call(sb, "exit", a, 1, NULL), HL_E_GUEST_ABORT);
 	HLT_ASSERT_MSG(sb, "proc_exit(3)");
@@ -457,146 +497,179 @@ static void wasi_proc_exit_aborts_with_the_code(void **state)
 	assert_true(hl_sandbox_poisoned(sb));
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 	assert_int_equal(call_i32(sb, "hello", NULL, 0), 16);
-	hl_sandbox_free(sb);
 }
 
 /* ---- traps ----------------------------------------------------------------------- */
 
-/* Calls fn, which must trap with `code` and a message holding `word`; the
- * sandbox stays usable, and works again after a reset too. */
-static void expect_trap(hl_sandbox *sb, const char *fn, const hl_value *a, size_t n, int code,
-                        const char *word)
+/* A call of the traps module that must trap with guest code `code` and a
+ * message that holds `word`. */
+struct trap_row {
+	const char *what; /* the behaviour the row checks */
+	const char *fn;
+	hl_value args[2];
+	int code;
+	const char *word;
+};
+
+/* Makes each row's call, which must trap as the row says, naming the
+ * function; the sandbox stays usable, and works again after a reset too. */
+static void check_traps(hl_sandbox *sb, const struct trap_row *rows, size_t n)
 {
-	HLT_ASSERT_CODE(sb, hl_call(sb, fn, a, n, NULL), HL_E_GUEST_ERROR);
-	HLT_ASSERT_MSG(sb, "wasm trap: ");
-	HLT_ASSERT_MSG(sb, word);
-	HLT_ASSERT_MSG(sb, fn);
-	if (hl_sandbox_guest_code(sb) != code)
-		fail_msg("%s: guest code %d, expected %d (%s)", fn, hl_sandbox_guest_code(sb), code,
-		         hl_errmsg(sb));
-	assert_false(hl_sandbox_poisoned(sb));
-	assert_int_equal(call_i32(sb, "ok", NULL, 0), 42);
-	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
-	assert_int_equal(call_i32(sb, "ok", NULL, 0), 42);
+	for (const struct trap_row *t = rows; t < rows + n; t++) {
+		size_t na = nargs(t->args, NROWS(t->args));
+		int r = hl_call(sb, t->fn, na ? t->args : NULL, na, NULL);
+		if (r != HL_E_GUEST_ERROR)
+			fail_msg("%s: %s returned %d (%s), expected a trap; errmsg: %s", t->what,
+			         t->fn, r, hl_strerror(r), hl_errmsg(sb));
+		const char *needles[] = {"wasm trap: ", t->word, t->fn};
+		for (size_t i = 0; i < NROWS(needles); i++)
+			if (!strstr(hl_errmsg(sb), needles[i]))
+				fail_msg("%s: message '%s' does not mention '%s'", t->what,
+				         hl_errmsg(sb), needles[i]);
+		if (hl_sandbox_guest_code(sb) != t->code)
+			fail_msg("%s: guest code %d, expected %d (%s)", t->what,
+			         hl_sandbox_guest_code(sb), t->code, hl_errmsg(sb));
+		assert_false(hl_sandbox_poisoned(sb));
+		assert_int_equal(call_i32(sb, "ok", NULL, 0), 42);
+		HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
+		assert_int_equal(call_i32(sb, "ok", NULL, 0), 42);
+	}
 }
 
 static void out_of_bounds_access_traps(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("traps", NULL, NULL, NULL);
-	hl_value a[1];
-	a[0] = hl_i32(65532); /* the last word: fine */
-	assert_int_equal(call_i32(sb, "load", a, 1), 0);
-	a[0] = hl_i32(65533);
-	expect_trap(sb, "load", a, 1, HL_WASM_TRAP_OOB, "out of bounds memory access");
-	a[0] = hl_i32(-1); /* 0xffffffff */
-	expect_trap(sb, "load", a, 1, HL_WASM_TRAP_OOB, "out of bounds");
-	a[0] = hl_i32(1 << 20);
-	expect_trap(sb, "store", a, 1, HL_WASM_TRAP_OOB, "out of bounds");
-	hl_sandbox_free(sb);
+	const struct call_row fine[] = {
+		{"a load of the last word", "load", {hl_i32(65532)}, .want = hl_i32(0)},
+	};
+	const struct trap_row traps[] = {
+		{"a load one byte past the end", "load", {hl_i32(65533)}, HL_WASM_TRAP_OOB,
+		 "out of bounds memory access"},
+		{"a load at 0xffffffff", "load", {hl_i32(-1)}, HL_WASM_TRAP_OOB, "out of bounds"},
+		{"a store past the end", "store",
+		 {hl_i32(1 << 20)}, HL_WASM_TRAP_OOB, "out of bounds"},
+	};
+	hl_sandbox *sb = hlt_sandbox(state);
+	check_calls(sb, fine, NROWS(fine));
+	check_traps(sb, traps, NROWS(traps));
 }
 
 static void unreachable_traps(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("traps", NULL, NULL, NULL);
-	expect_trap(sb, "unreachable", NULL, 0, HL_WASM_TRAP_UNREACHABLE, "unreachable");
-	hl_sandbox_free(sb);
+	const struct trap_row traps[] = {
+		{"the unreachable instruction", "unreachable", .code = HL_WASM_TRAP_UNREACHABLE,
+		 .word = "unreachable"},
+	};
+	check_traps(hlt_sandbox(state), traps, NROWS(traps));
 }
 
 static void integer_division_by_zero_traps(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("traps", NULL, NULL, NULL);
-	hl_value a[2] = {hl_i32(7), hl_i32(0)};
-	expect_trap(sb, "div_s", a, 2, HL_WASM_TRAP_DIV_BY_ZERO, "integer divide by zero");
-	expect_trap(sb, "rem_s", a, 2, HL_WASM_TRAP_DIV_BY_ZERO, "divide by zero");
-	a[0] = hl_i64(7), a[1] = hl_i64(0);
-	expect_trap(sb, "div_u64", a, 2, HL_WASM_TRAP_DIV_BY_ZERO, "divide by zero");
-	hl_sandbox_free(sb);
+	const struct trap_row traps[] = {
+		{"i32 division", "div_s", {hl_i32(7), hl_i32(0)}, HL_WASM_TRAP_DIV_BY_ZERO,
+		 "integer divide by zero"},
+		{"i32 remainder", "rem_s", {hl_i32(7), hl_i32(0)}, HL_WASM_TRAP_DIV_BY_ZERO,
+		 "divide by zero"},
+		{"i64 unsigned division", "div_u64",
+		 {hl_i64(7), hl_i64(0)}, HL_WASM_TRAP_DIV_BY_ZERO,
+		 "divide by zero"},
+	};
+	check_traps(hlt_sandbox(state), traps, NROWS(traps));
 }
 
 static void integer_overflow_traps(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("traps", NULL, NULL, NULL);
-	hl_value a[2] = {hl_i32(INT32_MIN), hl_i32(-1)};
-	expect_trap(sb, "div_s", a, 2, HL_WASM_TRAP_INT_OVERFLOW, "integer overflow");
-	/* The remainder of the same division is defined: 0. */
-	assert_int_equal(call_i32(sb, "rem_s", a, 2), 0);
-	a[0] = hl_f32(3e9f);
-	expect_trap(sb, "trunc_f32", a, 1, HL_WASM_TRAP_INT_OVERFLOW, "integer overflow");
-	a[0] = hl_f64(-1.0);
-	expect_trap(sb, "trunc_f64_u", a, 1, HL_WASM_TRAP_INT_OVERFLOW, "integer overflow");
-	a[0] = hl_f64(-0.5); /* truncates to 0: fine */
-	assert_int_equal(call_i64(sb, "trunc_f64_u", a, 1), 0);
-	/* The saturating form never traps. */
-	a[0] = hl_f64(1e100);
-	assert_int_equal(call_i32(sb, "trunc_sat", a, 1), INT32_MAX);
-	hl_sandbox_free(sb);
+	const struct trap_row traps[] = {
+		{"INT32_MIN / -1", "div_s",
+		 {hl_i32(INT32_MIN), hl_i32(-1)}, HL_WASM_TRAP_INT_OVERFLOW,
+		 "integer overflow"},
+		{"3e9 to i32", "trunc_f32", {hl_f32(3e9f)}, HL_WASM_TRAP_INT_OVERFLOW,
+		 "integer overflow"},
+		{"-1.0 to u64", "trunc_f64_u", {hl_f64(-1.0)}, HL_WASM_TRAP_INT_OVERFLOW,
+		 "integer overflow"},
+	};
+	const struct call_row fine[] = {
+		{"the remainder of INT32_MIN / -1 is defined", "rem_s",
+		 {hl_i32(INT32_MIN), hl_i32(-1)},
+		 .want = hl_i32(0)},
+		{"-0.5 to u64 truncates to 0", "trunc_f64_u", {hl_f64(-0.5)}, .want = hl_i64(0)},
+		{"the saturating form never traps", "trunc_sat", {hl_f64(1e100)},
+		 .want = hl_i32(INT32_MAX)},
+	};
+	hl_sandbox *sb = hlt_sandbox(state);
+	check_traps(sb, traps, NROWS(traps));
+	check_calls(sb, fine, NROWS(fine));
 }
 
 static void conversion_of_nan_traps(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("traps", NULL, NULL, NULL);
-	hl_value a[1] = {hl_f32(NAN)};
-	expect_trap(sb, "trunc_f32", a, 1, HL_WASM_TRAP_INVALID_CONVERSION,
-	            "invalid conversion to integer");
-	a[0] = hl_f64(NAN);
-	expect_trap(sb, "trunc_f64_u", a, 1, HL_WASM_TRAP_INVALID_CONVERSION, "invalid conversion");
-	hl_sandbox_free(sb);
+	const struct trap_row traps[] = {
+		{"f32 NaN to i32", "trunc_f32", {hl_f32(NAN)}, HL_WASM_TRAP_INVALID_CONVERSION,
+		 "invalid conversion to integer"},
+		{"f64 NaN to u64", "trunc_f64_u", {hl_f64(NAN)}, HL_WASM_TRAP_INVALID_CONVERSION,
+		 "invalid conversion"},
+	};
+	check_traps(hlt_sandbox(state), traps, NROWS(traps));
 }
 
 static void indirect_call_mismatch_null_and_range_trap(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("traps", NULL, NULL, NULL);
-	hl_value a[2] = {hl_i32(5), hl_i32(0)};
-	assert_int_equal(call_i32(sb, "call_ind", a, 2), 6);
-	a[1] = hl_i32(1); /* $nop: () -> () */
-	expect_trap(sb, "call_ind", a, 2, HL_WASM_TRAP_CALL_INDIRECT, "signature mismatch");
-	a[1] = hl_i32(2); /* null */
-	expect_trap(sb, "call_ind", a, 2, HL_WASM_TRAP_CALL_INDIRECT, "indirect call");
-	a[1] = hl_i32(3); /* past the table */
-	expect_trap(sb, "call_ind", a, 2, HL_WASM_TRAP_CALL_INDIRECT, "indirect call");
-	hl_sandbox_free(sb);
+	/* call_ind(arg, index) calls table[index](arg) as (i32) -> i32. */
+	const struct call_row fine[] = {
+		{"$inc, of the right type", "call_ind", {hl_i32(5), hl_i32(0)}, .want = hl_i32(6)},
+	};
+	const struct trap_row traps[] = {
+		{"$nop: () -> ()", "call_ind", {hl_i32(5), hl_i32(1)}, HL_WASM_TRAP_CALL_INDIRECT,
+		 "signature mismatch"},
+		{"a null entry", "call_ind", {hl_i32(5), hl_i32(2)}, HL_WASM_TRAP_CALL_INDIRECT,
+		 "indirect call"},
+		{"past the table", "call_ind", {hl_i32(5), hl_i32(3)}, HL_WASM_TRAP_CALL_INDIRECT,
+		 "indirect call"},
+	};
+	hl_sandbox *sb = hlt_sandbox(state);
+	check_calls(sb, fine, NROWS(fine));
+	check_traps(sb, traps, NROWS(traps));
 }
 
 static void call_stack_exhaustion_traps(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("traps", NULL, NULL, NULL);
-	hl_value a[1] = {hl_i32(0)};
-	expect_trap(sb, "recurse", a, 1, HL_WASM_TRAP_EXHAUSTION, "call stack exhausted");
-	/* Deep recursion that fits is fine, before and after the trap. */
-	a[0] = hl_i32(1000);
-	assert_int_equal(call_i32(sb, "depth", a, 1), 1000);
-	a[0] = hl_i32(0);
-	expect_trap(sb, "recurse", a, 1, HL_WASM_TRAP_EXHAUSTION, "call stack exhausted");
-	a[0] = hl_i32(1000);
-	assert_int_equal(call_i32(sb, "depth", a, 1), 1000);
-	hl_sandbox_free(sb);
+	const struct trap_row traps[] = {
+		{"endless recursion", "recurse", {hl_i32(0)}, HL_WASM_TRAP_EXHAUSTION,
+		 "call stack exhausted"},
+	};
+	const struct call_row fine[] = {
+		{"recursion 1000 deep", "depth", {hl_i32(1000)}, .want = hl_i32(1000)},
+	};
+	/* Deep recursion that fits is fine after a trap, and after another. */
+	hl_sandbox *sb = hlt_sandbox(state);
+	for (int round = 0; round < 2; round++) {
+		check_traps(sb, traps, NROWS(traps));
+		check_calls(sb, fine, NROWS(fine));
+	}
 }
 
 static void max_call_depth_limits_nesting(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
 	/* Built with --max-call-depth 100: depth(n) nests n + 1 calls. */
-	hl_sandbox *sb = open_wasm("traps_depth100", NULL, NULL, NULL);
-	hl_value a[1] = {hl_i32(99)};
-	assert_int_equal(call_i32(sb, "depth", a, 1), 99);
-	a[0] = hl_i32(100);
-	expect_trap(sb, "depth", a, 1, HL_WASM_TRAP_EXHAUSTION, "call stack exhausted");
-	hl_sandbox_free(sb);
+	const struct call_row fine[] = {
+		{"100 calls nested", "depth", {hl_i32(99)}, .want = hl_i32(99)},
+	};
+	const struct trap_row traps[] = {
+		{"101 calls nested", "depth", {hl_i32(100)}, HL_WASM_TRAP_EXHAUSTION,
+		 "call stack exhausted"},
+	};
+	hl_sandbox *sb = hlt_sandbox(state);
+	check_calls(sb, fine, NROWS(fine));
+	check_traps(sb, traps, NROWS(traps));
+}
+
+/* A sandbox of wasm guest `name` with `cfg`, whose init must return `want`. */
+static hl_sandbox *init_with(const hl_config *cfg, const char *name, int want)
+{
+	hl_sandbox *sb = NULL;
+	assert_int_equal(hl_sandbox_new(cfg, &sb), 0);
+	assert_int_equal(hl_sandbox_load_file(sb, wasm_guest(name)), 0);
+	HLT_ASSERT_CODE(sb, hl_sandbox_init(sb), want);
+	return sb;
 }
 
 static void small_stack_still_traps_cleanly(void **state)
@@ -607,13 +680,12 @@ static void small_stack_still_traps_cleanly(void **state)
 	hl_config cfg;
 	hl_wasm_config_init(&cfg);
 	cfg.stack_size = 16 * 1024;
-	hl_sandbox *sb = NULL;
-	assert_int_equal(hl_sandbox_new(&cfg, &sb), 0);
-	assert_int_equal(hl_sandbox_load_file(sb, wasm_guest("traps")), 0);
-	HLT_ASSERT_CODE(sb, hl_sandbox_init(sb), 0);
-	hl_value a[1] = {hl_i32(0)};
-	HLT_ASSERT_CODE(sb, hl_call(sb, "recurse", a, 1, NULL), HL_E_GUEST_ERROR);
-	HLT_ASSERT_MSG(sb, "call stack exhausted");
+	const struct call_row rows[] = {
+		{"endless recursion", "recurse", {hl_i32(0)}, .err = HL_E_GUEST_ERROR,
+		 .word = "call stack exhausted"},
+	};
+	hl_sandbox *sb = init_with(&cfg, "traps", 0);
+	check_calls(sb, rows, NROWS(rows));
 	hl_sandbox_free(sb);
 }
 
@@ -637,10 +709,7 @@ static void memory_larger_than_the_heap_fails_init(void **state)
 	hl_config cfg;
 	hl_config_init(&cfg);
 	cfg.heap_size = 16 * 1024;
-	hl_sandbox *sb = NULL;
-	assert_int_equal(hl_sandbox_new(&cfg, &sb), 0);
-	assert_int_equal(hl_sandbox_load_file(sb, wasm_guest("growheap")), 0);
-	HLT_ASSERT_CODE(sb, hl_sandbox_init(sb), HL_E_GUEST_ABORT);
+	hl_sandbox *sb = init_with(&cfg, "growheap", HL_E_GUEST_ABORT);
 	HLT_ASSERT_MSG(sb, "larger heap");
 	assert_int_equal(hl_sandbox_guest_code(sb), HL_WASM_E_NOMEM);
 	hl_sandbox_free(sb);
@@ -654,32 +723,31 @@ static void module_compiled_from_c_runs(void **state)
 	HLT_REQUIRE_KVM();
 	if (!HL_WASM_HAVE_CMOD)
 		skip();
+	const struct call_row rows[] = {
+		{"recursion", "fib", {hl_i32(25)}, .want = hl_i32(75025)},
+		{"a long long result", "factorial", {hl_i32(20)},
+		 .want = hl_i64(INT64_C(2432902008176640000))},
+		{"double arithmetic", "poly", {hl_f64(2.0)}, .want = hl_f64(8.5)},
+		{"float arithmetic", "halve", {hl_f32(3.0f)}, .want = hl_f32(1.5f)},
+		{"an array in linear memory: 3 * (0 + 1 + ... + 999)", "fill_and_sum",
+		 {hl_i32(1000)},
+		 .want = hl_i32(1498500)},
+		{"a static counter", "count_calls", .want = hl_i32(1)},
+		{"the counter kept between calls", "count_calls", .want = hl_i32(2)},
+		{"undefined functions are host imports", "mul_via_host", {hl_i32(9), hl_i32(9)},
+		 .want = hl_i32(81)},
+	};
+	const struct call_row traps[] = {
+		{"a wild pointer", "peek", {hl_i32(1 << 30)}, .err = HL_E_GUEST_ERROR,
+		 .word = "out of bounds"},
+		{"division by zero", "divide", {hl_i32(1), hl_i32(0)}, .err = HL_E_GUEST_ERROR,
+		 .word = "divide by zero"},
+		{"__builtin_trap", "crash", .err = HL_E_GUEST_ERROR, .word = "unreachable"},
+	};
 	hl_sandbox *sb = open_wasm("cmod", NULL, NULL, NULL);
-	hl_value a[2];
-	a[0] = hl_i32(25);
-	assert_int_equal(call_i32(sb, "fib", a, 1), 75025);
-	a[0] = hl_i32(20);
-	assert_int_equal(call_i64(sb, "factorial", a, 1), INT64_C(2432902008176640000));
-	a[0] = hl_f64(2.0);
-	assert_true(call_f64(sb, "poly", a, 1) == 8.5);
-	a[0] = hl_f32(3.0f);
-	hl_value v = hlt_call_ok(sb, "halve", a, 1);
-	assert_true(v.type == HL_TYPE_F32 && v.u.f32 == 1.5f);
-	a[0] = hl_i32(1000); /* 3 * (0 + 1 + ... + 999) */
-	assert_int_equal(call_i32(sb, "fill_and_sum", a, 1), 1498500);
-	assert_int_equal(call_i32(sb, "count_calls", NULL, 0), 1);
-	assert_int_equal(call_i32(sb, "count_calls", NULL, 0), 2);
-	a[0] = hl_i32(9), a[1] = hl_i32(9);
-	assert_int_equal(call_i32(sb, "mul_via_host", a, 2), 81);
+	check_calls(sb, rows, NROWS(rows));
 	assert_int_equal(last_note, 9);
-	a[0] = hl_i32(1 << 30);
-	HLT_ASSERT_CODE(sb, hl_call(sb, "peek", a, 1, NULL), HL_E_GUEST_ERROR);
-	HLT_ASSERT_MSG(sb, "out of bounds");
-	a[0] = hl_i32(1), a[1] = hl_i32(0);
-	HLT_ASSERT_CODE(sb, hl_call(sb, "divide", a, 2, NULL), HL_E_GUEST_ERROR);
-	HLT_ASSERT_MSG(sb, "divide by zero");
-	HLT_ASSERT_CODE(sb, hl_call(sb, "crash", NULL, 0, NULL), HL_E_GUEST_ERROR);
-	HLT_ASSERT_MSG(sb, "unreachable");
+	check_calls(sb, traps, NROWS(traps));
 	HLT_ASSERT_CODE(sb, hl_sandbox_reset(sb), 0);
 	assert_int_equal(call_i32(sb, "count_calls", NULL, 0), 1);
 	hl_sandbox_free(sb);
@@ -719,23 +787,18 @@ static void expect_trap_msg(hl_sandbox *sb, const char *fn, const hl_value *a, s
 
 static void emscripten_module_is_renamed_and_its_constructors_run(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_function_info fi;
 	/* The map's names, not "v" or "u"; __wasm_call_ctors is no guest function. */
 	assert_true(signature(sb, "ctors_ran", &fi));
 	assert_false(signature(sb, "v", &fi));
 	assert_false(signature(sb, "__wasm_call_ctors", &fi));
 	assert_int_equal(call_i32(sb, "ctors_ran", NULL, 0), 7);
-	hl_sandbox_free(sb);
 }
 
 static void emscripten_heap_grows_in_the_imported_memory(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	/* 2 pages already: nothing to do. */
 	hl_value a = hl_i32(100000);
 	assert_int_equal(call_i32(sb, "grow", &a, 1), 2);
@@ -748,14 +811,11 @@ static void emscripten_heap_grows_in_the_imported_memory(void **state)
 	/* Past the module's maximum: the allocation fails, the call does not. */
 	a = hl_i32(8 * 65536 + 1);
 	assert_int_equal(call_i32(sb, "grow", &a, 1), -1);
-	hl_sandbox_free(sb);
 }
 
 static void emscripten_clocks_and_time_zone_are_utc(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	double host_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
@@ -768,20 +828,16 @@ static void emscripten_clocks_and_time_zone_are_utc(void **state)
 	/* 2024-03-01T00:00:00Z: year 2024, day 60 of the year (0-based, leap year). */
 	hl_value t = hl_i64(1709251200);
 	assert_int_equal(call_i32(sb, "year", &t, 1), 2024 * 1000 + 60);
-	hl_sandbox_free(sb);
 }
 
 static void emscripten_abort_and_assertions_trap_with_their_message(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("emscripten", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	expect_trap_msg(sb, "abort", NULL, 0, HL_WASM_TRAP_ABORT, "wasm trap: the module called abort()");
 	expect_trap_msg(sb, "assert", NULL, 0, HL_WASM_TRAP_ABORT,
 	            "failed an assertion: cond, at file.c:42 in fn");
 	/* The sandbox still serves calls. */
 	assert_int_equal(call_i32(sb, "ctors_ran", NULL, 0), 7);
-	hl_sandbox_free(sb);
 }
 
 static void emscripten_system_calls_fail_with_enosys_and_output_is_printed(void **state)
@@ -799,9 +855,7 @@ static void emscripten_system_calls_fail_with_enosys_and_output_is_printed(void 
 
 static void embedder_in_c_serves_its_own_function(void **state)
 {
-	(void)state;
-	HLT_REQUIRE_KVM();
-	hl_sandbox *sb = open_wasm("embedder", NULL, NULL, NULL);
+	hl_sandbox *sb = hlt_sandbox(state);
 	hl_function_info fi;
 	/* --no-exports: only the embedder's function. */
 	assert_int_equal(hl_function_count(sb), 1);
@@ -810,44 +864,43 @@ static void embedder_in_c_serves_its_own_function(void **state)
 	/* add_twice(3, 4) = 3 + twice(4) = 11, times 100, plus one init. */
 	hl_value a[2] = {hl_i32(3), hl_i32(4)};
 	assert_int_equal(call_i32(sb, "compute", a, 2), 1101);
-	hl_sandbox_free(sb);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(exports_have_their_wasm_signatures),
-		cmocka_unit_test(arithmetic_on_every_type),
-		cmocka_unit_test(arguments_are_checked_before_the_module_runs),
-		cmocka_unit_test(state_persists_and_reset_gives_fresh_state),
-		cmocka_unit_test(snapshots_and_fresh_state_calls),
-		cmocka_unit_test(memory_grows_to_its_maximum),
-		cmocka_unit_test(memory_growth_stops_at_the_heap),
-		cmocka_unit_test(imports_call_host_functions_with_every_type),
-		cmocka_unit_test(failing_and_missing_host_functions_are_host_errors),
+		WASM_TEST(exports_have_their_wasm_signatures, "arith"),
+		WASM_TEST(arithmetic_on_every_type, "arith"),
+		WASM_TEST(arguments_are_checked_before_the_module_runs, "arith"),
+		WASM_TEST(state_persists_and_reset_gives_fresh_state, "arith"),
+		WASM_TEST(snapshots_and_fresh_state_calls, "arith"),
+		WASM_TEST(memory_grows_to_its_maximum, "memory"),
+		WASM_TEST(memory_growth_stops_at_the_heap, "growheap"),
+		WASM_TEST(imports_call_host_functions_with_every_type, "imports"),
+		WASM_TEST(failing_and_missing_host_functions_are_host_errors, "imports"),
 		cmocka_unit_test(wasi_output_reaches_the_print_callback),
 		cmocka_unit_test(wasi_args_and_environment_come_from_the_host),
-		cmocka_unit_test(wasi_clocks_random_and_unsupported_calls),
-		cmocka_unit_test(wasi_proc_exit_aborts_with_the_code),
-		cmocka_unit_test(out_of_bounds_access_traps),
-		cmocka_unit_test(unreachable_traps),
-		cmocka_unit_test(integer_division_by_zero_traps),
-		cmocka_unit_test(integer_overflow_traps),
-		cmocka_unit_test(conversion_of_nan_traps),
-		cmocka_unit_test(indirect_call_mismatch_null_and_range_trap),
-		cmocka_unit_test(call_stack_exhaustion_traps),
-		cmocka_unit_test(max_call_depth_limits_nesting),
+		WASM_TEST(wasi_clocks_random_and_unsupported_calls, "wasi"),
+		WASM_TEST(wasi_proc_exit_aborts_with_the_code, "wasi"),
+		WASM_TEST(out_of_bounds_access_traps, "traps"),
+		WASM_TEST(unreachable_traps, "traps"),
+		WASM_TEST(integer_division_by_zero_traps, "traps"),
+		WASM_TEST(integer_overflow_traps, "traps"),
+		WASM_TEST(conversion_of_nan_traps, "traps"),
+		WASM_TEST(indirect_call_mismatch_null_and_range_trap, "traps"),
+		WASM_TEST(call_stack_exhaustion_traps, "traps"),
+		WASM_TEST(max_call_depth_limits_nesting, "traps_depth100"),
 		cmocka_unit_test(small_stack_still_traps_cleanly),
 		cmocka_unit_test(trap_during_instantiation_fails_init),
 		cmocka_unit_test(memory_larger_than_the_heap_fails_init),
 		cmocka_unit_test(module_compiled_from_c_runs),
 		cmocka_unit_test(sandboxes_are_independent),
-		cmocka_unit_test(emscripten_module_is_renamed_and_its_constructors_run),
-		cmocka_unit_test(emscripten_heap_grows_in_the_imported_memory),
-		cmocka_unit_test(emscripten_clocks_and_time_zone_are_utc),
-		cmocka_unit_test(emscripten_abort_and_assertions_trap_with_their_message),
+		WASM_TEST(emscripten_module_is_renamed_and_its_constructors_run, "emscripten"),
+		WASM_TEST(emscripten_heap_grows_in_the_imported_memory, "emscripten"),
+		WASM_TEST(emscripten_clocks_and_time_zone_are_utc, "emscripten"),
+		WASM_TEST(emscripten_abort_and_assertions_trap_with_their_message, "emscripten"),
 		cmocka_unit_test(emscripten_system_calls_fail_with_enosys_and_output_is_printed),
-		cmocka_unit_test(embedder_in_c_serves_its_own_function),
+		WASM_TEST(embedder_in_c_serves_its_own_function, "embedder"),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

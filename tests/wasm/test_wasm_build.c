@@ -143,45 +143,23 @@ static void expect_build_error(const char *name, int code, const char *word)
 	unlink(out_path());
 }
 
-static void import_from_another_module_is_refused(void **state)
+/* A test of a module hl_wasm_build must refuse: its file among the
+ * fixtures, the error and a word of the message. */
+struct build_error {
+	const char *module;
+	int code;
+	const char *word;
+};
+
+static void build_is_refused(void **state)
 {
-	(void)state;
-	expect_build_error("bad_import_module.wasm", HL_WASM_E_MODULE, "'other' 'f'");
+	const struct build_error *e = *state;
+	expect_build_error(e->module, e->code, e->word);
 }
 
-static void imported_memory_is_refused(void **state)
-{
-	(void)state;
-	expect_build_error("bad_import_memory.wasm", HL_WASM_E_MODULE, "is a memory");
-}
-
-static void env_import_with_bad_name_is_refused(void **state)
-{
-	(void)state;
-	expect_build_error("bad_env_name.wasm", HL_WASM_E_MODULE, "no-dashes");
-}
-
-static void wasi_import_with_wrong_signature_is_refused(void **state)
-{
-	(void)state;
-	expect_build_error("bad_wasi_sig.wasm", HL_WASM_E_MODULE, "fd_write");
-}
-
-static void missing_module_is_an_io_error(void **state)
-{
-	(void)state;
-	expect_build_error("no-such-module.wasm", HL_E_IO, "No such file");
-}
-
-static void garbage_is_refused(void **state)
-{
-	(void)state;
-	/* An ELF guest is not a module. */
-	char err[512];
-	int r = hl_wasm_build(HL_WASM_TEST_DIR "/arith", out_path(), NULL, err, sizeof err);
-	assert_int_equal(r, HL_WASM_E_MODULE);
-	assert_non_null(strstr(err, "not a wasm module"));
-}
+/* A cmocka test named `test` that builds `module`, which must fail. */
+#define BUILD_ERROR_TEST(test, module, code, word) \
+	{#test, build_is_refused, NULL, NULL, &(struct build_error){module, code, word}}
 
 static void missing_tool_is_a_tool_error(void **state)
 {
@@ -225,26 +203,34 @@ static void collect(const char *msg, void *user)
 		n->len = sizeof n->text - 1;
 }
 
+/* Builds fixture `module` with `o`, its notes (verbose) collected into
+ * *n: the build must succeed and the generated glue compile without a
+ * warning. */
+static void build_noted(const char *module, hl_wasm_build_opts *o, struct notes *n)
+{
+	memset(n, 0, sizeof *n);
+	o->note = collect;
+	o->note_user = n;
+	o->verbose = 1;
+	char err[8192];
+	int r = hl_wasm_build(fixture(module), out_path(), o, err, sizeof err);
+	if (r != 0)
+		fail_msg("%s: build failed: %s", module, err);
+	if (strstr(n->text, "(glue) said"))
+		fail_msg("%s: the glue has warnings:\n%s", module, n->text);
+}
+
 static void skipped_exports_are_noted_and_the_build_succeeds(void **state)
 {
 	(void)state;
 	hl_wasm_build_opts o;
 	hl_wasm_build_opts_init(&o);
-	struct notes n = {"", 0};
-	o.note = collect;
-	o.note_user = &n;
-	o.verbose = 1;
 	o.opt_level = 0;
-	char err[8192];
-	int r = hl_wasm_build(fixture("multi.wasm"), out_path(), &o, err, sizeof err);
-	if (r != 0)
-		fail_msg("build failed: %s", err);
+	struct notes n;
+	build_noted("multi.wasm", &o, &n);
 	assert_non_null(strstr(n.text, "'pair'"));
 	assert_non_null(strstr(n.text, "more than one result"));
 	assert_non_null(strstr(n.text, "running: "));
-	/* The generated glue compiles without a warning. */
-	if (strstr(n.text, "(glue) said"))
-		fail_msg("the glue has warnings:\n%s", n.text);
 	/* The result is a static ELF executable. */
 	size_t len;
 	uint8_t *elf = slurp(out_path(), &len);
@@ -261,16 +247,8 @@ static void generated_glue_compiles_without_warnings(void **state)
 	for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
 		hl_wasm_build_opts o;
 		hl_wasm_build_opts_init(&o);
-		struct notes n = {"", 0};
-		o.note = collect;
-		o.note_user = &n;
-		o.verbose = 1;
-		char err[8192];
-		int r = hl_wasm_build(fixture(modules[i]), out_path(), &o, err, sizeof err);
-		if (r != 0)
-			fail_msg("%s: build failed: %s", modules[i], err);
-		if (strstr(n.text, "(glue) said"))
-			fail_msg("%s: the glue has warnings:\n%s", modules[i], n.text);
+		struct notes n;
+		build_noted(modules[i], &o, &n);
 	}
 	unlink(out_path());
 }
@@ -285,16 +263,9 @@ static void keep_dir_holds_the_generated_c(void **state)
 	o.keep_dir = dir;
 	o.max_call_depth = 77;
 	o.opt_level = 0;
-	struct notes n = {"", 0};
-	o.note = collect;
-	o.note_user = &n;
-	o.verbose = 1;
-	char err[8192], path[128];
-	int r = hl_wasm_build(fixture("imports.wasm"), out_path(), &o, err, sizeof err);
-	if (r != 0)
-		fail_msg("build failed: %s", err);
-	if (strstr(n.text, "(glue) said"))
-		fail_msg("the glue has warnings:\n%s", n.text);
+	struct notes n;
+	build_noted("imports.wasm", &o, &n);
+	char path[128];
 	snprintf(path, sizeof path, "%s/glue.c", dir);
 	size_t len;
 	char *glue = (char *)slurp(path, &len);
@@ -310,20 +281,6 @@ static void keep_dir_holds_the_generated_c(void **state)
 	}
 	rmdir(dir);
 	unlink(out_path());
-}
-
-static void unimplemented_emscripten_function_is_refused(void **state)
-{
-	(void)state;
-	expect_build_error("bad_em_missing.wasm", HL_WASM_E_MODULE,
-	                   "'_dlopen_js' is a function of emscripten's JavaScript runtime");
-}
-
-static void emscripten_function_with_wrong_signature_is_refused(void **state)
-{
-	(void)state;
-	expect_build_error("bad_em_sig.wasm", HL_WASM_E_MODULE,
-	                   "does not have the signature of emscripten's emscripten_date_now");
 }
 
 /* Renames emscripten.wasm's imports and exports with `map`; returns the
@@ -436,19 +393,29 @@ int main(void)
 		cmocka_unit_test(reader_finds_imports_and_exports),
 		cmocka_unit_test(reader_survives_truncation_and_bit_flips),
 		cmocka_unit_test(reader_rejects_what_is_not_wasm),
-		cmocka_unit_test(import_from_another_module_is_refused),
-		cmocka_unit_test(imported_memory_is_refused),
-		cmocka_unit_test(env_import_with_bad_name_is_refused),
-		cmocka_unit_test(wasi_import_with_wrong_signature_is_refused),
-		cmocka_unit_test(missing_module_is_an_io_error),
-		cmocka_unit_test(garbage_is_refused),
+		BUILD_ERROR_TEST(import_from_another_module_is_refused, "bad_import_module.wasm",
+		                 HL_WASM_E_MODULE, "'other' 'f'"),
+		BUILD_ERROR_TEST(imported_memory_is_refused, "bad_import_memory.wasm",
+		                 HL_WASM_E_MODULE, "is a memory"),
+		BUILD_ERROR_TEST(env_import_with_bad_name_is_refused, "bad_env_name.wasm",
+		                 HL_WASM_E_MODULE, "no-dashes"),
+		BUILD_ERROR_TEST(wasi_import_with_wrong_signature_is_refused, "bad_wasi_sig.wasm",
+		                 HL_WASM_E_MODULE, "fd_write"),
+		BUILD_ERROR_TEST(missing_module_is_an_io_error, "no-such-module.wasm", HL_E_IO,
+		                 "No such file"),
+		/* An ELF guest is not a module. */
+		BUILD_ERROR_TEST(garbage_is_refused, "arith", HL_WASM_E_MODULE, "not a wasm module"),
 		cmocka_unit_test(missing_tool_is_a_tool_error),
 		cmocka_unit_test(bad_options_are_refused),
 		cmocka_unit_test(skipped_exports_are_noted_and_the_build_succeeds),
 		cmocka_unit_test(generated_glue_compiles_without_warnings),
 		cmocka_unit_test(keep_dir_holds_the_generated_c),
-		cmocka_unit_test(unimplemented_emscripten_function_is_refused),
-		cmocka_unit_test(emscripten_function_with_wrong_signature_is_refused),
+		BUILD_ERROR_TEST(unimplemented_emscripten_function_is_refused, "bad_em_missing.wasm",
+		                 HL_WASM_E_MODULE,
+		                 "'_dlopen_js' is a function of emscripten's JavaScript runtime"),
+		BUILD_ERROR_TEST(emscripten_function_with_wrong_signature_is_refused, "bad_em_sig.wasm",
+		                 HL_WASM_E_MODULE,
+		                 "does not have the signature of emscripten's emscripten_date_now"),
 		cmocka_unit_test(rename_map_renames_imports_and_exports),
 		cmocka_unit_test(rename_map_for_another_module_is_refused),
 		cmocka_unit_test(malformed_rename_map_is_refused),
