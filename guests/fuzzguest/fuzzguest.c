@@ -335,10 +335,10 @@ static int valid_request(void)
 		return 0;
 	}
 	case 2: /* the host function fails: the guest hears about it */
-		return hl_call_host("HostError", HL_TYPE_I32, &r, NULL, 0) == HL_GUEST_E_HOST &&
-		               hl_host_error()[0]
-		           ? 0
-		           : 3;
+		if (hl_call_host("HostError", HL_TYPE_I32, &r, NULL, 0) != HL_GUEST_E_HOST ||
+		    !hl_host_error()[0])
+			return 3;
+		return 0;
 	case 3: { /* a wrong signature is refused with a message, not a crash */
 		hl_value arg = hl_u64(rnd());
 		return hl_call_host("HostAdd", HL_TYPE_I32, &r, &arg, 1) < 0 ? 0 : 4;

@@ -19,7 +19,8 @@
 #define STATS_MIN_SIZE sizeof(hl_stats)
 
 /* hl_stats_add and hl_stats_format walk the counters as an array. */
-_Static_assert((offsetof(hl_stats, call_ns_total) - offsetof(hl_stats, calls)) % sizeof(uint64_t) == 0,
+#define COUNTERS_BYTES (offsetof(hl_stats, call_ns_total) - offsetof(hl_stats, calls))
+_Static_assert(COUNTERS_BYTES % sizeof(uint64_t) == 0,
                "the counters before the durations are all uint64_t");
 
 uint64_t hl__stats_now(void)

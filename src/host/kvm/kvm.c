@@ -223,7 +223,8 @@ static int kvm_create(struct hl_vm **out, unsigned flags, struct hl_errbuf *err)
 		goto out;
 	if (vm->platform == HL_PLATFORM_KVM_PVM && hl__pvm_setup(vm, err) < 0)
 		goto out;
-	vm->has_xcrs = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XCRS) > 0;
+	vm->has_xcrs = (kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+	                          (void *)(uintptr_t)KVM_CAP_XCRS) > 0);
 	/* kvm-pvm runs AVX natively but reports no XSAVE in CPUID: the XSAVE
 	 * ioctls are the only way to put YMM back, so use them wherever KVM
 	 * has them, not only where CPUID says XSAVE. */
@@ -353,10 +354,10 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
 	sr.cr0 = 0x80050033;  /* PG | AM | WP | NE | ET | MP | PE */
 	sr.cr0 &= ~(1ull << 18); /* no AM */
 	sr.cr3 = br->cr3;
-	sr.cr4 = (1u << 5) | (1u << 9) | (1u << 10); /* PAE | OSFXSR | OSXMMEXCPT */
+	sr.efer = (1u << 0) | (1u << 8) | (1u << 10) | (1u << 11); /* SCE | LME | LMA | NXE */
+	sr.cr4 = (1u << 5) | (1u << 9) | (1u << 10);               /* PAE | OSFXSR | OSXMMEXCPT */
 	if (vm->has_xsave)
 		sr.cr4 |= 1u << 18; /* OSXSAVE */
-	sr.efer = (1u << 0) | (1u << 8) | (1u << 10) | (1u << 11); /* SCE | LME | LMA | NXE */
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sr) < 0)
 		return hl__kvm_fail(err, "KVM_SET_SREGS (long mode)");
 

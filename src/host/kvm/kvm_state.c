@@ -91,11 +91,14 @@ int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errb
 	memset(bits, 0, sizeof bits);
 	for (size_t r = 0; r < NRANGES; r++) {
 		uint32_t base = filter_ranges[r].base, n = filter_ranges[r].n;
-		for (size_t i = 0; i < sizeof guest_writable / sizeof guest_writable[0]; i++)
-			if (guest_writable[i] >= base && guest_writable[i] - base < n)
-				bits[r][(guest_writable[i] - base) / 8] |= 1u << ((guest_writable[i] - base) % 8);
-		if (allow_pvm_features && MSR_PVM_FEATURES >= base && MSR_PVM_FEATURES - base < n)
-			bits[r][(MSR_PVM_FEATURES - base) / 8] |= 1u << ((MSR_PVM_FEATURES - base) % 8);
+		for (size_t i = 0; i < sizeof guest_writable / sizeof guest_writable[0]; i++) {
+			uint32_t bit = guest_writable[i] - base;
+			if (guest_writable[i] >= base && bit < n)
+				bits[r][bit / 8] |= 1u << (bit % 8);
+		}
+		uint32_t bit = MSR_PVM_FEATURES - base;
+		if (allow_pvm_features && MSR_PVM_FEATURES >= base && bit < n)
+			bits[r][bit / 8] |= 1u << (bit % 8);
 		f.ranges[r] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_WRITE, .nmsrs = n,
 		                                            .base = base, .bitmap = bits[r]};
 	}
