@@ -183,10 +183,23 @@ int hl_stats_format(const hl_stats *s, char *buf, size_t len)
 		size_t off;
 	} rows[] = {
 #define ROW(f) {#f, offsetof(hl_stats, f)}
-		ROW(calls), ROW(calls_ok), ROW(rejected), ROW(guest_errors),
-		ROW(host_function_errors), ROW(aborts), ROW(faults), ROW(protocol_errors),
-		ROW(cancelled), ROW(timeouts), ROW(other_errors), ROW(host_calls), ROW(prints),
-		ROW(logs), ROW(vm_exits), ROW(restores), ROW(snapshots),
+		ROW(calls),
+		ROW(calls_ok),
+		ROW(rejected),
+		ROW(guest_errors),
+		ROW(host_function_errors),
+		ROW(aborts),
+		ROW(faults),
+		ROW(protocol_errors),
+		ROW(cancelled),
+		ROW(timeouts),
+		ROW(other_errors),
+		ROW(host_calls),
+		ROW(prints),
+		ROW(logs),
+		ROW(vm_exits),
+		ROW(restores),
+		ROW(snapshots),
 #undef ROW
 	};
 	size_t off = 0;
