@@ -110,7 +110,8 @@ static double fork_block(struct fork_server *fs, int n, double *t, char *err, si
 		char rq = 'r', an = 0;
 		double t0 = timing_now_us();
 		if (write(fs->req, &rq, 1) != 1 || read(fs->ans, &an, 1) != 1 || an != 'a') {
-			snprintf(err, len, "the fork server %s", an == 'e' ? "could not fork" : "stopped");
+			snprintf(err, len, "the fork server %s",
+			         an == 'e' ? "could not fork" : "stopped");
 			return -1;
 		}
 		if (i >= 0)

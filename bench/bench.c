@@ -220,7 +220,8 @@ static int raw_open(struct raw_vm *r)
 	}
 	static const uint8_t code[] = {0xe6, 0x10, 0xeb, 0xfc};
 	memcpy((uint8_t *)r->mem + 0x1000, code, sizeof code);
-	struct kvm_userspace_memory_region reg = {.slot = 0, .guest_phys_addr = 0,
+	struct kvm_userspace_memory_region reg = {.slot = 0,
+	                                          .guest_phys_addr = 0,
 	                                          .memory_size = 0x10000,
 	                                          .userspace_addr = (uint64_t)(uintptr_t)r->mem};
 	if (ioctl(r->vm, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
@@ -275,12 +276,13 @@ static char first_error[512];
 static void note_error(const char *what, hl_sandbox *sb)
 {
 	if (!first_error[0])
-		snprintf(first_error, sizeof first_error, "%s: %s", what, sb ? hl_errmsg(sb) : "failed");
+		snprintf(first_error, sizeof first_error, "%s: %s", what,
+		         sb ? hl_errmsg(sb) : "failed");
 }
 
 /* Median microseconds of n calls of fn(args) after a warm-up; -1 on error. */
-static double time_calls(hl_sandbox *sb, const char *fn, const hl_value *args, size_t nargs,
-                         int n, double *t)
+static double time_calls(hl_sandbox *sb, const char *fn, const hl_value *args, size_t nargs, int n,
+                         double *t)
 {
 	for (int i = 0; i < n / 10 + 2; i++)
 		hl_call(sb, fn, args, nargs, NULL);
@@ -406,8 +408,8 @@ static double rounds_median(const double *v, int rounds)
 	return timing_median_of(v, rounds);
 }
 
-static void target_vs_floor(const char *key, const char *name, const double *v,
-                            const double *fl, int rounds, double limit, const char *why)
+static void target_vs_floor(const char *key, const char *name, const double *v, const double *fl,
+                            int rounds, double limit, const char *why)
 {
 	const char *err = first_error[0] ? first_error : "not measured";
 	double m = rounds_median(v, rounds), f = rounds_median(fl, rounds);
@@ -451,14 +453,16 @@ static void call_figures(struct bench_ctx *cx, hl_sandbox *sb, hl_sandbox *cb)
 	                "NoOp: one exit round trip, the call encoded and its result checked");
 	target_vs_floor("host_callback", "host callback, per crossing / floor", cbk, fl, R, 1.2,
 	                "(HostCallLoop(16) - HostCallLoop(0)) / 16");
-	target_vs_floor("fresh_call", "fresh-state call (restore <= 16 pages + call) / floor", fresh,
-	                fl, R, 2.0, "hl_call_fresh of DirtyPages(8) after the same call");
+	target_vs_floor("fresh_call", "fresh-state call (restore <= 16 pages + call) / floor",
+	                fresh, fl, R, 2.0, "hl_call_fresh of DirtyPages(8) after the same call");
 	if (!h)
-		bench_missing(BENCH_TARGET, "cancel", "cancel latency (cancel -> the call returns) / floor",
-		              false, "no sandbox with an interrupt signal: %s", cs ? hl_errmsg(cs) : "load failed");
+		bench_missing(BENCH_TARGET, "cancel",
+		              "cancel latency (cancel -> the call returns) / floor", false,
+		              "no sandbox with an interrupt signal: %s",
+		              cs ? hl_errmsg(cs) : "load failed");
 	else
-		target_vs_floor("cancel", "cancel latency (cancel -> the call returns) / floor", can, fl,
-		                R, 2.0, "a guest loop cancelled from another thread");
+		target_vs_floor("cancel", "cancel latency (cancel -> the call returns) / floor",
+		                can, fl, R, 2.0, "a guest loop cancelled from another thread");
 	bench_reference("call_echo_1k", "guest call, echo a 1 KiB string", rounds_median(echo, R),
 	                "us", rounds_median(fl, R));
 	cx->fresh_us = rounds_median(fresh, R);
@@ -566,13 +570,15 @@ static void creation_figures(struct bench_ctx *cx)
 	if (isfinite(mraw))
 		bench_target_ratio("from_snapshot",
 		                   "sandbox from a snapshot to its first result / raw VM + first run",
-		                   rounds_median(snapc, R), mraw, "us", ratio_of_rounds(snapc, raw, R), 1.5,
-		                   false, "benchguest: hl_sandbox_new_from_snapshot + NoOp; raw: bare KVM ioctls");
+		                   rounds_median(snapc, R), mraw, "us",
+		                   ratio_of_rounds(snapc, raw, R), 1.5, false,
+		                   "benchguest: hl_sandbox_new_from_snapshot + NoOp; raw: bare KVM ioctls");
 	else
 		bench_missing(BENCH_TARGET, "from_snapshot",
-		              "sandbox from a snapshot to its first result / raw VM + first run", false, "%s",
-		              first_error[0] ? first_error : "raw KVM failed");
-	snprintf(detail, sizeof detail, "benchguest; raw VM %.0f us + the guest's own init %.0f us%s", mraw,
+		              "sandbox from a snapshot to its first result / raw VM + first run",
+		              false, "%s", first_error[0] ? first_error : "raw KVM failed");
+	snprintf(detail, sizeof detail,
+	         "benchguest; raw VM %.0f us + the guest's own init %.0f us%s", mraw,
 	         rounds_median(guest, R), clock_ok ? "" : " (GUEST CLOCK IMPLAUSIBLE)");
 	if (isfinite(rounds_median(cold, R)))
 		bench_target_ratio("cold_creation",
@@ -581,8 +587,8 @@ static void creation_figures(struct bench_ctx *cx)
 		                   ratio_of_rounds(cold, denom, R), 1.5, false, detail);
 	else
 		bench_missing(BENCH_TARGET, "cold_creation",
-		              "cold creation (load + init) / raw VM + the guest's own init", false, "%s",
-		              first_error[0] ? first_error : "not measured");
+		              "cold creation (load + init) / raw VM + the guest's own init", false,
+		              "%s", first_error[0] ? first_error : "not measured");
 	bench_reference("raw_create", "raw KVM: VM + 64 KiB + vCPU + first run (real mode)", mraw,
 	                "us", 0);
 	bench_reference("probe_create", "VM + entry into the guests' mode + first run (probe)",
@@ -601,7 +607,8 @@ static void raw_round_trip_figure(int n)
 	struct raw_vm r;
 	double *t = malloc(sizeof *t * (size_t)n);
 	if (!t || raw_open(&r) != 0) {
-		bench_reference("raw_round_trip", "raw KVM: exit round trip, real-mode guest", NAN, "us", 0);
+		bench_reference("raw_round_trip", "raw KVM: exit round trip, real-mode guest", NAN,
+		                "us", 0);
 		free(t);
 		return;
 	}
@@ -667,14 +674,16 @@ static void print_rows(enum bench_table t)
 		fmt_value(r->value, r->unit, a, sizeof a);
 		if (t == BENCH_TARGET) {
 			if (isfinite(r->base))
-				snprintf(m, sizeof m, "%s / %s", a, fmt_value(r->base, r->unit, b, sizeof b));
+				snprintf(m, sizeof m, "%s / %s", a,
+				         fmt_value(r->base, r->unit, b, sizeof b));
 			else
 				snprintf(m, sizeof m, "%s", a);
 			if (r->amount)
 				snprintf(tg, sizeof tg, "%s %s", r->at_least ? ">=" : "<=",
 				         fmt_value(r->limit, r->unit, b, sizeof b));
 			else
-				snprintf(tg, sizeof tg, "%s %.1fx", r->at_least ? ">=" : "<=", r->limit);
+				snprintf(tg, sizeof tg, "%s %.1fx",
+				         r->at_least ? ">=" : "<=", r->limit);
 			char ratio[16] = "-";
 			if (!r->amount)
 				snprintf(ratio, sizeof ratio, "%.2fx", r->ratio);
@@ -777,9 +786,12 @@ static int write_json(const char *path, const struct bench_opts *o, const hl_pla
 		fprintf(f, ", \"ratio\": ");
 		json_num(f, r->missing[0] ? NAN : r->ratio);
 		if (r->table == BENCH_TARGET) {
-			fprintf(f, ", \"target\": \"%s %g%s%s\", \"met\": %s", r->at_least ? ">=" : "<=",
-			        r->limit, r->amount ? " " : "", r->amount ? r->unit : "x",
-			        v < 0 ? "null" : v ? "true" : "false");
+			fprintf(f, ", \"target\": \"%s %g%s%s\", \"met\": %s",
+			        r->at_least ? ">=" : "<=", r->limit, r->amount ? " " : "",
+			        r->amount ? r->unit : "x",
+			        v < 0 ? "null"
+			        : v   ? "true"
+			              : "false");
 		}
 		if (r->detail[0]) {
 			fprintf(f, ", \"detail\": ");
@@ -851,8 +863,8 @@ static void summary(void)
 		if (v == 0) {
 			missed++;
 			if (off < sizeof names)
-				off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", off ? "; " : "",
-				                        r->key);
+				off += (size_t)snprintf(names + off, sizeof names - off, "%s%s",
+				                        off ? "; " : "", r->key);
 		}
 	}
 	printf("\nhl_bench summary: %d targets: %d met, %d MISSED%s%s%s; ", targets, met, missed,
@@ -896,11 +908,11 @@ int main(int argc, char **argv)
 	int rounds = 0, iters = 0, maxsb = 0, budget = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		int *num = strcmp(a, "--rounds") == 0 ? &rounds
-		           : strcmp(a, "--iters") == 0 ? &iters
+		int *num = strcmp(a, "--rounds") == 0          ? &rounds
+		           : strcmp(a, "--iters") == 0         ? &iters
 		           : strcmp(a, "--max-sandboxes") == 0 ? &maxsb
 		           : strcmp(a, "--memory-budget") == 0 ? &budget
-		           : NULL;
+		                                               : NULL;
 		if (num && i + 1 < argc && (*num = positive(argv[i + 1])) > 0)
 			i++;
 		else if (strcmp(a, "--json") == 0 && i + 1 < argc)

@@ -63,8 +63,8 @@ struct bench_row {
 	 * is <= limit (at_least false) or >= limit (at_least true) */
 	double limit;
 	bool at_least;
-	bool amount;      /* the target compares `value`, not `ratio` */
-	char detail[160]; /* how it was composed, the numbers behind it */
+	bool amount;       /* the target compares `value`, not `ratio` */
+	char detail[160];  /* how it was composed, the numbers behind it */
 	char missing[240]; /* not "": why there is no figure (skipped, failed) */
 	bool skipped;      /* missing on purpose (node absent): not a failure */
 };
@@ -112,10 +112,10 @@ int bench_curve_row(struct bench_curve *c);
 
 struct bench_ctx {
 	const struct bench_opts *o;
-	double floor_us;      /* median floor of the run so far */
-	double fresh_us;      /* the fresh-state call (alternatives compare with it) */
-	hl_snapshot *snap;    /* simpleguest's snapshot, default configuration */
-	hl_snapshot *bsnap;   /* benchguest's (the creation figures), default configuration */
+	double floor_us;    /* median floor of the run so far */
+	double fresh_us;    /* the fresh-state call (alternatives compare with it) */
+	hl_snapshot *snap;  /* simpleguest's snapshot, default configuration */
+	hl_snapshot *bsnap; /* benchguest's (the creation figures), default configuration */
 };
 
 /* alternatives.c: posix_spawn, a fork server, Node's WebAssembly. */

@@ -104,7 +104,8 @@ static void restore_vs_size(struct bench_ctx *cx, struct sized *sz)
 			t16[s][r] = restore_after(sz[s].sb, sz[s].snap, "DirtyPages", 16, n, NULL);
 		}
 	struct bench_curve *c = bench_curve_add(
-		"restore_vs_size", "Restore against sandbox size (benchguest: heap size; DirtyPages(n), then restore)");
+		"restore_vs_size",
+		"Restore against sandbox size (benchguest: heap size; DirtyPages(n), then restore)");
 	bench_curve_col(c, "heap MiB", "%.0f");
 	bench_curve_col(c, "1 page us", "%.1f");
 	bench_curve_col(c, "16 pages us", "%.1f");
@@ -137,15 +138,18 @@ static void restore_vs_size(struct bench_ctx *cx, struct sized *sz)
 		const char *name = p ? "restore 256 MiB / 1 MiB sandbox, 16 pages dirtied"
 		                     : "restore 256 MiB / 1 MiB sandbox, 1 page dirtied";
 		if (!sz[0].sb || !sz[4].sb) {
-			bench_missing(BENCH_TARGET, key, name, false, "%s", sz[0].sb ? sz[4].err : sz[0].err);
+			bench_missing(BENCH_TARGET, key, name, false, "%s",
+			              sz[0].sb ? sz[4].err : sz[0].err);
 			continue;
 		}
 		double(*t)[64] = p ? t16 : t1;
-		bench_target_ratio(key, name, timing_median_of(t[4], R), timing_median_of(t[0], R), "us",
-		                   c->v[4][4 + p], 1.1, false, "the two sizes interleaved, round by round");
+		bench_target_ratio(key, name, timing_median_of(t[4], R), timing_median_of(t[0], R),
+		                   "us", c->v[4][4 + p], 1.1, false,
+		                   "the two sizes interleaved, round by round");
 	}
 	snprintf(c->footer, sizeof c->footer,
-	         "%d restores per cell per round; 1024 MiB is beyond hl_config's heap limit (768 MiB)", n);
+	         "%d restores per cell per round; 1024 MiB is beyond hl_config's heap limit (768 MiB)",
+	         n);
 }
 
 /* Restore time against dirtied pages, 1 to 4096, on a 32 MiB heap. */
@@ -156,7 +160,8 @@ static void restore_vs_pages(struct bench_ctx *cx)
 	const struct bench_opts *o = cx->o;
 	int R = o->rounds, k = o->quick ? 3 : 8;
 	struct bench_curve *c = bench_curve_add(
-		"restore_vs_pages", "Restore against dirtied pages (benchguest, 32 MiB heap; DirtyHeapPages(n), then restore)");
+		"restore_vs_pages",
+		"Restore against dirtied pages (benchguest, 32 MiB heap; DirtyHeapPages(n), then restore)");
 	bench_curve_col(c, "pages", "%.0f");
 	bench_curve_col(c, "restore us", "%.1f");
 	bench_curve_col(c, "x floor", "%.2f");
@@ -178,7 +183,8 @@ static void restore_vs_pages(struct bench_ctx *cx)
 	double rs[NP][64], call[NP][64];
 	for (int r = 0; r < R; r++)
 		for (int p = 0; p < NP; p++)
-			rs[p][r] = restore_after(sb, snap, "DirtyHeapPages", pages[p], k, &call[p][r]);
+			rs[p][r] = restore_after(sb, snap, "DirtyHeapPages", pages[p], k,
+			                         &call[p][r]);
 	for (int p = 0; p < NP; p++) {
 		int i = bench_curve_row(c);
 		c->v[i][0] = pages[p];
@@ -198,7 +204,8 @@ static void restore_vs_pages(struct bench_ctx *cx)
 	}
 	snprintf(c->footer, sizeof c->footer,
 	         "%d restores per cell per round; the allocator writes a few pages beyond n; "
-	         "the call's time includes its first write to each page after the restore", k);
+	         "the call's time includes its first write to each page after the restore",
+	         k);
 	hl_snapshot_free(snap);
 	hl_sandbox_free(sb);
 }
@@ -244,7 +251,8 @@ static void creation_vs_heap(struct bench_ctx *cx, struct sized *sz)
 				guest[s][n[s]] = (double)v.u.i64 / 1e6;
 				snapc[s][n[s]++] = (t3 - t2) / 1e3;
 			}
-	struct bench_curve *c = bench_curve_add("creation_vs_heap", "Creation against heap size (benchguest)");
+	struct bench_curve *c = bench_curve_add("creation_vs_heap",
+	                                        "Creation against heap size (benchguest)");
 	bench_curve_col(c, "heap MiB", "%.0f");
 	bench_curve_col(c, "cold ms", "%.2f");
 	bench_curve_col(c, "guest init ms", "%.3f");
@@ -347,8 +355,9 @@ static void threads_curve(struct bench_ctx *cx)
 		c1[r] = throughput(sbs, 1, dur);
 		c2[r] = throughput(sbs, 2, dur);
 	}
-	struct bench_curve *c = bench_curve_add("throughput_vs_threads",
-	                                        "Throughput against threads (NoOp, a sandbox per thread)");
+	struct bench_curve *c =
+		bench_curve_add("throughput_vs_threads",
+	                        "Throughput against threads (NoOp, a sandbox per thread)");
 	bench_curve_col(c, "threads", "%.0f");
 	bench_curve_col(c, "calls/s", "%.0f");
 	bench_curve_col(c, "per thread", "%.0f");
@@ -372,8 +381,9 @@ static void threads_curve(struct bench_ctx *cx)
 	         "%.0f ms per point per round, %d rounds; %ld CPUs online (shared with whatever else runs)",
 	         dur / 1e3, R, ncpu);
 	if (k == R)
-		bench_target_ratio("threads_2_vs_1", name, c->v[1][1], c->v[0][1], "calls/s", ratio, 1.8,
-		                   true, "NoOp in a sandbox per thread, 1 and 2 threads alternating");
+		bench_target_ratio("threads_2_vs_1", name, c->v[1][1], c->v[0][1], "calls/s", ratio,
+		                   1.8, true,
+		                   "NoOp in a sandbox per thread, 1 and 2 threads alternating");
 	else
 		bench_missing(BENCH_TARGET, "threads_2_vs_1", name, false, "a NoOp call failed");
 	hl_sandbox_free(sbs[0]);
@@ -421,12 +431,14 @@ static void kmem_find(void)
 		const char *ctrl = c1 + 1, *path = c2 + 1;
 		char probe[600];
 		if (strstr(ctrl, "memory")) {
-			snprintf(probe, sizeof probe, "/sys/fs/cgroup/memory%s/memory.kmem.usage_in_bytes", path);
+			snprintf(probe, sizeof probe,
+			         "/sys/fs/cgroup/memory%s/memory.kmem.usage_in_bytes", path);
 			if (access(probe, R_OK) == 0) {
 				snprintf(kmem_file, sizeof kmem_file, "%s", probe);
 				kmem_kind = 1;
 				snprintf(kmem_source, sizeof kmem_source,
-				         "kernel: memory cgroup %s (v1 kmem), which counts every process in it", path);
+				         "kernel: memory cgroup %s (v1 kmem), which counts every process in it",
+				         path);
 				break;
 			}
 		} else if (!ctrl[0] && !kmem_kind) {
@@ -517,8 +529,8 @@ static void describe_limit(char *buf, size_t len, int n, int rc)
 		fclose(f);
 	}
 	int fds = count_fds(), maps = count_maps();
-	const char *which = (rlim_t)fds + 8 >= rl.rlim_cur                ? "file descriptors"
-	                    : maxmap > 0 && maps + 16 >= maxmap           ? "memory maps"
+	const char *which = (rlim_t)fds + 8 >= rl.rlim_cur      ? "file descriptors"
+	                    : maxmap > 0 && maps + 16 >= maxmap ? "memory maps"
 	                    : kib_field("/proc/meminfo", "MemAvailable:") < 262144 ? "memory"
 	                                                                           : "unknown";
 	snprintf(buf, len,
@@ -556,7 +568,7 @@ static void memory_curve(struct bench_ctx *cx)
 	kmem_find();
 	struct bench_curve *c =
 		bench_curve_add("memory_vs_sandboxes",
-		                "Resident memory against idle sandboxes made from one snapshot (growth)");
+	                        "Resident memory against idle sandboxes made from one snapshot (growth)");
 	bench_curve_col(c, "sandboxes", "%.0f");
 	bench_curve_col(c, "ms each", "%.2f");
 	bench_curve_col(c, "VmRSS MiB", "%.1f");
@@ -600,8 +612,8 @@ static void memory_curve(struct bench_ctx *cx)
 			describe_limit(c->note[i], sizeof c->note[i], made, rc);
 		else if (out_of_time)
 			snprintf(c->note[i], sizeof c->note[i],
-			         "stopped by the time budget (%d s; --memory-budget) before %d", o->memory_budget,
-			         points[p]);
+			         "stopped by the time budget (%d s; --memory-budget) before %d",
+			         o->memory_budget, points[p]);
 		if (made == 1000 && points[p] == 1000) {
 			target_total = c->v[i][5];
 			target_pss = c->v[i][3];
@@ -659,11 +671,11 @@ static void memory_curve(struct bench_ctx *cx)
 	free(v);
 	char label[96];
 	snprintf(label, sizeof label, "after one NoOp call each, %d sandboxes: Pss per 1000", k);
-	bench_reference("memory_called_pss", label, k ? mib_of(a1.pss, a0.pss) * 1000 / k : NAN, "MiB",
-	                0);
-	snprintf(label, sizeof label, "after one NoOp call each, %d sandboxes: kernel per 1000", k);
-	bench_reference("memory_called_kernel", label, k ? mib_of(a1.kern, a0.kern) * 1000 / k : NAN,
+	bench_reference("memory_called_pss", label, k ? mib_of(a1.pss, a0.pss) * 1000 / k : NAN,
 	                "MiB", 0);
+	snprintf(label, sizeof label, "after one NoOp call each, %d sandboxes: kernel per 1000", k);
+	bench_reference("memory_called_kernel", label,
+	                k ? mib_of(a1.kern, a0.kern) * 1000 / k : NAN, "MiB", 0);
 	bench_reference("snapshot_size", "snapshot memory (shared by all of them)",
 	                (double)hl_snapshot_size(cx->snap) / MIB, "MiB", 0);
 }
@@ -673,7 +685,8 @@ void bench_curves(struct bench_ctx *cx)
 	struct sized sz[NSIZES];
 	memset(sz, 0, sizeof sz);
 	for (int s = 0; s < NSIZES; s++) {
-		sz[s].sb = open_heap(cx->o, (uint64_t)size_mib[s] << 20, sz[s].err, sizeof sz[s].err);
+		sz[s].sb = open_heap(cx->o, (uint64_t)size_mib[s] << 20, sz[s].err,
+		                     sizeof sz[s].err);
 		if (sz[s].sb && hl_sandbox_snapshot(sz[s].sb, &sz[s].snap) != 0) {
 			snprintf(sz[s].err, sizeof sz[s].err, "%s", hl_errmsg(sz[s].sb));
 			hl_sandbox_free(sz[s].sb);

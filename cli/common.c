@@ -35,22 +35,19 @@ static int exit_status_for(const hl_sandbox *sb, int code)
 	case HL_E_GUEST_FAULT:
 	case HL_E_GUEST_PROTOCOL:
 	case HL_E_POISONED:
-	case HL_E_CANCELLED:
-		return EXIT_GUEST;
+	case HL_E_CANCELLED: return EXIT_GUEST;
 	/* These reject what the command line asked for: a size option out of
 	 * range, a function the guest does not have, arguments that do not
 	 * match its signature. */
 	case HL_E_CONFIG:
 	case HL_E_NO_FUNCTION:
 	case HL_E_ARG_COUNT:
-	case HL_E_ARG_TYPE:
-		return EXIT_USAGE;
+	case HL_E_ARG_TYPE: return EXIT_USAGE;
 	case HL_E_TOO_LARGE:
 		/* Either our arguments do not fit the input buffer, or the guest's
 		 * result overflowed; only the second poisons the sandbox. */
 		return sb && hl_sandbox_poisoned(sb) ? EXIT_GUEST : EXIT_USAGE;
-	default:
-		return EXIT_HOST;
+	default: return EXIT_HOST;
 	}
 }
 
@@ -74,11 +71,13 @@ static const char *fault_kind_name(enum hl_fault_kind k)
 /* The mnemonic of an x86 exception vector, or NULL for a reserved one. */
 static const char *vector_mnemonic(uint32_t v)
 {
+	/* clang-format off */
 	static const char *const m[32] = {
 		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", NULL, "#TS",
 		"#NP", "#SS", "#GP", "#PF", NULL, "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 		[28] = "#HV", [29] = "#VC", [30] = "#SX",
 	};
+	/* clang-format on */
 	return v < 32 ? m[v] : NULL;
 }
 
@@ -88,7 +87,8 @@ void hl_cli_print_fault(FILE *f, const char *prefix, const hl_sandbox *sb)
 	if (hl_sandbox_last_fault(sb, &ft) < 0)
 		return;
 	const char *mn = ft.kind == HL_FAULT_EXCEPTION ? vector_mnemonic(ft.vector) : NULL;
-	fprintf(f, "%sfault: kind=%s vector=%" PRIu32 "%s%s%s rip=0x%" PRIx64 " addr=0x%" PRIx64
+	fprintf(f,
+	        "%sfault: kind=%s vector=%" PRIu32 "%s%s%s rip=0x%" PRIx64 " addr=0x%" PRIx64
 	        " error_code=0x%" PRIx64 " rsp=0x%" PRIx64 "\n",
 	        prefix, fault_kind_name(ft.kind), ft.vector, mn ? " (" : "", mn ? mn : "",
 	        mn ? ")" : "", ft.rip, ft.addr, ft.error_code, ft.rsp);

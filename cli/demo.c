@@ -165,7 +165,8 @@ static int demo_call(struct demo *d, hl_sandbox *sb, const char *fn, const char 
 			const char *text = i < ntexts ? texts[i] : zero_text(t);
 			char err[512];
 			if (!hl_cli_parse_value(t, text, &args[i], &owned[i], err, sizeof err)) {
-				printf("  error: %s parameter %zu is %s: %s\n", fn, i + 1, hl_type_name(t), err);
+				printf("  error: %s parameter %zu is %s: %s\n", fn, i + 1,
+				       hl_type_name(t), err);
 				r = HL_E_ARG_TYPE;
 			}
 		}
@@ -367,7 +368,8 @@ static void demo_callbackguest(struct demo *d)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (demo_expect(d, sb, "HostCallLoop", thousand, 1, "500500", &res)) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+		double us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 +
+		            (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
 		demo_ok(d, "%.0f us in all, %.2f us per host call", us, us / 1000);
 	}
 
@@ -381,7 +383,8 @@ static void demo_callbackguest(struct demo *d)
 	} else if (r == 0) {
 		demo_fail(d, "CallHostError succeeded: the host error was lost");
 	} else {
-		demo_fail(d, "expected HL_E_HOST_FUNCTION or HL_E_GUEST_ERROR, got %s", hl_strerror(r));
+		demo_fail(d, "expected HL_E_HOST_FUNCTION or HL_E_GUEST_ERROR, got %s",
+		          hl_strerror(r));
 	}
 	hl_sandbox_free(sb);
 }
@@ -419,8 +422,8 @@ static bool find_guest_dir(const char *arg, char *out, size_t outlen)
 	const char *given = arg ? arg : env && env[0] ? env : NULL;
 	if (given) {
 		if ((size_t)snprintf(out, outlen, "%s", given) >= outlen || !has_simpleguest(out)) {
-			fprintf(stderr, HL_CLI_PROG ": demo: no readable simpleguest in '%s'%s\n", given,
-			        arg ? "" : " (from $HYPERLIGHT_GUEST_DIR)");
+			fprintf(stderr, HL_CLI_PROG ": demo: no readable simpleguest in '%s'%s\n",
+			        given, arg ? "" : " (from $HYPERLIGHT_GUEST_DIR)");
 			return false;
 		}
 		return true;
@@ -434,14 +437,16 @@ static bool find_guest_dir(const char *arg, char *out, size_t outlen)
 	}
 	if (slash) {
 		*slash = '\0';
-		if ((size_t)snprintf(out, outlen, "%s/guests/bin", exe) < outlen && has_simpleguest(out))
+		if ((size_t)snprintf(out, outlen, "%s/guests/bin", exe) < outlen &&
+		    has_simpleguest(out))
 			return true;
 	}
 	snprintf(out, outlen, "./guests/bin");
 	if (has_simpleguest(out))
 		return true;
 	fprintf(stderr,
-	        HL_CLI_PROG ": demo: cannot find the sample guests: no simpleguest in %s%s or "
+	        HL_CLI_PROG
+	        ": demo: cannot find the sample guests: no simpleguest in %s%s or "
 	        "./guests/bin; give GUEST_DIR or set HYPERLIGHT_GUEST_DIR\n",
 	        slash ? exe : "the program's directory", slash ? "/guests/bin" : "");
 	return false;
@@ -474,7 +479,8 @@ int hl_cli_demo(int argc, char **argv, const struct hl_cli_opts *o)
 		printf("demo: all %d steps behaved as expected\n", d->step);
 	} else {
 		fflush(stdout);
-		fprintf(stderr, HL_CLI_PROG ": demo: %d of %d steps did not behave as expected:", d->failed,
+		fprintf(stderr,
+		        HL_CLI_PROG ": demo: %d of %d steps did not behave as expected:", d->failed,
 		        d->step);
 		int shown = d->failed < 64 ? d->failed : 64;
 		for (int i = 0; i < shown; i++)

@@ -88,8 +88,10 @@ static int cmd_run(int argc, char **argv)
 		const char *v = argv[++i];
 		uint64_t n;
 		if (!hl_cli_parse_size(v, &n))
-			return usage_error("run: %s: '%s' is not a number (bytes with K, M or G, or "
-			                   "milliseconds)", a, v);
+			return usage_error(
+				"run: %s: '%s' is not a number (bytes with K, M or G, or "
+				"milliseconds)",
+				a, v);
 		if (strcmp(a, "--timeout-ms") == 0 && n <= UINT32_MAX)
 			cfg.timeout_ms = (uint32_t)n;
 		else if (strcmp(a, "--memory") == 0 && n < UINT32_MAX)
@@ -107,8 +109,8 @@ static int cmd_run(int argc, char **argv)
 			return usage_error("run: unknown option '%s'", a);
 	}
 	if (argc - i != 3)
-		return usage_error("run: expected FILE.js HANDLER JSON, got %d argument%s", argc - i,
-		                   argc - i == 1 ? "" : "s");
+		return usage_error("run: expected FILE.js HANDLER JSON, got %d argument%s",
+		                   argc - i, argc - i == 1 ? "" : "s");
 	const char *file = argv[i], *handler = argv[i + 1], *json = argv[i + 2];
 	size_t slen, jlen = strlen(json);
 	char *src = slurp(file, &slen), *jbuf = NULL;
@@ -143,7 +145,8 @@ static int cmd_run(int argc, char **argv)
 		hl_js_last_error(js, &e);
 		if (js && *e.name) {
 			/* A JavaScript exception: as a JavaScript engine prints one. */
-			fprintf(stderr, PROG ": %s: %s: %s\n", hl_js_strerror(rc), e.name, e.message);
+			fprintf(stderr, PROG ": %s: %s: %s\n", hl_js_strerror(rc), e.name,
+			        e.message);
 			if (*e.stack)
 				fprintf(stderr, "%s\n", e.stack);
 		} else {

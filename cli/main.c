@@ -13,6 +13,7 @@
 #define PROG HL_CLI_PROG
 
 static const char usage_text[] =
+	/* clang-format off */
 	"Usage: " PROG " run [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
 	"       " PROG " info [OPTIONS] GUEST\n"
 	"       " PROG " bench [OPTIONS] GUEST FUNCTION [TYPE:VALUE ...]\n"
@@ -22,6 +23,7 @@ static const char usage_text[] =
 	"       " PROG " doctor [--quiet]\n"
 	"       " PROG " serve [OPTIONS] GUEST_FILE...  (see '" PROG " serve --help')\n"
 	"       " PROG " --help | --version\n"
+	/* clang-format on */
 	"\n"
 	"Commands:\n"
 	"  run    load the guest ELF file GUEST into a new sandbox, call FUNCTION\n"
@@ -72,14 +74,9 @@ static const struct command {
 	int (*run)(int argc, char **argv, const struct hl_cli_opts *o);
 	int (*own)(int argc, char **argv);
 } commands[] = {
-	{"run", hl_cli_run, NULL},
-	{"info", hl_cli_info, NULL},
-	{"bench", hl_cli_bench, NULL},
-	{"demo", hl_cli_demo, NULL},
-	{"doctor", NULL, hl_cli_doctor},
-	{"serve", NULL, hl_cli_serve},
-	{"wasm", NULL, hl_cli_wasm},
-	{"js", NULL, hl_cli_js},
+	{"run", hl_cli_run, NULL},   {"info", hl_cli_info, NULL},     {"bench", hl_cli_bench, NULL},
+	{"demo", hl_cli_demo, NULL}, {"doctor", NULL, hl_cli_doctor}, {"serve", NULL, hl_cli_serve},
+	{"wasm", NULL, hl_cli_wasm}, {"js", NULL, hl_cli_js},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -90,7 +87,9 @@ static int unknown_command(const char *name)
 	size_t len = 0;
 	for (size_t i = 0; i < NCOMMANDS && len < sizeof list; i++)
 		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
-		                        i == 0 ? "" : i + 1 == NCOMMANDS ? " or " : ", ",
+		                        i == 0               ? ""
+		                        : i + 1 == NCOMMANDS ? " or "
+		                                             : ", ",
 		                        commands[i].name);
 	return usage_error("unknown command '%s' (%s)", name, list);
 }

@@ -18,6 +18,7 @@ bool hl_cli_parse_size(const char *s, uint64_t *out)
 	if (errno == ERANGE)
 		return false;
 	unsigned shift = 0;
+	/* clang-format off */
 	switch (*end) {
 	case '\0': break;
 	case 'k': case 'K': shift = 10; end++; break;
@@ -25,6 +26,7 @@ bool hl_cli_parse_size(const char *s, uint64_t *out)
 	case 'g': case 'G': shift = 30; end++; break;
 	default: return false;
 	}
+	/* clang-format on */
 	if (*end != '\0' || v > (UINT64_MAX >> shift))
 		return false;
 	*out = (uint64_t)v << shift;
@@ -102,7 +104,8 @@ int hl_cli_parse_options(int argc, char **argv, int *i, struct hl_cli_opts *o)
 
 		/* The options that take a value, in the order of the switch below. */
 		enum { O_HEAP, O_STACK, O_INPUT, O_OUTPUT, O_LOG_LEVEL, O_TIMEOUT, O_COUNT };
-		static const char *const valued[O_COUNT] = {"--heap", "--stack", "--input", "--output",
+		static const char *const valued[O_COUNT] = {"--heap",      "--stack",
+		                                            "--input",     "--output",
 		                                            "--log-level", "--timeout-ms"};
 		int which = O_COUNT;
 		const char *val = NULL;
@@ -143,7 +146,8 @@ int hl_cli_parse_options(int argc, char **argv, int *i, struct hl_cli_opts *o)
 			char *end;
 			errno = 0;
 			unsigned long ms = strtoul(val, &end, 10);
-			if (errno || end == val || *end || val[0] == '-' || ms == 0 || ms > UINT32_MAX) {
+			if (errno || end == val || *end || val[0] == '-' || ms == 0 ||
+			    ms > UINT32_MAX) {
 				usage_error("option %s: '%s' is not a number of milliseconds (1 to %u)",
 				            name, val, UINT32_MAX);
 				return OPT_ERROR;
@@ -153,7 +157,8 @@ int hl_cli_parse_options(int argc, char **argv, int *i, struct hl_cli_opts *o)
 			cfg->call_timeout_ms = (uint32_t)ms;
 			cfg->interrupt_signal = SIGRTMIN + 1;
 			if (hl_install_interrupt_handler(cfg->interrupt_signal) < 0) {
-				usage_error("option %s: cannot install the interrupt signal handler", name);
+				usage_error("option %s: cannot install the interrupt signal handler",
+				            name);
 				return OPT_ERROR;
 			}
 			break;
@@ -161,9 +166,10 @@ int hl_cli_parse_options(int argc, char **argv, int *i, struct hl_cli_opts *o)
 		}
 		/* The library checks the size's range when the guest is loaded. */
 		if (size && !hl_cli_parse_size(val, size)) {
-			usage_error("option %s: '%s' is not a size (a number of bytes with an optional "
-			            "K, M or G suffix, e.g. 256K or 4M)",
-			            name, val);
+			usage_error(
+				"option %s: '%s' is not a size (a number of bytes with an optional "
+				"K, M or G suffix, e.g. 256K or 4M)",
+				name, val);
 			return OPT_ERROR;
 		}
 	}

@@ -16,7 +16,7 @@
  * 4096 copies of the bytes 0..255, built by the compiler from string
  * literals (which it handles much faster than a 1 MiB initializer list).
  */
-#define BYTES_0_255 \
+#define BYTES_0_255                                                        \
 	"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" \
 	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f" \
 	"\x20\x21\x22\x23\x24\x25\x26\x27\x28\x29\x2a\x2b\x2c\x2d\x2e\x2f" \
@@ -35,7 +35,8 @@
 	"\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc\xfd\xfe\xff"
 #define TIMES4(x) x x x x
 static const char byte_pattern[] = TIMES4(TIMES4(TIMES4(TIMES4(TIMES4(TIMES4(BYTES_0_255))))));
-_Static_assert(sizeof byte_pattern == HL_SAMPLE_MAX_BYTES + 1, "4096 copies of 256 bytes, plus the literal's NUL");
+_Static_assert(sizeof byte_pattern == HL_SAMPLE_MAX_BYTES + 1,
+               "4096 copies of 256 bytes, plus the literal's NUL");
 
 /* The library checks the number and types of the arguments against the
  * registration before it calls a host function, so the callbacks below read
@@ -86,13 +87,15 @@ static int host_get_bytes(hl_host_call *hc, const hl_value *args, size_t nargs, 
 	return 0;
 }
 
-static int host_error(hl_host_call *hc, const hl_value *args, size_t nargs, hl_value *ret, void *user)
+static int host_error(hl_host_call *hc, const hl_value *args, size_t nargs, hl_value *ret,
+                      void *user)
 {
 	(void)args, (void)nargs, (void)ret, (void)user;
 	return hl_host_call_fail(hc, "HostError always fails");
 }
 
-static int host_print(hl_host_call *hc, const hl_value *args, size_t nargs, hl_value *ret, void *user)
+static int host_print(hl_host_call *hc, const hl_value *args, size_t nargs, hl_value *ret,
+                      void *user)
 {
 	(void)nargs, (void)user;
 	size_t n = args[0].u.str.len;
@@ -124,8 +127,8 @@ int hl_sample_host_register(hl_sandbox *sb)
 		{"HostPrint", HL_TYPE_I32, str1, 1, host_print},
 	};
 	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-		int r = hl_sandbox_register(sb, fns[i].name, fns[i].ret, fns[i].params, fns[i].nparams,
-		                            fns[i].fn, NULL);
+		int r = hl_sandbox_register(sb, fns[i].name, fns[i].ret, fns[i].params,
+		                            fns[i].nparams, fns[i].fn, NULL);
 		if (r < 0)
 			return r;
 	}

@@ -105,7 +105,8 @@ bool hl_cli_parse_value(hl_type t, const char *text, hl_value *out, uint8_t **ow
 			return true;
 		}
 		if (range)
-			snprintf(err, errlen, "'%s' is out of range for %s [%" PRId64 ", %" PRId64 "]", text,
+			snprintf(err, errlen,
+			         "'%s' is out of range for %s [%" PRId64 ", %" PRId64 "]", text,
 			         hl_type_name(t), lo, hi);
 		else
 			snprintf(err, errlen, "'%s' is not a decimal integer", text);
@@ -139,8 +140,8 @@ bool hl_cli_parse_value(hl_type t, const char *text, hl_value *out, uint8_t **ow
 				d = strtod(text, &end);
 		}
 		if (!end || end == text || *end != '\0') {
-			snprintf(err, errlen, "'%s' is not a number (e.g. 1.5, -2e10, nan, inf, -inf)",
-			         text);
+			snprintf(err, errlen,
+			         "'%s' is not a number (e.g. 1.5, -2e10, nan, inf, -inf)", text);
 			return false;
 		}
 		/* ERANGE means overflow (an infinity) or underflow; a result that
@@ -150,9 +151,11 @@ bool hl_cli_parse_value(hl_type t, const char *text, hl_value *out, uint8_t **ow
 			bool zero = t == HL_TYPE_F32 ? f == 0 : d == 0;
 			if (inf || zero) {
 				if (inf)
-					snprintf(err, errlen, "'%s' is out of range for %s", text, hl_type_name(t));
+					snprintf(err, errlen, "'%s' is out of range for %s", text,
+					         hl_type_name(t));
 				else
-					snprintf(err, errlen, "'%s' is too small for %s (it rounds to 0)", text,
+					snprintf(err, errlen,
+					         "'%s' is too small for %s (it rounds to 0)", text,
 					         hl_type_name(t));
 				return false;
 			}
@@ -167,9 +170,7 @@ bool hl_cli_parse_value(hl_type t, const char *text, hl_value *out, uint8_t **ow
 		}
 		snprintf(err, errlen, "'%s' is not a bool (true or false)", text);
 		return false;
-	case HL_TYPE_STRING:
-		*out = hl_string(text, strlen(text));
-		return true;
+	case HL_TYPE_STRING: *out = hl_string(text, strlen(text)); return true;
 	case HL_TYPE_BYTES: {
 		size_t n = strlen(text);
 		if (n % 2) {
@@ -236,9 +237,10 @@ int hl_cli_args_parse(int n, char **words, struct hl_cli_args *a)
 		}
 		if (!type_from_name(w, (size_t)(colon - w), &t)) {
 			hl_cli_args_free(a);
-			return usage_error("argument %d '%s': unknown type '%.*s' (i32, u32, i64, u64, "
-			                   "f32, f64, bool, string, bytes)",
-			                   i + 1, w, (int)(colon - w), w);
+			return usage_error(
+				"argument %d '%s': unknown type '%.*s' (i32, u32, i64, u64, "
+				"f32, f64, bool, string, bytes)",
+				i + 1, w, (int)(colon - w), w);
 		}
 		if (!hl_cli_parse_value(t, colon + 1, &a->v[i], &a->owned[i], err, sizeof err)) {
 			hl_cli_args_free(a);

@@ -131,7 +131,8 @@ static int cmd_build(int argc, char **argv)
 			errno = 0;
 			unsigned long n = strtoul(v, &end, 10);
 			if (v[0] < '0' || v[0] > '9' || *end || errno || n > UINT32_MAX) {
-				st = usage_error("build: --max-call-depth: '%s' is not a number of calls", v);
+				st = usage_error("build: --max-call-depth: '%s' is not a number of calls",
+				                 v);
 				goto done;
 			}
 			o.max_call_depth = (uint32_t)n;
@@ -166,7 +167,8 @@ static int cmd_build(int argc, char **argv)
 	if (!out) {
 		size_t n = strlen(in);
 		if (n <= 5 || strcmp(in + n - 5, ".wasm") != 0) {
-			st = usage_error("build: '%s' does not end in .wasm: give the output with -o", in);
+			st = usage_error("build: '%s' does not end in .wasm: give the output with -o",
+			                 in);
 			goto done;
 		}
 		if (!(def = strndup(in, n - 5))) {
@@ -270,8 +272,8 @@ static int call_and_print(hl_sandbox *sb, const char *fn, int nargs, char **word
 	hl_value args[HL_MAX_PARAMS];
 	for (int i = 0; i < nargs; i++)
 		if (!parse_arg(fi.params[i], words[i], &args[i]))
-			return usage_error("run: argument %d '%s' is not a valid %s", i + 1, words[i],
-			                   hl_type_name(fi.params[i]));
+			return usage_error("run: argument %d '%s' is not a valid %s", i + 1,
+			                   words[i], hl_type_name(fi.params[i]));
 	hl_value res;
 	int r = hl_call(sb, fn, args, (size_t)nargs, &res);
 	if (r < 0)
@@ -336,7 +338,8 @@ static int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		if (!hl_cli_parse_size(v, size)) {
-			st = usage_error("run: '%s' is not a size (bytes with an optional K, M or G)", v);
+			st = usage_error("run: '%s' is not a size (bytes with an optional K, M or G)",
+			                 v);
 			goto out;
 		}
 	}

@@ -21,10 +21,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The harness, not the library, aborts when an invariant breaks. */
-#define CHECK(cond)                  \
-	do {                         \
-		if (!(cond))         \
-			abort();     \
+#define CHECK(cond)              \
+	do {                     \
+		if (!(cond))     \
+			abort(); \
 	} while (0)
 
 /* The output buffer the guest wrote, as hl__out_copy sees it. */
@@ -49,12 +49,24 @@ static bool span_inside(const struct hl__span *s, uint64_t size)
 
 /* A layout shaped like a real one, for the page-fault region names. */
 static const struct hl__layout fuzz_layout = {
-	.mem_base = 0x1000, .mem_size = 0x400000,
-	.image_lo = 0x200000, .image_hi = 0x240000,
-	.boot_info = 0x1000, .input = 0x2000, .input_size = 0x4000,
-	.output = 0x6000, .output_size = 0x4000, .heap = 0x240000, .heap_size = 0x20000,
-	.stack_guard = 0x260000, .stack = 0x261000, .stack_size = 0x10000,
-	.ist = 0x271000, .ist_size = 0xf000, .pt = 0x300000, .pt_size = 0x6000,
+	.mem_base = 0x1000,
+	.mem_size = 0x400000,
+	.image_lo = 0x200000,
+	.image_hi = 0x240000,
+	.boot_info = 0x1000,
+	.input = 0x2000,
+	.input_size = 0x4000,
+	.output = 0x6000,
+	.output_size = 0x4000,
+	.heap = 0x240000,
+	.heap_size = 0x20000,
+	.stack_guard = 0x260000,
+	.stack = 0x261000,
+	.stack_size = 0x10000,
+	.ist = 0x271000,
+	.ist_size = 0xf000,
+	.pt = 0x300000,
+	.pt_size = 0x6000,
 };
 
 static void exception(const struct outbuf *b, uint64_t off)
@@ -97,8 +109,8 @@ static void check_clean(const char *text, uint64_t len, bool keep_newlines)
 		}
 		CHECK(cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u) && cp <= 0x10ffff);
 		CHECK(cp < 0xd800 || cp > 0xdfff);
-		CHECK(cp > 0x9f && cp != 0x2028 && cp != 0x2029 && !(cp >= 0x202a && cp <= 0x202e) &&
-		      !(cp >= 0x2066 && cp <= 0x2069));
+		CHECK(cp > 0x9f && cp != 0x2028 && cp != 0x2029 &&
+		      !(cp >= 0x202a && cp <= 0x202e) && !(cp >= 0x2066 && cp <= 0x2069));
 		i += n;
 	}
 }
@@ -199,7 +211,8 @@ static void hostcall(const struct outbuf *b, uint64_t off, uint8_t param, bool t
 				CHECK(w.bits >= req.fixed && w.bits + w.len < span.len);
 				CHECK(s[w.len] == '\0' && strlen(s) == w.len);
 			} else if (args[i].type == HL_TYPE_BYTES) {
-				CHECK(args[i].u.bytes.ptr == rec + w.bits && args[i].u.bytes.len == w.len);
+				CHECK(args[i].u.bytes.ptr == rec + w.bits &&
+				      args[i].u.bytes.len == w.len);
 				CHECK(w.bits >= req.fixed && w.bits + w.len <= span.len);
 			} else if (args[i].type == HL_TYPE_BOOL) {
 				CHECK(w.bits == (uint64_t)args[i].u.b);
@@ -235,16 +248,19 @@ static void result(const struct outbuf *b, uint64_t off, uint8_t param)
 		if (out.status == HL_STATUS_OK) {
 			CHECK(out.value.type == expected);
 			if (expected == HL_TYPE_STRING) {
-				CHECK(out.value.u.str.ptr == (const char *)payload && out.value.u.str.len == p.len);
+				CHECK(out.value.u.str.ptr == (const char *)payload &&
+				      out.value.u.str.len == p.len);
 				CHECK(strlen(out.value.u.str.ptr) == p.len);
 			} else if (expected == HL_TYPE_BYTES) {
-				CHECK(out.value.u.bytes.ptr == payload && out.value.u.bytes.len == p.len);
+				CHECK(out.value.u.bytes.ptr == payload &&
+				      out.value.u.bytes.len == p.len);
 			} else if (expected == HL_TYPE_U64) {
 				CHECK(out.value.u.u64 == r.value.bits);
 			}
 		} else {
 			CHECK(out.status == HL_STATUS_ERROR || out.status == HL_STATUS_HOST_ERROR);
-			CHECK(out.msg == (const char *)payload && out.msg_len == p.len && out.code == r.code);
+			CHECK(out.msg == (const char *)payload && out.msg_len == p.len &&
+			      out.code == r.code);
 			check_clean(out.msg, out.msg_len, true);
 		}
 	}
@@ -269,7 +285,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct hl_wire_value w;
 		hl_value v;
 		if (out_copy(&b, off, sizeof w, &w) && hl__rec_value(&w, b.p, b.size, 0, &v))
-			CHECK(v.type == (hl_type)w.type && w.type < HL_TYPE__COUNT && w.type != HL_TYPE_VOID);
+			CHECK(v.type == (hl_type)w.type && w.type < HL_TYPE__COUNT &&
+			      w.type != HL_TYPE_VOID);
 		break;
 	}
 	}

@@ -36,7 +36,8 @@ static int dirty_heap_pages(hl_call *c)
 		return hl_return_error(c, 1, "DirtyHeapPages: negative count %d", (int)n);
 	volatile uint8_t *p = aligned_alloc(4096, (size_t)n * 4096 + 4096);
 	if (!p)
-		return hl_return_error(c, 2, "DirtyHeapPages: no room for %d pages in the heap", (int)n);
+		return hl_return_error(c, 2, "DirtyHeapPages: no room for %d pages in the heap",
+		                       (int)n);
 	for (int32_t i = 0; i < n; i++)
 		p[(size_t)i * 4096] += 1;
 	free((void *)p);

@@ -8,12 +8,12 @@ static int greet(hl_call *c)
 	const char *name = hl_arg_string(c, 0, &n);
 	char buf[128];
 	int len = snprintf(buf, sizeof buf, "Hello, %s!", name);
-	printf("greeting %s\n", name);          /* reaches the host's print callback */
+	printf("greeting %s\n", name); /* reaches the host's print callback */
 	return hl_return_string(c, buf, (size_t)len);
 }
 
 int main(void)
 {
 	HL_REGISTER("Greet", greet, HL_TYPE_STRING, HL_TYPE_STRING);
-	hl_dispatch();                          /* serve calls forever */
+	hl_dispatch(); /* serve calls forever */
 }

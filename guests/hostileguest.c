@@ -38,7 +38,10 @@ static int bad_result_magic(hl_call *c)
 static int result_length_huge(hl_call *c)
 {
 	/* A string claiming almost 4 GiB inside a 40-byte record. */
-	struct hl_result r = {HL_RESULT_MAGIC, HL_STATUS_OK, sizeof r + 8, 0,
+	struct hl_result r = {HL_RESULT_MAGIC,
+	                      HL_STATUS_OK,
+	                      sizeof r + 8,
+	                      0,
 	                      {HL_TYPE_STRING, 0xfffffff0u, sizeof r}};
 	put(0, &r, sizeof r);
 	hl_outl(HL_PORT_DONE, 0);
@@ -47,7 +50,11 @@ static int result_length_huge(hl_call *c)
 
 static int result_total_len_huge(hl_call *c)
 {
-	struct hl_result r = {HL_RESULT_MAGIC, HL_STATUS_OK, 0xfffffff0u, 0, {HL_TYPE_STRING, 4, sizeof r}};
+	struct hl_result r = {HL_RESULT_MAGIC,
+	                      HL_STATUS_OK,
+	                      0xfffffff0u,
+	                      0,
+	                      {HL_TYPE_STRING, 4, sizeof r}};
 	put(0, &r, sizeof r);
 	put(sizeof r, "abc", 4);
 	hl_outl(HL_PORT_DONE, 0);
@@ -56,7 +63,10 @@ static int result_total_len_huge(hl_call *c)
 
 static int result_offset_outside(hl_call *c)
 {
-	struct hl_result r = {HL_RESULT_MAGIC, HL_STATUS_OK, sizeof r + 8, 0,
+	struct hl_result r = {HL_RESULT_MAGIC,
+	                      HL_STATUS_OK,
+	                      sizeof r + 8,
+	                      0,
 	                      {HL_TYPE_STRING, 4, (uint64_t)out_size() + 4096}};
 	put(0, &r, sizeof r);
 	hl_outl(HL_PORT_DONE, 0);
@@ -77,7 +87,8 @@ static int bad_hostcall_offset(hl_call *c)
 
 static int hostcall_argc_huge(hl_call *c)
 {
-	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, sizeof h + 8, sizeof h, 4, 0xffffffffu, HL_TYPE_I32};
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, sizeof h + 8, sizeof h, 4,
+	                        0xffffffffu,       HL_TYPE_I32};
 	put(REC_OFF, &h, sizeof h);
 	put(REC_OFF + sizeof h, "Host", 5);
 	hl_outl(HL_PORT_HOSTCALL, REC_OFF);
@@ -88,8 +99,12 @@ static int hostcall_name_too_long(hl_call *c)
 {
 	char name[HL_MAX_NAME + 100];
 	memset(name, 'A', sizeof name);
-	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, (uint32_t)HL_ALIGN8(sizeof h + sizeof name), sizeof h,
-	                        sizeof name, 0, HL_TYPE_I32};
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC,
+	                        (uint32_t)HL_ALIGN8(sizeof h + sizeof name),
+	                        sizeof h,
+	                        sizeof name,
+	                        0,
+	                        HL_TYPE_I32};
 	put(REC_OFF, &h, sizeof h);
 	put(REC_OFF + sizeof h, name, sizeof name);
 	hl_outl(HL_PORT_HOSTCALL, REC_OFF);
@@ -114,8 +129,8 @@ static int hostcall_payload_outside(hl_call *c)
 		struct hl_hostcall h;
 		struct hl_wire_value arg;
 		char name[16];
-	} rec = {{HL_HOSTCALL_MAGIC, sizeof rec, sizeof(struct hl_hostcall) + sizeof(struct hl_wire_value),
-	          8, 1, HL_TYPE_STRING},
+	} rec = {{HL_HOSTCALL_MAGIC, sizeof rec,
+	          sizeof(struct hl_hostcall) + sizeof(struct hl_wire_value), 8, 1, HL_TYPE_STRING},
 	         {HL_TYPE_STRING, 16, 0x100000},
 	         "HostEcho"};
 	put(REC_OFF, &rec, sizeof rec);
@@ -240,7 +255,8 @@ static int hostcall_fill(hl_call *c)
 	uint32_t p_off = (uint32_t)HL_ALIGN8(fixed + sizeof name - 1);
 	uint32_t room = out_size() - REC_OFF;
 	uint32_t len = room - p_off - 1 + extra; /* payload bytes, NUL after them */
-	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, room + extra, fixed, sizeof name - 1, 1, HL_TYPE_I32};
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, room + extra, fixed, sizeof name - 1, 1,
+	                        HL_TYPE_I32};
 	struct hl_wire_value w = {HL_TYPE_STRING, len, p_off};
 	put(REC_OFF, &h, sizeof h);
 	put(REC_OFF + sizeof h, &w, sizeof w);
@@ -277,7 +293,9 @@ static int print_forever(hl_call *c)
 static int log_control_bytes(hl_call *c)
 {
 	static const char file[] = "ev\nil\x1b[2J.c";
-	static const char msg[] = "one\ntwo\r\x1b[31mred\x7f \xc2\x9b" "31m \xe2\x80\xa8 caf\xc3\xa9 \xff";
+	static const char msg[] =
+		"one\ntwo\r\x1b[31mred\x7f \xc2\x9b"
+		"31m \xe2\x80\xa8 caf\xc3\xa9 \xff";
 	struct hl_log g = {HL_LOG_MAGIC, HL_LOG_ERROR, 7, sizeof file - 1, sizeof msg - 1, 0};
 	put(REC_OFF, &g, sizeof g);
 	put(REC_OFF + sizeof g, file, sizeof file - 1);

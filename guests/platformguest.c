@@ -5,7 +5,9 @@
 
 static void cpuid(uint32_t leaf, uint32_t r[4])
 {
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
+	__asm__ volatile("cpuid"
+	                 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+	                 : "a"(leaf), "c"(0));
 }
 
 /*
@@ -48,17 +50,17 @@ static int leave_ymm(hl_call *c)
 	s = hl_arg_u64(c, 0);
 	if (!avx_usable())
 		return hl_return_error(c, 1, "no AVX here");
-	__asm__ volatile("vbroadcastsd (%0), %%ymm0\n\tvbroadcastsd (%0), %%ymm1\n\t"
-	                 "vbroadcastsd (%0), %%ymm2\n\tvbroadcastsd (%0), %%ymm3\n\t"
-	                 "vbroadcastsd (%0), %%ymm4\n\tvbroadcastsd (%0), %%ymm5\n\t"
-	                 "vbroadcastsd (%0), %%ymm6\n\tvbroadcastsd (%0), %%ymm7\n\t"
-	                 "vbroadcastsd (%0), %%ymm8\n\tvbroadcastsd (%0), %%ymm9\n\t"
-	                 "vbroadcastsd (%0), %%ymm10\n\tvbroadcastsd (%0), %%ymm11\n\t"
-	                 "vbroadcastsd (%0), %%ymm12\n\tvbroadcastsd (%0), %%ymm13\n\t"
-	                 "vbroadcastsd (%0), %%ymm14\n\tvbroadcastsd (%0), %%ymm15"
-	                 ::"r"(&s)
-	                 : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
-	                   "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+	__asm__ volatile(
+		"vbroadcastsd (%0), %%ymm0\n\tvbroadcastsd (%0), %%ymm1\n\t"
+		"vbroadcastsd (%0), %%ymm2\n\tvbroadcastsd (%0), %%ymm3\n\t"
+		"vbroadcastsd (%0), %%ymm4\n\tvbroadcastsd (%0), %%ymm5\n\t"
+		"vbroadcastsd (%0), %%ymm6\n\tvbroadcastsd (%0), %%ymm7\n\t"
+		"vbroadcastsd (%0), %%ymm8\n\tvbroadcastsd (%0), %%ymm9\n\t"
+		"vbroadcastsd (%0), %%ymm10\n\tvbroadcastsd (%0), %%ymm11\n\t"
+		"vbroadcastsd (%0), %%ymm12\n\tvbroadcastsd (%0), %%ymm13\n\t"
+		"vbroadcastsd (%0), %%ymm14\n\tvbroadcastsd (%0), %%ymm15" ::"r"(&s)
+		: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+		  "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
 	return hl_return_void(c);
 }
 
@@ -70,16 +72,16 @@ static __attribute__((noinline)) int find_ymm(hl_call *c)
 	uint64_t up[16][2];
 	if (!avx_usable())
 		return hl_return_error(c, 1, "no AVX here");
-	__asm__ volatile("vextractf128 $1, %%ymm0, 0(%0)\n\tvextractf128 $1, %%ymm1, 16(%0)\n\t"
-	                 "vextractf128 $1, %%ymm2, 32(%0)\n\tvextractf128 $1, %%ymm3, 48(%0)\n\t"
-	                 "vextractf128 $1, %%ymm4, 64(%0)\n\tvextractf128 $1, %%ymm5, 80(%0)\n\t"
-	                 "vextractf128 $1, %%ymm6, 96(%0)\n\tvextractf128 $1, %%ymm7, 112(%0)\n\t"
-	                 "vextractf128 $1, %%ymm8, 128(%0)\n\tvextractf128 $1, %%ymm9, 144(%0)\n\t"
-	                 "vextractf128 $1, %%ymm10, 160(%0)\n\tvextractf128 $1, %%ymm11, 176(%0)\n\t"
-	                 "vextractf128 $1, %%ymm12, 192(%0)\n\tvextractf128 $1, %%ymm13, 208(%0)\n\t"
-	                 "vextractf128 $1, %%ymm14, 224(%0)\n\tvextractf128 $1, %%ymm15, 240(%0)"
-	                 ::"r"(up)
-	                 : "memory");
+	__asm__ volatile(
+		"vextractf128 $1, %%ymm0, 0(%0)\n\tvextractf128 $1, %%ymm1, 16(%0)\n\t"
+		"vextractf128 $1, %%ymm2, 32(%0)\n\tvextractf128 $1, %%ymm3, 48(%0)\n\t"
+		"vextractf128 $1, %%ymm4, 64(%0)\n\tvextractf128 $1, %%ymm5, 80(%0)\n\t"
+		"vextractf128 $1, %%ymm6, 96(%0)\n\tvextractf128 $1, %%ymm7, 112(%0)\n\t"
+		"vextractf128 $1, %%ymm8, 128(%0)\n\tvextractf128 $1, %%ymm9, 144(%0)\n\t"
+		"vextractf128 $1, %%ymm10, 160(%0)\n\tvextractf128 $1, %%ymm11, 176(%0)\n\t"
+		"vextractf128 $1, %%ymm12, 192(%0)\n\tvextractf128 $1, %%ymm13, 208(%0)\n\t"
+		"vextractf128 $1, %%ymm14, 224(%0)\n\tvextractf128 $1, %%ymm15, 240(%0)" ::"r"(up)
+		: "memory");
 	uint64_t s = hl_arg_u64(c, 0);
 	int32_t n = 0;
 	for (int i = 0; i < 16; i++)

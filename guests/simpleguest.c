@@ -15,6 +15,7 @@ static int echo(hl_call *c)
 	return hl_return_string(c, s, n);
 }
 
+/* clang-format off */
 static int echo_i32(hl_call *c) { return hl_return_i32(c, hl_arg_i32(c, 0)); }
 static int echo_u32(hl_call *c) { return hl_return_u32(c, hl_arg_u32(c, 0)); }
 static int echo_i64(hl_call *c) { return hl_return_i64(c, hl_arg_i64(c, 0)); }
@@ -22,6 +23,7 @@ static int echo_u64(hl_call *c) { return hl_return_u64(c, hl_arg_u64(c, 0)); }
 static int echo_f32(hl_call *c) { return hl_return_f32(c, hl_arg_f32(c, 0)); }
 static int echo_f64(hl_call *c) { return hl_return_f64(c, hl_arg_f64(c, 0)); }
 static int echo_bool(hl_call *c) { return hl_return_bool(c, hl_arg_bool(c, 0)); }
+/* clang-format on */
 
 static int echo_bytes(hl_call *c)
 {
@@ -50,7 +52,7 @@ static int print_output(hl_call *c)
  * hex), then a newline; returns the number of characters printed.
  */
 static const hl_type print_cycle[] = {
-	HL_TYPE_STRING, HL_TYPE_I32, HL_TYPE_I64, HL_TYPE_BOOL, HL_TYPE_F64,
+	HL_TYPE_STRING, HL_TYPE_I32, HL_TYPE_I64, HL_TYPE_BOOL,  HL_TYPE_F64,
 	HL_TYPE_U32,    HL_TYPE_U64, HL_TYPE_F32, HL_TYPE_BYTES,
 };
 
@@ -63,11 +65,17 @@ static int print_n(hl_call *c)
 		switch (hl_arg_type(c, i)) {
 		case HL_TYPE_STRING: total += printf("%s%s", sep, hl_arg_string(c, i, NULL)); break;
 		case HL_TYPE_I32: total += printf("%s%d", sep, (int)hl_arg_i32(c, i)); break;
-		case HL_TYPE_I64: total += printf("%s%lld", sep, (long long)hl_arg_i64(c, i)); break;
-		case HL_TYPE_BOOL: total += printf("%s%s", sep, hl_arg_bool(c, i) ? "true" : "false"); break;
+		case HL_TYPE_I64:
+			total += printf("%s%lld", sep, (long long)hl_arg_i64(c, i));
+			break;
+		case HL_TYPE_BOOL:
+			total += printf("%s%s", sep, hl_arg_bool(c, i) ? "true" : "false");
+			break;
 		case HL_TYPE_F64: total += printf("%s%g", sep, hl_arg_f64(c, i)); break;
 		case HL_TYPE_U32: total += printf("%s%u", sep, (unsigned)hl_arg_u32(c, i)); break;
-		case HL_TYPE_U64: total += printf("%s%llu", sep, (unsigned long long)hl_arg_u64(c, i)); break;
+		case HL_TYPE_U64:
+			total += printf("%s%llu", sep, (unsigned long long)hl_arg_u64(c, i));
+			break;
 		case HL_TYPE_F32: total += printf("%s%g", sep, (double)hl_arg_f32(c, i)); break;
 		case HL_TYPE_BYTES: {
 			size_t len;
@@ -274,10 +282,10 @@ static int outside_memory(hl_call *c)
 		return hl_return_error(c, 1, "out of memory");
 	memset(pt, 0, 3 * 4096);
 	uint64_t *pml4 = pt, *pdpt = pt + 512, *pd = pt + 1024;
-	pml4[0] = (uint64_t)(uintptr_t)pdpt | 3;  /* present, writable */
+	pml4[0] = (uint64_t)(uintptr_t)pdpt | 3; /* present, writable */
 	pdpt[0] = (uint64_t)(uintptr_t)pd | 3;
 	for (uint64_t i = 0; i < 512; i++)
-		pd[i] = (i << 21) | 0x83;            /* present, writable, 2 MiB page */
+		pd[i] = (i << 21) | 0x83; /* present, writable, 2 MiB page */
 	__asm__ volatile("mov %0, %%cr3" ::"r"((uint64_t)(uintptr_t)pml4) : "memory");
 	*(volatile uint32_t *)(uintptr_t)0x3fe00000u = 1;
 	return hl_return_i32(c, 0);
@@ -413,17 +421,17 @@ static int leave_secret(hl_call *c)
 	secret_heap = malloc(64);
 	if (secret_heap)
 		secret_heap[0] = s;
-	wrmsr(0xc0000102, s);            /* KERNEL_GS_BASE */
+	wrmsr(0xc0000102, s); /* KERNEL_GS_BASE */
 	if (have_rdtscp())
 		wrmsr(0xc0000103, (uint32_t)s); /* TSC_AUX */
 	__asm__ volatile("mov %0, %%dr0" ::"r"(s));
-	__asm__ volatile("movq %0, %%xmm8\n\tmovq %0, %%xmm9\n\tmovq %0, %%xmm10\n\t"
-	                 "movq %0, %%xmm11\n\tmovq %0, %%xmm12\n\tmovq %0, %%xmm13\n\t"
-	                 "movq %0, %%xmm14\n\tmovq %0, %%xmm15\n\t"
-	                 "mov %0, %%r8\n\tmov %0, %%r9\n\tmov %0, %%r10"
-	                 ::"r"(s)
-	                 : "r8", "r9", "r10", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
-	                   "xmm14", "xmm15");
+	__asm__ volatile(
+		"movq %0, %%xmm8\n\tmovq %0, %%xmm9\n\tmovq %0, %%xmm10\n\t"
+		"movq %0, %%xmm11\n\tmovq %0, %%xmm12\n\tmovq %0, %%xmm13\n\t"
+		"movq %0, %%xmm14\n\tmovq %0, %%xmm15\n\t"
+		"mov %0, %%r8\n\tmov %0, %%r9\n\tmov %0, %%r10" ::"r"(s)
+		: "r8", "r9", "r10", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+		  "xmm15");
 	return hl_return_void(c);
 }
 
@@ -438,10 +446,11 @@ static __attribute__((noinline)) int find_secret(hl_call *c)
 	/* Read the registers first, before the compiler uses them. */
 	__asm__ volatile("mov %%r8, 0(%0)\n\tmov %%r9, 8(%0)\n\tmov %%r10, 16(%0)" ::"r"(regs)
 	                 : "memory");
-	__asm__ volatile("movq %%xmm8, 0(%0)\n\tmovq %%xmm9, 8(%0)\n\tmovq %%xmm10, 16(%0)\n\t"
-	                 "movq %%xmm11, 24(%0)\n\tmovq %%xmm12, 32(%0)\n\tmovq %%xmm13, 40(%0)\n\t"
-	                 "movq %%xmm14, 48(%0)\n\tmovq %%xmm15, 56(%0)" ::"r"(x)
-	                 : "memory");
+	__asm__ volatile(
+		"movq %%xmm8, 0(%0)\n\tmovq %%xmm9, 8(%0)\n\tmovq %%xmm10, 16(%0)\n\t"
+		"movq %%xmm11, 24(%0)\n\tmovq %%xmm12, 32(%0)\n\tmovq %%xmm13, 40(%0)\n\t"
+		"movq %%xmm14, 48(%0)\n\tmovq %%xmm15, 56(%0)" ::"r"(x)
+		: "memory");
 	uint64_t s = hl_arg_u64(c, 0);
 	int32_t found = 0;
 	if (secret_static == s)
@@ -540,7 +549,8 @@ int main(void)
 	HL_REGISTER("InfiniteRecursion", infinite_recursion, HL_TYPE_I32);
 
 	HL_REGISTER("AbortWithCode", abort_with_code, HL_TYPE_VOID, HL_TYPE_I32);
-	HL_REGISTER("AbortWithMessage", abort_with_message, HL_TYPE_VOID, HL_TYPE_I32, HL_TYPE_STRING);
+	HL_REGISTER("AbortWithMessage", abort_with_message, HL_TYPE_VOID, HL_TYPE_I32,
+	            HL_TYPE_STRING);
 	HL_REGISTER("CallLibcAbort", call_libc_abort, HL_TYPE_VOID);
 	HL_REGISTER("ExitWith", exit_with, HL_TYPE_VOID, HL_TYPE_I32);
 	HL_REGISTER("NullDeref", null_deref, HL_TYPE_I32);
@@ -563,10 +573,9 @@ int main(void)
 	HL_REGISTER("ReturnError", return_error, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_STRING);
 	HL_REGISTER("LogMessage", log_message, HL_TYPE_VOID, HL_TYPE_I32, HL_TYPE_STRING);
 	HL_REGISTER("GetStringOfLength", get_string_of_length, HL_TYPE_STRING, HL_TYPE_I32);
-	HL_REGISTER("Sum16", sum16, HL_TYPE_I64,
+	HL_REGISTER("Sum16", sum16, HL_TYPE_I64, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32,
 	            HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32,
-	            HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32,
-	            HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32);
+	            HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32, HL_TYPE_I32);
 	{
 		hl_type params[32];
 		for (unsigned i = 0; i < 32; i++)

@@ -1,14 +1,16 @@
 #!/bin/bash
-# format.sh - checks (or with --fix, applies) the layout of .clang-format on the C files
-# listed in scripts/format-files.txt, or on the files given.
+# format.sh - checks (or with --fix, applies) the layout of .clang-format on every C file of
+# the tree (`git ls-files '*.c' '*.h'`) but those listed in scripts/format-exclude.txt, or
+# on the files given.
 #
 # Usage: scripts/format.sh [--fix] [FILE...]
 #
 # Without --fix, prints clang-format's change for every file that differs and exits 1;
 # nothing is written. The layout is clang-format 14's (Debian 12): other versions place
 # some lines differently, so another one is refused (CLANG_FORMAT names the binary).
-# A file joins the list once it is formatted: `scripts/format.sh --fix FILE`, in a commit
-# of its own when the file existed before.
+# A region whose hand layout reads better (a table, a register list) is kept between
+# /* clang-format off */ and /* clang-format on */. Reformat an existing file in a commit
+# of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fix=0
@@ -26,7 +28,19 @@ fi
 if [ $# -gt 0 ]; then
 	files=("$@")
 else
-	mapfile -t files < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/format-files.txt)
+	tracked=$(git ls-files '*.c' '*.h') || {
+		echo "format: not a git checkout: name the files" >&2
+		exit 2
+	}
+	excluded=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' scripts/format-exclude.txt)
+	# An entry that names no tracked C file is a typo or a file gone: say so.
+	stale=$(comm -23 <(sort <<<"$excluded") <(sort <<<"$tracked"))
+	if [ -n "$stale" ]; then
+		printf 'format: scripts/format-exclude.txt names a file that is not a tracked C file: %s\n' \
+			$stale >&2
+		exit 2
+	fi
+	mapfile -t files < <(grep -vxF -f <(printf '%s\n' "$excluded") <<<"$tracked")
 fi
 status=0
 for f in "${files[@]}"; do

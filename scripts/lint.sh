@@ -2,9 +2,9 @@
 # lint.sh - static analysis of the host library (src/host, src/host/kvm):
 # cppcheck and clang-tidy with the compile commands of a real configuration,
 # and two greps for rules a compiler cannot see (no executable mapping, every
-# descriptor close-on-exec); then the layout of the C files listed in
-# scripts/format-files.txt (scripts/format.sh, clang-format 14). Exits
-# non-zero on any finding.
+# descriptor close-on-exec); then the layout of every C file of the tree
+# but those of scripts/format-exclude.txt (scripts/format.sh, clang-format
+# 14). Exits non-zero on any finding.
 #
 # Usage: scripts/lint.sh [BUILD_DIR]   (default build-lint; only configured, not built)
 #
@@ -106,7 +106,7 @@ if grep -nE '\b(pipe|dup|dup2|accept|epoll_create|inotify_init|creat)\(' "${host
 	status=1
 fi
 
-echo "== clang-format: the files of scripts/format-files.txt"
+echo "== clang-format: every C file but those of scripts/format-exclude.txt"
 if ! scripts/format.sh; then
 	status=1
 fi

@@ -97,18 +97,37 @@ static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 enum val_kind { V_UINT, V_SIZE, V_BOOL, V_STR };
 
 struct key {
-	const char *flag;  /* "--pool", or NULL: file only */
-	const char *json;  /* "pool", or NULL: flag only */
+	const char *flag; /* "--pool", or NULL: file only */
+	const char *json; /* "pool", or NULL: flag only */
 	enum val_kind kind;
-	uint64_t lo, hi;   /* for V_UINT and V_SIZE */
-	bool per_guest;    /* may appear in a guest's entry */
+	uint64_t lo, hi; /* for V_UINT and V_SIZE */
+	bool per_guest;  /* may appear in a guest's entry */
 	int id;
 };
 
 enum {
-	K_LISTEN, K_POOL, K_QUEUE, K_QTIMEOUT, K_TIMEOUT, K_REUSE, K_HEAP, K_STACK, K_INPUT, K_OUTPUT,
-	K_MAXBODY, K_CONNTIMEOUT, K_MAXCONNS, K_PERIP, K_THREADS, K_DRAIN, K_RETRY, K_ACCESS,
-	K_GUESTOUT, K_PORTFILE, K_CONFIG, K_SECCOMP,
+	K_LISTEN,
+	K_POOL,
+	K_QUEUE,
+	K_QTIMEOUT,
+	K_TIMEOUT,
+	K_REUSE,
+	K_HEAP,
+	K_STACK,
+	K_INPUT,
+	K_OUTPUT,
+	K_MAXBODY,
+	K_CONNTIMEOUT,
+	K_MAXCONNS,
+	K_PERIP,
+	K_THREADS,
+	K_DRAIN,
+	K_RETRY,
+	K_ACCESS,
+	K_GUESTOUT,
+	K_PORTFILE,
+	K_CONFIG,
+	K_SECCOMP,
 };
 
 static const struct key keys[] = {
@@ -193,22 +212,26 @@ static int json_value(const char *file, const char *where, const struct key *k, 
 	case V_STR:
 		if (!json_is_string(v) || json_string_length(v) == 0 ||
 		    strlen(json_string_value(v)) != json_string_length(v))
-			return cfg_error("%s: %s\"%s\" must be a non-empty string", file, where, k->json);
+			return cfg_error("%s: %s\"%s\" must be a non-empty string", file, where,
+			                 k->json);
 		*s = json_string_value(v);
 		return 0;
 	case V_UINT:
 	case V_SIZE:
 		if (json_is_integer(v) && json_integer_value(v) >= 0)
 			*u = (uint64_t)json_integer_value(v);
-		else if (k->kind == V_SIZE && json_is_string(v) && hl_cli_parse_size(json_string_value(v), u))
+		else if (k->kind == V_SIZE && json_is_string(v) &&
+		         hl_cli_parse_size(json_string_value(v), u))
 			;
 		else
 			return cfg_error("%s: %s\"%s\" must be %s", file, where, k->json,
-			                 k->kind == V_SIZE ? "a size (bytes, or a string such as \"4M\")"
-			                                   : "a non-negative integer");
+			                 k->kind == V_SIZE
+			                         ? "a size (bytes, or a string such as \"4M\")"
+			                         : "a non-negative integer");
 		if (*u < k->lo || *u > k->hi)
-			return cfg_error("%s: %s\"%s\" is out of range [%llu, %llu]", file, where, k->json,
-			                 (unsigned long long)k->lo, (unsigned long long)k->hi);
+			return cfg_error("%s: %s\"%s\" is out of range [%llu, %llu]", file, where,
+			                 k->json, (unsigned long long)k->lo,
+			                 (unsigned long long)k->hi);
 		return 0;
 	}
 	return -1;
@@ -293,7 +316,8 @@ static int load_file(struct sv_config *cfg, const char *file)
 		snprintf(where, sizeof where, "guests[%zu].", i);
 		json_t *path = json_object_get(ge, "path");
 		if (!json_is_object(ge) || !json_is_string(path)) {
-			rc = cfg_error("%s: guests[%zu] must be an object with a \"path\" string", file, i);
+			rc = cfg_error("%s: guests[%zu] must be an object with a \"path\" string",
+			               file, i);
 			goto out;
 		}
 		json_t *jn = json_object_get(ge, "name"), *jk = json_object_get(ge, "kind");
@@ -309,14 +333,14 @@ static int load_file(struct sv_config *cfg, const char *file)
 			else if (ks && strcmp(ks, "wasm") == 0)
 				kind = SV_KIND_WASM;
 			else if (!ks || strcmp(ks, "auto") != 0) {
-				rc = cfg_error("%s: %s\"kind\" must be \"auto\", \"native\" or \"wasm\"", file,
-				               where);
+				rc = cfg_error("%s: %s\"kind\" must be \"auto\", \"native\" or \"wasm\"",
+				               file, where);
 				goto out;
 			}
 		}
 		struct sv_guest_conf *g;
-		if ((rc = add_guest(cfg, json_string_value(path), jn ? json_string_value(jn) : NULL, kind,
-		                    &g)) < 0)
+		if ((rc = add_guest(cfg, json_string_value(path), jn ? json_string_value(jn) : NULL,
+		                    kind, &g)) < 0)
 			goto out;
 		json_object_foreach(ge, name, v) {
 			if (!strcmp(name, "path") || !strcmp(name, "name") || !strcmp(name, "kind"))
@@ -327,7 +351,8 @@ static int load_file(struct sv_config *cfg, const char *file)
 			const char *s = NULL;
 			if (!k || !k->per_guest) {
 				rc = cfg_error("%s: %sunknown key \"%s\"%s", file, where, name,
-				               k ? " (it is a server setting: put it at the top level)" : "");
+				               k ? " (it is a server setting: put it at the top level)"
+				                 : "");
 				goto out;
 			}
 			if ((rc = json_value(file, where, k, v, &u, &b, &s)) < 0 ||
@@ -347,8 +372,8 @@ static bool valid_name(const char *s)
 	if (!*s || strlen(s) > 64)
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '-' || *s == '.'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
 			return false;
 	return true;
 }
@@ -404,7 +429,8 @@ int sv_config_load(int argc, char **argv, struct sv_config *cfg)
 			size_t fl = strlen(keys[j].flag);
 			if (strcmp(a, keys[j].flag) == 0)
 				k = &keys[j];
-			else if (strncmp(a, keys[j].flag, fl) == 0 && a[fl] == '=' && keys[j].kind != V_BOOL) {
+			else if (strncmp(a, keys[j].flag, fl) == 0 && a[fl] == '=' &&
+			         keys[j].kind != V_BOOL) {
 				k = &keys[j];
 				val = a + fl + 1;
 			}
@@ -422,8 +448,9 @@ int sv_config_load(int argc, char **argv, struct sv_config *cfg)
 		if ((k->kind == V_UINT && !parse_uint(val, k->lo, k->hi, &u)) ||
 		    (k->kind == V_SIZE && (!hl_cli_parse_size(val, &u) || u < k->lo || u > k->hi)))
 			return cfg_error("option %s: '%s' is not %s in [%llu, %llu]", k->flag, val,
-			                 k->kind == V_SIZE ? "a size (bytes with an optional K, M or G)"
-			                                   : "a number",
+			                 k->kind == V_SIZE
+			                         ? "a size (bytes with an optional K, M or G)"
+			                         : "a number",
 			                 (unsigned long long)k->lo, (unsigned long long)k->hi);
 		if (k->kind == V_STR && !*val)
 			return cfg_error("option %s: the value is empty", k->flag);
@@ -434,19 +461,22 @@ int sv_config_load(int argc, char **argv, struct sv_config *cfg)
 		if (add_guest(cfg, argv[i], NULL, SV_KIND_AUTO, NULL) < 0)
 			return -1;
 	if (cfg->nguests == 0)
-		return cfg_error("no guest: name at least one GUEST_FILE (or \"guests\" in --config)");
+		return cfg_error(
+			"no guest: name at least one GUEST_FILE (or \"guests\" in --config)");
 	for (size_t g = 0; g < cfg->nguests; g++) {
 		struct sv_guest_conf *gc = &cfg->guests[g];
 		if (!valid_name(gc->name))
-			return cfg_error("guest '%s': its name '%s' is not 1 to 64 of [A-Za-z0-9_.-] (rename "
-			                 "the file or give a \"name\" in --config)",
-			                 gc->path, gc->name);
+			return cfg_error(
+				"guest '%s': its name '%s' is not 1 to 64 of [A-Za-z0-9_.-] (rename "
+				"the file or give a \"name\" in --config)",
+				gc->path, gc->name);
 		for (size_t h = 0; h < g; h++)
 			if (strcmp(cfg->guests[h].name, gc->name) == 0)
 				return cfg_error("two guests are named '%s' (%s and %s)", gc->name,
 				                 cfg->guests[h].path, gc->path);
 		/* What the guest's entry did not set comes from the server's settings. */
 		struct sv_guest_settings *s = &gc->set, *d = &cfg->defaults;
+		/* clang-format off */
 		if (!s->pool) s->pool = d->pool;
 		if (!s->queue) s->queue = d->queue;
 		if (!s->timeout_ms) s->timeout_ms = d->timeout_ms;
@@ -456,6 +486,7 @@ int sv_config_load(int argc, char **argv, struct sv_config *cfg)
 		if (!s->stack) s->stack = d->stack;
 		if (!s->input) s->input = d->input;
 		if (!s->output) s->output = d->output;
+		/* clang-format on */
 	}
 	return 0;
 }

@@ -140,7 +140,8 @@ static int load_guest(struct sv_guest *g, const struct sv_guest_conf *gc)
 	 * init through a host function of this name, so the name is in its
 	 * image; a native guest has no reason to hold it. */
 	g->wasm = gc->kind == SV_KIND_WASM ||
-	          (gc->kind == SV_KIND_AUTO && memmem(img, len, HL_WASI_ARGS_FN, sizeof HL_WASI_ARGS_FN));
+	          (gc->kind == SV_KIND_AUTO &&
+	           memmem(img, len, HL_WASI_ARGS_FN, sizeof HL_WASI_ARGS_FN));
 	if (g->wasm)
 		hl_wasm_config_init(&g->cfg);
 	else
@@ -218,7 +219,8 @@ fail:
 struct sv_guest *sv_guest_find(struct sv_server *srv, const char *name, size_t len)
 {
 	for (size_t i = 0; i < srv->nguests; i++)
-		if (strlen(srv->guests[i].name) == len && memcmp(srv->guests[i].name, name, len) == 0)
+		if (strlen(srv->guests[i].name) == len &&
+		    memcmp(srv->guests[i].name, name, len) == 0)
 			return &srv->guests[i];
 	return NULL;
 }
@@ -272,7 +274,8 @@ static void *watchdog_main(void *arg)
 							w->reason = SV_CANCEL_TIMEOUT;
 						w->deadline_ns = 0;
 					} else {
-						w->deadline_ns = now + 1000000u; /* not in the guest yet: again soon */
+						/* Not in the guest yet: again soon. */
+						w->deadline_ns = now + 1000000u;
 					}
 				}
 				if (w->deadline_ns && w->deadline_ns < next)
@@ -299,7 +302,8 @@ static void *watchdog_main(void *arg)
 				struct sv_request *r = expired;
 				expired = r->next; /* read before r is handed back */
 				atomic_fetch_add(&g->rej_queue_timeout, 1);
-				reject(r, "every sandbox of the guest stayed busy for the queue timeout; retry later");
+				reject(r,
+				       "every sandbox of the guest stayed busy for the queue timeout; retry later");
 			}
 		}
 		pthread_mutex_lock(&srv->wd_lock);
@@ -386,8 +390,11 @@ static void run(struct sv_worker *w, struct sv_request *r)
 		if (g->srv->cfg->seccomp) {
 			/* The filter refuses what making a sandbox needs: stop taking
 			 * requests the other workers can serve. */
-			fprintf(stderr, SV_PROG ": guest '%s': a worker stops: it lost its sandbox and "
-			                "cannot make one under seccomp\n", g->name);
+			fprintf(stderr,
+			        SV_PROG
+			        ": guest '%s': a worker stops: it lost its sandbox and "
+			        "cannot make one under seccomp\n",
+			        g->name);
 			w->dead = true;
 		}
 		return;
@@ -437,11 +444,13 @@ static void run(struct sv_worker *w, struct sv_request *r)
 			if (reason == SV_CANCEL_SHUTDOWN) {
 				e.status = 503;
 				atomic_fetch_add(&g->rej_shutdown, 1);
-				snprintf(e.msg, sizeof e.msg, "the server is shutting down: the call was cancelled");
+				snprintf(e.msg, sizeof e.msg,
+				         "the server is shutting down: the call was cancelled");
 			} else {
 				e.status = 504;
 				atomic_fetch_add(&g->timeouts, 1);
-				snprintf(e.msg, sizeof e.msg, "the call ran longer than %" PRIu32 " ms and was cancelled",
+				snprintf(e.msg, sizeof e.msg,
+				         "the call ran longer than %" PRIu32 " ms and was cancelled",
 				         g->set.timeout_ms);
 			}
 			break;
@@ -455,17 +464,11 @@ static void run(struct sv_worker *w, struct sv_request *r)
 				e.status = 413;
 			}
 			break;
-		case HL_E_NO_FUNCTION:
-			e.status = 404;
-			break;
+		case HL_E_NO_FUNCTION: e.status = 404; break;
 		case HL_E_ARG_COUNT:
 		case HL_E_ARG_TYPE:
-		case HL_E_INVAL:
-			e.status = 400;
-			break;
-		default:
-			e.status = 500;
-			break;
+		case HL_E_INVAL: e.status = 400; break;
+		default: e.status = 500; break;
 		}
 		sv_request_fail(r, &e);
 	}
@@ -496,7 +499,8 @@ static void *worker_main(void *arg)
 		 * memory. */
 		int r = hl_seccomp_restrict_thread(0);
 		if (r < 0)
-			fprintf(stderr, SV_PROG ": guest '%s': seccomp: %s\n", g->name, hl_strerror(r));
+			fprintf(stderr, SV_PROG ": guest '%s': seccomp: %s\n", g->name,
+			        hl_strerror(r));
 		report_ready(g->srv, r == 0);
 		if (r < 0)
 			return NULL;
@@ -517,7 +521,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&g->lock);
 		if (sv_now_ns() >= r->expire_ns) {
 			atomic_fetch_add(&g->rej_queue_timeout, 1);
-			reject(r, "every sandbox of the guest stayed busy for the queue timeout; retry later");
+			reject(r,
+			       "every sandbox of the guest stayed busy for the queue timeout; retry later");
 			continue;
 		}
 		run(w, r);
@@ -592,14 +597,15 @@ int sv_guests_start(struct sv_server *srv)
 			g->nworkers = j + 1;
 			int r = take_sandbox(w);
 			if (r < 0) {
-				fprintf(stderr, SV_PROG ": guest '%s': sandbox %zu of %u: %s\n", g->name, j + 1,
-				        g->set.pool, hl_strerror(r));
+				fprintf(stderr, SV_PROG ": guest '%s': sandbox %zu of %u: %s\n",
+				        g->name, j + 1, g->set.pool, hl_strerror(r));
 				return -1;
 			}
 		}
 	}
 	if (cfg->seccomp && !hl_seccomp_supported()) {
-		fprintf(stderr, SV_PROG ": --seccomp: this build has no libseccomp (Debian: libseccomp-dev)\n");
+		fprintf(stderr, SV_PROG
+		        ": --seccomp: this build has no libseccomp (Debian: libseccomp-dev)\n");
 		return -1;
 	}
 	size_t started = 0;

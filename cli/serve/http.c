@@ -41,10 +41,13 @@ static void count(struct sv_request *r, unsigned status)
 	atomic_fetch_add_explicit(&srv->routes[r->route].n[s], 1, memory_order_relaxed);
 	if (r->route != SV_ROUTE_CALL)
 		return;
-	struct sv_status_counts *c = !r->g ? &srv->unknown_guest : r->f ? &r->f->calls : &r->g->unknown_fn;
+	struct sv_status_counts *c = !r->g  ? &srv->unknown_guest
+	                             : r->f ? &r->f->calls
+	                                    : &r->g->unknown_fn;
 	atomic_fetch_add_explicit(&c->n[s], 1, memory_order_relaxed);
 	if (r->g)
-		sv_hist_observe(&r->g->latency, (sv_now_ns() - (r->t_ready ? r->t_ready : r->t_start)) / 1000);
+		sv_hist_observe(&r->g->latency,
+		                (sv_now_ns() - (r->t_ready ? r->t_ready : r->t_start)) / 1000);
 }
 
 /* Queues the answer: `body` (malloc'd, taken; NULL: empty). */
@@ -84,7 +87,8 @@ static enum MHD_Result answer_json(struct sv_request *r, unsigned status, char *
 	return answer(r, status, body, len, "application/json", NULL);
 }
 
-static enum MHD_Result answer_error(struct sv_request *r, const struct sv_error *e, const char *allow)
+static enum MHD_Result answer_error(struct sv_request *r, const struct sv_error *e,
+                                    const char *allow)
 {
 	size_t len = 0;
 	char *body = sv_json_error(e, &len);
@@ -153,7 +157,8 @@ static enum MHD_Result list_guest(struct sv_request *r)
 	json_object_set_new(o, "functions", fns);
 	size_t len = 0;
 	char *body = sv_json_dump(o, &len);
-	return body ? answer_json(r, 200, body, len) : fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
+	return body ? answer_json(r, 200, body, len)
+	            : fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
 }
 
 static enum MHD_Result list_guests(struct sv_request *r)
@@ -163,14 +168,17 @@ static enum MHD_Result list_guests(struct sv_request *r)
 	for (size_t i = 0; i < srv->nguests; i++) {
 		json_t *go = json_object();
 		json_object_set_new(go, "name", json_string(srv->guests[i].name));
-		json_object_set_new(go, "kind", json_string(srv->guests[i].wasm ? "wasm" : "native"));
-		json_object_set_new(go, "functions", json_integer((json_int_t)srv->guests[i].nfuncs));
+		json_object_set_new(go, "kind",
+		                    json_string(srv->guests[i].wasm ? "wasm" : "native"));
+		json_object_set_new(go, "functions",
+		                    json_integer((json_int_t)srv->guests[i].nfuncs));
 		json_array_append_new(a, go);
 	}
 	json_object_set_new(o, "guests", a);
 	size_t len = 0;
 	char *body = sv_json_dump(o, &len);
-	return body ? answer_json(r, 200, body, len) : fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
+	return body ? answer_json(r, 200, body, len)
+	            : fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
 }
 
 static enum MHD_Result healthz(struct sv_request *r)
@@ -239,8 +247,8 @@ static enum MHD_Result complete(struct sv_request *r, const char *url, const cha
 		            "GET /metrics)",
 		            url);
 	if (!method_ok)
-		return fail(r, 405, "HL_E_METHOD", allow, "%s is not allowed on %s (allowed: %s)", method,
-		            url, allow);
+		return fail(r, 405, "HL_E_METHOD", allow, "%s is not allowed on %s (allowed: %s)",
+		            method, url, allow);
 	if (r->too_large)
 		return fail(r, 413, "HL_E_TOO_LARGE", NULL,
 		            "the request body is larger than the limit of %" PRIu64 " bytes",
@@ -259,8 +267,8 @@ static enum MHD_Result complete(struct sv_request *r, const char *url, const cha
 		return fail(r, 404, "HL_E_NO_GUEST", NULL, "no guest named '%.*s'",
 		            (int)(strchr(url + 4, '/') - (url + 4)), url + 4);
 	if (!r->f)
-		return fail(r, 404, "HL_E_NO_FUNCTION", NULL, "guest '%s' has no function '%s'", r->g->name,
-		            strchr(url + 4, '/') + 1);
+		return fail(r, 404, "HL_E_NO_FUNCTION", NULL, "guest '%s' has no function '%s'",
+		            r->g->name, strchr(url + 4, '/') + 1);
 	struct sv_error e;
 	if (sv_json_args(r->f, r, &e) < 0)
 		return answer_error(r, &e, NULL);
@@ -310,7 +318,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			                                                 MHD_HTTP_HEADER_EXPECT);
 			if (expect || r->declared > srv->cfg->max_body + DISCARD_SLACK)
 				return fail(r, 413, "HL_E_TOO_LARGE", NULL,
-				            "the request body is larger than the limit of %" PRIu64 " bytes",
+				            "the request body is larger than the limit of %" PRIu64
+				            " bytes",
 				            srv->cfg->max_body);
 		}
 		return MHD_YES;
@@ -376,16 +385,18 @@ static void access_log(struct sv_request *r, enum MHD_RequestTerminationCode toe
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, client,
-			          sizeof client);
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			          client, sizeof client);
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, client,
-			          sizeof client);
+			inet_ntop(AF_INET6,
+			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			          client, sizeof client);
 	}
 	/* The path as received (decoded by libmicrohttpd): escape anything
 	 * that could break the line. */
 	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)r->path; *p && o + 4 < sizeof path; p++) {
+	for (const unsigned char *p = (const unsigned char *)r->path; *p && o + 4 < sizeof path;
+	     p++) {
 		if (*p > 0x20 && *p < 0x7f && *p != '%')
 			path[o++] = (char)*p;
 		else
@@ -394,7 +405,8 @@ static void access_log(struct sv_request *r, enum MHD_RequestTerminationCode toe
 	path[o] = '\0';
 	char method[sizeof r->method];
 	for (size_t i = 0; i < sizeof method; i++)
-		method[i] = r->method[i] > 0x20 && r->method[i] < 0x7f ? r->method[i] : (r->method[i] ? '?' : 0);
+		method[i] = r->method[i] > 0x20 && r->method[i] < 0x7f ? r->method[i]
+		                                                       : (r->method[i] ? '?' : 0);
 	const char *note = "";
 	switch (toe) {
 	case MHD_REQUEST_TERMINATED_COMPLETED_OK: break;
@@ -407,11 +419,12 @@ static void access_log(struct sv_request *r, enum MHD_RequestTerminationCode toe
 	char line[1024], st[8] = "-";
 	if (r->answered)
 		snprintf(st, sizeof st, "%u", r->status);
-	int n = snprintf(line, sizeof line, "%s %s %s %s %s %" PRIu64 "us %zu %zu%s\n", when, client,
-	                 method, path, st, (sv_now_ns() - r->t_start) / 1000,
+	int n = snprintf(line, sizeof line, "%s %s %s %s %s %" PRIu64 "us %zu %zu%s\n", when,
+	                 client, method, path, st, (sv_now_ns() - r->t_start) / 1000,
 	                 r->too_large ? (size_t)r->discarded : r->len, r->bytes_out, note);
 	if (n > 0) {
-		ssize_t w = write(srv->access_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+		ssize_t w = write(srv->access_fd, line,
+		                  (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 		(void)w;
 	}
 }
@@ -491,12 +504,13 @@ int sv_http_start(struct sv_server *srv, uint16_t *port)
 	const struct sv_config *cfg = srv->cfg;
 	struct sockaddr_storage ss;
 	if (parse_listen(cfg->listen, &ss) < 0) {
-		fprintf(stderr, SV_PROG ": --listen '%s' is not ADDR:PORT (an IPv4 address, or [IPv6])\n",
+		fprintf(stderr,
+		        SV_PROG ": --listen '%s' is not ADDR:PORT (an IPv4 address, or [IPv6])\n",
 		        cfg->listen);
 		return -2;
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-	                 MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	struct MHD_OptionItem opts[] = {
@@ -510,13 +524,14 @@ int sv_http_start(struct sv_server *srv, uint16_t *port)
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
 		{cfg->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-		 cfg->http_threads, NULL},
+	         cfg->http_threads, NULL},
 		{MHD_OPTION_END, 0, NULL},
 	};
-	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
-	                               MHD_OPTION_END);
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY,
+	                               opts, MHD_OPTION_END);
 	if (!srv->daemon) {
-		fprintf(stderr, SV_PROG ": cannot listen on %s (in use, or not an address of this host?)\n",
+		fprintf(stderr,
+		        SV_PROG ": cannot listen on %s (in use, or not an address of this host?)\n",
 		        cfg->listen);
 		return -1;
 	}

@@ -26,11 +26,11 @@ enum sv_kind { SV_KIND_AUTO = 0, SV_KIND_NATIVE, SV_KIND_WASM };
 
 /* Settings a guest may override; 0 (or -1 for reuse) means "not set here". */
 struct sv_guest_settings {
-	unsigned pool;          /* sandboxes, and worker threads */
-	unsigned queue;         /* requests waiting for a sandbox, at most */
-	uint32_t timeout_ms;    /* per-call deadline */
+	unsigned pool;             /* sandboxes, and worker threads */
+	unsigned queue;            /* requests waiting for a sandbox, at most */
+	uint32_t timeout_ms;       /* per-call deadline */
 	uint32_t queue_timeout_ms; /* longest wait for a sandbox before 503 */
-	int reuse;              /* 1: keep guest state between requests; 0: fresh; -1 unset */
+	int reuse;                 /* 1: keep guest state between requests; 0: fresh; -1 unset */
 	uint64_t heap, stack, input, output; /* hl_config sizes; 0: the kind's default */
 };
 
@@ -42,18 +42,18 @@ struct sv_guest_conf {
 };
 
 struct sv_config {
-	char *listen;           /* "ADDR:PORT" */
-	char *port_file;        /* write the bound port here once serving (or NULL) */
-	char *access_log;       /* "-" stderr, "off", or a file appended to */
-	bool guest_output;      /* forward guest stdout/stderr and logs to our stderr */
-	bool seccomp;           /* workers run under hl_seccomp_restrict_thread() */
-	uint64_t max_body;      /* bytes of a request body */
-	unsigned conn_timeout_s; /* idle seconds before a connection is closed */
-	unsigned max_conns;     /* concurrent connections */
-	unsigned per_ip_conns;  /* per client address, 0: no limit */
-	unsigned http_threads;  /* libmicrohttpd's polling threads */
-	uint32_t drain_ms;      /* SIGTERM: how long accepted requests may take */
-	unsigned retry_after_s; /* the Retry-After of a 503 */
+	char *listen;                      /* "ADDR:PORT" */
+	char *port_file;                   /* write the bound port here once serving (or NULL) */
+	char *access_log;                  /* "-" stderr, "off", or a file appended to */
+	bool guest_output;                 /* forward guest stdout/stderr and logs to our stderr */
+	bool seccomp;                      /* workers run under hl_seccomp_restrict_thread() */
+	uint64_t max_body;                 /* bytes of a request body */
+	unsigned conn_timeout_s;           /* idle seconds before a connection is closed */
+	unsigned max_conns;                /* concurrent connections */
+	unsigned per_ip_conns;             /* per client address, 0: no limit */
+	unsigned http_threads;             /* libmicrohttpd's polling threads */
+	uint32_t drain_ms;                 /* SIGTERM: how long accepted requests may take */
+	unsigned retry_after_s;            /* the Retry-After of a 503 */
 	struct sv_guest_settings defaults; /* all fields set after sv_config_load */
 	size_t nguests;
 	struct sv_guest_conf *guests;
@@ -68,7 +68,16 @@ void sv_config_free(struct sv_config *cfg);
 /* ---- HTTP statuses we answer, and their counters (metrics.c) ------------------- */
 
 enum sv_status {
-	SV_200, SV_400, SV_404, SV_405, SV_413, SV_422, SV_500, SV_503, SV_504, SV_NSTATUS
+	SV_200,
+	SV_400,
+	SV_404,
+	SV_405,
+	SV_413,
+	SV_422,
+	SV_500,
+	SV_503,
+	SV_504,
+	SV_NSTATUS
 };
 extern const unsigned sv_status_code[SV_NSTATUS];
 enum sv_status sv_status_index(unsigned code);
@@ -106,12 +115,12 @@ struct sv_worker {
 	struct sv_guest *g;
 	pthread_t tid;
 	bool started;
-	bool dead;               /* seccomp: no new sandbox can be made here; stopped */
-	hl_sandbox *sb;          /* held between requests */
+	bool dead;      /* seccomp: no new sandbox can be made here; stopped */
+	hl_sandbox *sb; /* held between requests */
 	/* What the watchdog sees; guarded by lock. */
 	pthread_mutex_t lock;
-	hl_interrupt *ih;        /* the handle of the call running now */
-	uint64_t deadline_ns;    /* cancel the call at this time; 0: none */
+	hl_interrupt *ih;     /* the handle of the call running now */
+	uint64_t deadline_ns; /* cancel the call at this time; 0: none */
 	enum sv_cancel_reason reason;
 };
 
@@ -121,14 +130,14 @@ struct sv_guest {
 	bool wasm;
 	struct sv_guest_settings set; /* every field set */
 	hl_config cfg;
-	void *wasi;              /* hl_wasi * for wasm guests (wasm.h stays in guests.c) */
+	void *wasi; /* hl_wasi * for wasm guests (wasm.h stays in guests.c) */
 	hl_snapshot *snap;
 	hl_pool *pool;
 	size_t nfuncs;
 	struct sv_func *funcs;
 	/* The queue: a ring of set.queue requests. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;     /* a request was queued, or stopping */
+	pthread_cond_t cond; /* a request was queued, or stopping */
 	struct sv_request **ring;
 	size_t head, count;
 	bool stopping;
@@ -147,12 +156,12 @@ struct sv_server {
 	size_t nguests;
 	struct sv_guest *guests;
 	struct MHD_Daemon *daemon;
-	int listen_fd;           /* after sv_http_quiesce: closed by sv_http_stop */
-	int access_fd;           /* -1: no access log */
-	atomic_uint_fast64_t active;  /* requests accepted and not yet completed */
+	int listen_fd;                    /* after sv_http_quiesce: closed by sv_http_stop */
+	int access_fd;                    /* -1: no access log */
+	atomic_uint_fast64_t active;      /* requests accepted and not yet completed */
 	atomic_uint_fast64_t connections; /* open HTTP connections */
-	atomic_bool draining;    /* SIGTERM seen: answer with Connection: close, /healthz 503 */
-	atomic_bool refusing;    /* the drain deadline passed: new calls get 503 */
+	atomic_bool draining;             /* SIGTERM seen: Connection: close, /healthz 503 */
+	atomic_bool refusing;             /* the drain deadline passed: new calls get 503 */
 	uint64_t started_ns;
 	/* Metrics of the HTTP side. */
 	struct sv_status_counts routes[6]; /* by enum sv_route */
@@ -170,8 +179,15 @@ struct sv_server {
 	size_t ready, ready_failed;
 };
 
-enum sv_route { SV_ROUTE_CALL, SV_ROUTE_GUEST, SV_ROUTE_GUESTS, SV_ROUTE_HEALTHZ, SV_ROUTE_METRICS,
-                SV_ROUTE_OTHER, SV_NROUTES };
+enum sv_route {
+	SV_ROUTE_CALL,
+	SV_ROUTE_GUEST,
+	SV_ROUTE_GUESTS,
+	SV_ROUTE_HEALTHZ,
+	SV_ROUTE_METRICS,
+	SV_ROUTE_OTHER,
+	SV_NROUTES
+};
 extern const char *const sv_route_name[SV_NROUTES];
 
 /* Loads every guest (template, init, snapshot, pool), starts its workers
@@ -196,38 +212,38 @@ uint64_t sv_now_ns(void);
 
 struct sv_error {
 	unsigned status;
-	const char *code;  /* "HL_E_..." */
-	int guest_code;    /* hl_sandbox_guest_code, for 422 */
+	const char *code; /* "HL_E_..." */
+	int guest_code;   /* hl_sandbox_guest_code, for 422 */
 	char msg[512];
 };
 
 struct sv_request {
 	struct sv_server *srv;
 	struct MHD_Connection *conn;
-	uint64_t t_start, t_ready;   /* first callback; body complete */
+	uint64_t t_start, t_ready; /* first callback; body complete */
 	char method[8];
-	char path[256];              /* for the log, cut short */
+	char path[256]; /* for the log, cut short */
 	enum sv_route route;
 	struct sv_guest *g;
 	struct sv_func *f;
 	/* The body. */
 	char *body;
 	size_t len, cap;
-	uint64_t declared;           /* Content-Length, or UINT64_MAX */
+	uint64_t declared; /* Content-Length, or UINT64_MAX */
 	bool too_large;
 	uint64_t discarded;
 	/* A call. */
-	json_t *json;                /* keeps the string arguments alive */
+	json_t *json; /* keeps the string arguments alive */
 	hl_value args[HL_MAX_PARAMS];
-	void *owned[HL_MAX_PARAMS];  /* decoded bytes arguments */
+	void *owned[HL_MAX_PARAMS]; /* decoded bytes arguments */
 	size_t nargs;
-	uint64_t expire_ns;          /* the queue wait ends here (503) */
-	bool queued;                 /* suspended, waiting for a worker */
-	struct sv_request *next;     /* a list of requests taken off a queue together */
-	atomic_bool done;            /* the answer below is ready */
+	uint64_t expire_ns;      /* the queue wait ends here (503) */
+	bool queued;             /* suspended, waiting for a worker */
+	struct sv_request *next; /* a list of requests taken off a queue together */
+	atomic_bool done;        /* the answer below is ready */
 	/* The answer. */
 	unsigned status;
-	char *resp;                  /* malloc'd JSON, handed to libmicrohttpd */
+	char *resp; /* malloc'd JSON, handed to libmicrohttpd */
 	size_t resp_len;
 	bool retry_after;
 	bool answered;

@@ -110,7 +110,8 @@ long sv_base64_decode(const char *s, size_t n, uint8_t *out, size_t *bad_at)
 				return -1;
 			}
 		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+		             (uint32_t)v[3];
 		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))) {
 			*bad_at = i + 3 - (size_t)pad;
 			return -1;
@@ -172,18 +173,22 @@ static int arg(const struct sv_func *f, size_t idx, json_t *v, struct sv_request
 		} else if (wide && json_is_string(v)) {
 			if (!str_i64(json_string_value(v), sgn, &i, &u))
 				return bad(e, 400, "HL_E_ARG_TYPE",
-				           "argument %zu (%s): the string is not a decimal %s", pos, tn, tn);
+				           "argument %zu (%s): the string is not a decimal %s", pos,
+				           tn, tn);
 		} else {
-			return bad(e, 400, "HL_E_ARG_TYPE", "argument %zu (%s): expected an integer%s", pos,
-			           tn, wide ? " or a decimal string" : "");
+			return bad(e, 400, "HL_E_ARG_TYPE",
+			           "argument %zu (%s): expected an integer%s", pos, tn,
+			           wide ? " or a decimal string" : "");
 		}
 		if (t == HL_TYPE_I32 && (i < INT32_MIN || i > INT32_MAX))
 			return bad(e, 400, "HL_E_ARG_TYPE",
-			           "argument %zu (i32): %" PRId64 " is out of range [-2147483648, 2147483647]",
+			           "argument %zu (i32): %" PRId64
+			           " is out of range [-2147483648, 2147483647]",
 			           pos, i);
 		if (t == HL_TYPE_U32 && u > UINT32_MAX)
 			return bad(e, 400, "HL_E_ARG_TYPE",
-			           "argument %zu (u32): %" PRIu64 " is out of range [0, 4294967295]", pos, u);
+			           "argument %zu (u32): %" PRIu64 " is out of range [0, 4294967295]",
+			           pos, u);
 		switch (t) {
 		case HL_TYPE_I32: out->u.i32 = (int32_t)i; break;
 		case HL_TYPE_U32: out->u.u32 = (uint32_t)u; break;
@@ -214,21 +219,24 @@ static int arg(const struct sv_func *f, size_t idx, json_t *v, struct sv_request
 			return 0;
 		}
 		if (isfinite(d) && fabs(d) > FLT_MAX)
-			return bad(e, 400, "HL_E_ARG_TYPE", "argument %zu (f32): %g is out of range", pos, d);
+			return bad(e, 400, "HL_E_ARG_TYPE",
+			           "argument %zu (f32): %g is out of range", pos, d);
 		if (d != 0 && (float)d == 0)
-			return bad(e, 400, "HL_E_ARG_TYPE", "argument %zu (f32): %g rounds to 0", pos, d);
+			return bad(e, 400, "HL_E_ARG_TYPE", "argument %zu (f32): %g rounds to 0",
+			           pos, d);
 		out->u.f32 = (float)d;
 		return 0;
 	}
 	case HL_TYPE_BOOL:
 		if (!json_is_boolean(v))
-			return bad(e, 400, "HL_E_ARG_TYPE", "argument %zu (bool): expected true or false",
-			           pos);
+			return bad(e, 400, "HL_E_ARG_TYPE",
+			           "argument %zu (bool): expected true or false", pos);
 		out->u.b = json_is_true(v);
 		return 0;
 	case HL_TYPE_STRING:
 		if (!json_is_string(v))
-			return bad(e, 400, "HL_E_ARG_TYPE", "argument %zu (string): expected a string", pos);
+			return bad(e, 400, "HL_E_ARG_TYPE",
+			           "argument %zu (string): expected a string", pos);
 		/* jansson has checked the UTF-8 and, without JSON_ALLOW_NUL,
 		 * refused \u0000, which a guest string cannot hold. */
 		out->u.str.ptr = json_string_value(v);
@@ -254,8 +262,8 @@ static int arg(const struct sv_func *f, size_t idx, json_t *v, struct sv_request
 		return 0;
 	}
 	default:
-		return bad(e, 400, "HL_E_ARG_TYPE", "argument %zu: a parameter of type %s cannot be sent",
-		           pos, tn);
+		return bad(e, 400, "HL_E_ARG_TYPE",
+		           "argument %zu: a parameter of type %s cannot be sent", pos, tn);
 	}
 }
 
@@ -268,8 +276,8 @@ int sv_json_args(const struct sv_func *f, struct sv_request *r, struct sv_error 
 		json_error_t jerr;
 		root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!root)
-			return bad(e, 400, "HL_E_JSON", "malformed JSON at line %d, column %d: %s", jerr.line,
-			           jerr.column, jerr.text);
+			return bad(e, 400, "HL_E_JSON", "malformed JSON at line %d, column %d: %s",
+			           jerr.line, jerr.column, jerr.text);
 	}
 	if (!root)
 		return bad(e, 500, "HL_E_NOMEM", "out of memory");
@@ -283,8 +291,8 @@ int sv_json_args(const struct sv_func *f, struct sv_request *r, struct sv_error 
 			strcat(sig, i ? ", " : "");
 			strcat(sig, hl_type_name(f->params[i]));
 		}
-		return bad(e, 400, "HL_E_ARG_COUNT", "%s takes %zu argument%s (%s), got %zu", f->name,
-		           f->nparams, f->nparams == 1 ? "" : "s", sig, n);
+		return bad(e, 400, "HL_E_ARG_COUNT", "%s takes %zu argument%s (%s), got %zu",
+		           f->name, f->nparams, f->nparams == 1 ? "" : "s", sig, n);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (arg(f, i, json_array_get(root, i), r, e) < 0)
@@ -397,7 +405,8 @@ char *sv_json_result(const hl_value *v, size_t *len, struct sv_error *e)
 		x = json_stringn(v->u.str.ptr, v->u.str.len);
 		if (!x) {
 			bad(e, 500, "HL_E_GUEST_PROTOCOL",
-			    "the guest returned a string that is not valid UTF-8 (%zu bytes)", v->u.str.len);
+			    "the guest returned a string that is not valid UTF-8 (%zu bytes)",
+			    v->u.str.len);
 			return NULL;
 		}
 		break;

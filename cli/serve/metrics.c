@@ -18,11 +18,12 @@
 
 const unsigned sv_status_code[SV_NSTATUS] = {200, 400, 404, 405, 413, 422, 500, 503, 504};
 
-const uint64_t sv_bucket_us[SV_NBUCKETS] = {100,    250,    500,     1000,    2500,   5000,
-                                            10000,  25000,  50000,   100000,  250000, 500000,
+const uint64_t sv_bucket_us[SV_NBUCKETS] = {100,     250,     500,     1000,    2500,   5000,
+                                            10000,   25000,   50000,   100000,  250000, 500000,
                                             1000000, 2500000, 5000000, 10000000};
 
-const char *const sv_route_name[SV_NROUTES] = {"call", "guest", "guests", "healthz", "metrics", "other"};
+const char *const sv_route_name[SV_NROUTES] = {"call",    "guest",   "guests",
+                                               "healthz", "metrics", "other"};
 
 enum sv_status sv_status_index(unsigned code)
 {
@@ -118,7 +119,8 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 	for (size_t i = 0; i < srv->nguests; i++) {
 		struct sv_guest *g = &srv->guests[i];
 		for (size_t j = 0; j <= g->nfuncs; j++) {
-			struct sv_status_counts *c = j < g->nfuncs ? &g->funcs[j].calls : &g->unknown_fn;
+			struct sv_status_counts *c = j < g->nfuncs ? &g->funcs[j].calls
+			                                           : &g->unknown_fn;
 			for (int s = 0; s < SV_NSTATUS; s++) {
 				uint64_t v = rd(&c->n[s]);
 				if (!v)
@@ -134,7 +136,9 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 	for (int s = 0; s < SV_NSTATUS; s++) {
 		uint64_t v = rd(&srv->unknown_guest.n[s]);
 		if (v)
-			fprintf(f, "hyperlight_requests_total{guest=\"\",function=\"\",code=\"%u\"} %" PRIu64 "\n",
+			fprintf(f,
+			        "hyperlight_requests_total{guest=\"\",function=\"\",code=\"%u\"} %" PRIu64
+			        "\n",
 			        sv_status_code[s], v);
 	}
 
@@ -149,7 +153,8 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 			fputs("hyperlight_request_duration_seconds_bucket{guest=\"", f);
 			label(f, g->name);
 			if (b < SV_NBUCKETS)
-				fprintf(f, "\",le=\"%g\"} %" PRIu64 "\n", (double)sv_bucket_us[b] / 1e6, cum);
+				fprintf(f, "\",le=\"%g\"} %" PRIu64 "\n",
+				        (double)sv_bucket_us[b] / 1e6, cum);
 			else
 				fprintf(f, "\",le=\"+Inf\"} %" PRIu64 "\n", cum);
 		}
@@ -197,8 +202,8 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 	          "recycled.",
 	          offsetof(struct sv_guest, faults), NULL);
 	per_guest(f, srv, "hyperlight_timeouts_total", "counter",
-	          "Calls cancelled by the per-request timeout (504).", offsetof(struct sv_guest, timeouts),
-	          NULL);
+	          "Calls cancelled by the per-request timeout (504).",
+	          offsetof(struct sv_guest, timeouts), NULL);
 	head(f, "hyperlight_rejections_total", "counter",
 	     "Requests answered 503 without running: the queue was full, the wait for a sandbox "
 	     "timed out, or the server was shutting down (also calls it cancelled).");
@@ -216,12 +221,15 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 			        rd((atomic_uint_fast64_t *)((char *)&srv->guests[i] + rej[k].off)));
 		}
 
-	head(f, "hyperlight_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+	head(f, "hyperlight_http_requests_total", "counter",
+	     "HTTP requests answered, by route and status.");
 	for (int r = 0; r < SV_NROUTES; r++)
 		for (int s = 0; s < SV_NSTATUS; s++) {
 			uint64_t v = rd(&srv->routes[r].n[s]);
 			if (v)
-				fprintf(f, "hyperlight_http_requests_total{route=\"%s\",code=\"%u\"} %" PRIu64 "\n",
+				fprintf(f,
+				        "hyperlight_http_requests_total{route=\"%s\",code=\"%u\"} %" PRIu64
+				        "\n",
 				        sv_route_name[r], sv_status_code[s], v);
 		}
 	head(f, "hyperlight_http_requests_in_flight", "gauge",
@@ -229,10 +237,12 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 	fprintf(f, "hyperlight_http_requests_in_flight %" PRIu64 "\n", rd(&srv->active));
 	head(f, "hyperlight_http_connections", "gauge", "Open HTTP connections.");
 	fprintf(f, "hyperlight_http_connections %" PRIu64 "\n", rd(&srv->connections));
-	head(f, "hyperlight_draining", "gauge", "1 after SIGTERM or SIGINT, while accepted requests finish.");
+	head(f, "hyperlight_draining", "gauge",
+	     "1 after SIGTERM or SIGINT, while accepted requests finish.");
 	fprintf(f, "hyperlight_draining %d\n", atomic_load(&srv->draining) ? 1 : 0);
 	head(f, "hyperlight_uptime_seconds", "gauge", "Seconds since the server started serving.");
-	fprintf(f, "hyperlight_uptime_seconds %.3f\n", (double)(sv_now_ns() - srv->started_ns) / 1e9);
+	fprintf(f, "hyperlight_uptime_seconds %.3f\n",
+	        (double)(sv_now_ns() - srv->started_ns) / 1e9);
 	process_metrics(f);
 
 	if (fclose(f) != 0) {

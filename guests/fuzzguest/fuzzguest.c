@@ -126,8 +126,9 @@ static unsigned how_bad(void)
 
 /* ---- hand-made records --------------------------------------------------------- */
 
-static const char *const host_names[] = {"HostMethod1", "HostAdd", "HostEcho", "HostGetBytes",
-                                         "HostError", "HostPrint", "NoSuchFunction", "Host"};
+static const char *const host_names[] = {"HostMethod1",    "HostAdd",   "HostEcho",
+                                         "HostGetBytes",   "HostError", "HostPrint",
+                                         "NoSuchFunction", "Host"};
 
 static void raw_hostcall(void)
 {
@@ -153,8 +154,8 @@ static void raw_hostcall(void)
 		}
 		memcpy(rec + sizeof(struct hl_hostcall) + i * sizeof w, &w, sizeof w);
 	}
-	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, pos, fixed, name_len, argc,
-	                        below(HL_TYPE__COUNT)};
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, pos,  fixed,
+	                        name_len,          argc, below(HL_TYPE__COUNT)};
 	memcpy(rec, &h, sizeof h);
 	mutate(rec, pos, how_bad());
 	uint32_t off = record_offset(pos);
@@ -228,7 +229,10 @@ static void raw_done(void)
 {
 	uint8_t rec[sizeof(struct hl_result) + 64];
 	uint32_t n = below(64);
-	struct hl_result r = {HL_RESULT_MAGIC, HL_STATUS_OK, (uint32_t)HL_ALIGN8(sizeof r + n + 1), 0,
+	struct hl_result r = {HL_RESULT_MAGIC,
+	                      HL_STATUS_OK,
+	                      (uint32_t)HL_ALIGN8(sizeof r + n + 1),
+	                      0,
 	                      {HL_TYPE_STRING, n, sizeof r}};
 	memset(rec, 'x', sizeof rec);
 	memcpy(rec, &r, sizeof r);
@@ -301,8 +305,8 @@ static void misbehave(void)
 	case 1: __asm__ volatile("ud2"); break;
 	case 2: __asm__ volatile("hlt"); break;
 	default: /* just past guest memory */
-		*(volatile uint8_t *)(uintptr_t)(hl_boot_info()->mem_base + hl_boot_info()->mem_size +
-		                                 below(1 << 20)) = 1;
+		*(volatile uint8_t *)(uintptr_t)(hl_boot_info()->mem_base +
+		                                 hl_boot_info()->mem_size + below(1 << 20)) = 1;
 		break;
 	}
 }
@@ -329,16 +333,16 @@ static int valid_request(void)
 			buf[i] = (char)('A' + below(26));
 		buf[n] = '\0';
 		hl_value arg = hl_string(buf, n);
-		if (hl_call_host("HostEcho", HL_TYPE_STRING, &r, &arg, 1) != 0 || r.u.str.len != n ||
-		    memcmp(r.u.str.ptr, buf, n) != 0)
+		if (hl_call_host("HostEcho", HL_TYPE_STRING, &r, &arg, 1) != 0 ||
+		    r.u.str.len != n || memcmp(r.u.str.ptr, buf, n) != 0)
 			return 2;
 		return 0;
 	}
 	case 2: /* the host function fails: the guest hears about it */
-		return hl_call_host("HostError", HL_TYPE_I32, &r, NULL, 0) == HL_GUEST_E_HOST &&
-		               hl_host_error()[0]
-		           ? 0
-		           : 3;
+		if (hl_call_host("HostError", HL_TYPE_I32, &r, NULL, 0) != HL_GUEST_E_HOST ||
+		    !hl_host_error()[0])
+			return 3;
+		return 0;
 	case 3: { /* a wrong signature is refused with a message, not a crash */
 		hl_value arg = hl_u64(rnd());
 		return hl_call_host("HostAdd", HL_TYPE_I32, &r, &arg, 1) < 0 ? 0 : 4;
@@ -362,9 +366,8 @@ static const struct {
 	uint32_t below;
 	void (*step)(void);
 } disturbances[] = {
-	{42, noise},     {58, raw_hostcall},  {66, raw_print}, {74, raw_log},
-	{77, raw_abort}, {80, raw_exception}, {83, raw_done},  {89, port_write},
-	{92, port_read}, {94, misbehave},
+	{42, noise},         {58, raw_hostcall}, {66, raw_print},  {74, raw_log},   {77, raw_abort},
+	{80, raw_exception}, {83, raw_done},     {89, port_write}, {92, port_read}, {94, misbehave},
 };
 
 static int fuzz(hl_call *c)
@@ -376,17 +379,19 @@ static int fuzz(hl_call *c)
 		if (pick < 30) {
 			int bad = valid_request();
 			if (bad)
-				return hl_return_error(c, FUZZ_E_VALID, "step %u: valid request %d failed", i,
-				                       bad);
+				return hl_return_error(c, FUZZ_E_VALID,
+				                       "step %u: valid request %d failed", i, bad);
 			continue;
 		}
 		size_t k = 0;
-		while (k < sizeof disturbances / sizeof disturbances[0] && pick >= disturbances[k].below)
+		while (k < sizeof disturbances / sizeof disturbances[0] &&
+		       pick >= disturbances[k].below)
 			k++;
 		if (k < sizeof disturbances / sizeof disturbances[0])
 			disturbances[k].step();
 		else if (pick < 96)
-			return hl_return_error(c, 1 + (int)below(50), "fuzz: an error on purpose at step %u", i);
+			return hl_return_error(c, 1 + (int)below(50),
+			                       "fuzz: an error on purpose at step %u", i);
 		else if (pick < 98)
 			return hl_return_i32(c, (int32_t)i);
 		/* else: a step that does nothing */

@@ -39,7 +39,7 @@ struct hl_note_abi {
 
 /* ---- Ports: the guest's only way to exit on purpose ------------------ */
 enum hl_port {
-	HL_PORT_DONE = 0x6c00,      /* init or call finished; record: hl_result (init: hl_func_table) */
+	HL_PORT_DONE = 0x6c00,      /* init or call done; record: hl_result (init: hl_func_table) */
 	HL_PORT_HOSTCALL = 0x6c01,  /* call a host function; record: hl_hostcall */
 	HL_PORT_PRINT = 0x6c02,     /* write to stdout/stderr; record: hl_print */
 	HL_PORT_LOG = 0x6c03,       /* log message; record: hl_log */
@@ -86,6 +86,7 @@ typedef struct hl_value {
 	} u;
 } hl_value;
 
+/* clang-format off */
 static inline hl_value hl_i32(int32_t v) { hl_value x; x.type = HL_TYPE_I32; x.u.i32 = v; return x; }
 static inline hl_value hl_u32(uint32_t v) { hl_value x; x.type = HL_TYPE_U32; x.u.u32 = v; return x; }
 static inline hl_value hl_i64(int64_t v) { hl_value x; x.type = HL_TYPE_I64; x.u.i64 = v; return x; }
@@ -95,9 +96,10 @@ static inline hl_value hl_f64(double v) { hl_value x; x.type = HL_TYPE_F64; x.u.
 static inline hl_value hl_bool(bool v) { hl_value x; x.type = HL_TYPE_BOOL; x.u.b = v; return x; }
 static inline hl_value hl_string(const char *s, size_t n) { hl_value x; x.type = HL_TYPE_STRING; x.u.str.ptr = s; x.u.str.len = n; return x; }
 static inline hl_value hl_bytes(const void *p, size_t n) { hl_value x; x.type = HL_TYPE_BYTES; x.u.bytes.ptr = (const uint8_t *)p; x.u.bytes.len = n; return x; }
+/* clang-format on */
 
-#define HL_MAX_PARAMS 32u   /* parameters per function */
-#define HL_MAX_NAME 64u     /* bytes of a function name, without NUL */
+#define HL_MAX_PARAMS 32u /* parameters per function */
+#define HL_MAX_NAME 64u   /* bytes of a function name, without NUL */
 #define HL_MAX_FUNCTIONS 1024u
 
 /*
@@ -130,7 +132,7 @@ struct hl_boot_info {
 	uint64_t stack_size;
 	hl_gaddr_t ist_addr; /* exception and syscall stacks, each HL_IST_SIZE, guard pages between */
 	uint64_t ist_size;
-	uint64_t tsc_khz;         /* 0 when unknown */
+	uint64_t tsc_khz;          /* 0 when unknown */
 	uint64_t boot_realtime_ns; /* CLOCK_REALTIME at creation */
 	uint64_t random[2];        /* per-sandbox seed (AT_RANDOM, getrandom fallback) */
 	/* Appended in ABI 1 (a host that predates them leaves them 0). */
@@ -180,6 +182,7 @@ struct hl_call_msg {
 	uint32_t func_index; /* index into the function table */
 	uint32_t argc;
 	uint32_t total_len; /* of the whole record; host-call results go at HL_ALIGN8(total_len) */
+
 	/* struct hl_wire_value args[argc]; then payloads */
 };
 
@@ -192,9 +195,9 @@ enum hl_status {
 #define HL_RESULT_MAGIC 0x544c5352u /* "RSLT" */
 struct hl_result {
 	uint32_t magic;
-	uint32_t status;    /* enum hl_status */
-	uint32_t total_len; /* of the whole record */
-	int32_t code;       /* error code when status != OK */
+	uint32_t status;            /* enum hl_status */
+	uint32_t total_len;         /* of the whole record */
+	int32_t code;               /* error code when status != OK */
 	struct hl_wire_value value; /* payload offsets from the start of this record */
 };
 
@@ -207,6 +210,7 @@ struct hl_hostcall {
 	uint32_t name_len;
 	uint32_t argc;
 	uint32_t ret; /* the type the guest expects back */
+
 	/* struct hl_wire_value args[argc]; then payloads */
 };
 

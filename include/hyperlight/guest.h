@@ -54,14 +54,14 @@ typedef int (*hl_guest_fn)(hl_call *call);
  * message naming the problem (bad name, duplicate, too many parameters),
  * since a guest that registers badly cannot do anything useful.
  */
-void hl_register_function(const char *name, hl_guest_fn fn, hl_type ret,
-                          const hl_type *params, unsigned nparams);
+void hl_register_function(const char *name, hl_guest_fn fn, hl_type ret, const hl_type *params,
+                          unsigned nparams);
 
 /* HL_REGISTER(name, fn, ret, param types...) */
-#define HL_REGISTER(name, fn, ...)                                              \
-	do {                                                                    \
-		static const hl_type hl__sig[] = {__VA_ARGS__};                     \
-		hl_register_function((name), (fn), hl__sig[0], hl__sig + 1,         \
+#define HL_REGISTER(name, fn, ...)                                                         \
+	do {                                                                               \
+		static const hl_type hl__sig[] = {__VA_ARGS__};                            \
+		hl_register_function((name), (fn), hl__sig[0], hl__sig + 1,                \
 		                     (unsigned)(sizeof hl__sig / sizeof hl__sig[0]) - 1u); \
 	} while (0)
 
@@ -115,18 +115,17 @@ int hl_return_error(hl_call *call, int code, const char *fmt, ...)
  * end of the current guest function.
  * Errors: a negative code; hl_host_error() gives the host's message.
  * HL_GUEST_E_HOST is returned when the host function reported an error. */
-#define HL_GUEST_E_HOST (-1)     /* the host function failed */
+#define HL_GUEST_E_HOST (-1)      /* the host function failed */
 #define HL_GUEST_E_TOO_LARGE (-2) /* the request does not fit the output buffer */
-#define HL_GUEST_E_PROTOCOL (-3) /* the host's answer was malformed */
-int hl_call_host(const char *name, hl_type ret, hl_value *result,
-                 const hl_value *args, unsigned nargs);
+#define HL_GUEST_E_PROTOCOL (-3)  /* the host's answer was malformed */
+int hl_call_host(const char *name, hl_type ret, hl_value *result, const hl_value *args,
+                 unsigned nargs);
 /* The message of the last failed hl_call_host (empty if none). */
 const char *hl_host_error(void);
 /* Like hl_call_host, but a failure ends the current guest call at once and
  * reaches the application as a host-function error (the guest does not
  * handle it). Only valid inside a guest function. */
-hl_value hl_call_host_or_fail(const char *name, hl_type ret,
-                              const hl_value *args, unsigned nargs);
+hl_value hl_call_host_or_fail(const char *name, hl_type ret, const hl_value *args, unsigned nargs);
 
 /* ---- Failing, logging -------------------------------------------------- */
 

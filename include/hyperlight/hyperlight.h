@@ -66,9 +66,9 @@ enum hl_error {
 	HL_E_CONFIG = -7,      /* a configuration value too small or too large */
 	HL_E_TOO_LARGE = -8,   /* the arguments do not fit the input buffer */
 	/* The host failed. */
-	HL_E_NOMEM = -20,      /* out of host memory */
-	HL_E_IO = -21,         /* reading the guest file failed */
-	HL_E_HYPERVISOR = -22, /* /dev/kvm missing or a KVM call failed */
+	HL_E_NOMEM = -20,       /* out of host memory */
+	HL_E_IO = -21,          /* reading the guest file failed */
+	HL_E_HYPERVISOR = -22,  /* /dev/kvm missing or a KVM call failed */
 	HL_E_UNSUPPORTED = -23, /* this build or this kernel lacks the feature */
 	/* The guest binary is unusable. */
 	HL_E_ELF = -30,     /* malformed or unsupported ELF */
@@ -77,7 +77,7 @@ enum hl_error {
 	HL_E_GUEST_ERROR = -40,    /* the guest function returned an error (not poisoned) */
 	HL_E_HOST_FUNCTION = -41,  /* a host function failed and the guest did not handle it */
 	HL_E_GUEST_ABORT = -42,    /* the guest aborted or exited (poisoned) */
-	HL_E_GUEST_FAULT = -43,    /* CPU exception, access outside memory, triple fault (poisoned) */
+	HL_E_GUEST_FAULT = -43,    /* CPU exception, access outside RAM, triple fault (poisoned) */
 	HL_E_GUEST_PROTOCOL = -44, /* unknown port or malformed data from the guest (poisoned) */
 	HL_E_POISONED = -45,       /* an earlier failure left the sandbox unusable: reset it */
 	HL_E_CANCELLED = -46,      /* the call was cancelled or timed out (poisoned) */
@@ -115,7 +115,8 @@ typedef struct hl_config {
 	                           * deadline" for what callbacks must do. */
 } hl_config;
 
-#define HL_CONFIG_DEBUG 1u /* print the memory layout and registers to stderr at entry and failure */
+/* Print the memory layout and registers to stderr at entry and failure. */
+#define HL_CONFIG_DEBUG 1u
 /* Write an ELF core file when the guest faults, aborts or breaks the
  * protocol (see hl_sandbox_core_dump); also enabled for every sandbox by
  * the environment variable HYPERLIGHT_CORE_DIR=dir, which also names the
@@ -197,8 +198,8 @@ typedef struct hl_host_call hl_host_call;
  * or return hl_host_call_fail(...). It must not block past the call's
  * deadline (see "Callbacks and the deadline" above).
  */
-typedef int (*hl_host_fn)(hl_host_call *hc, const hl_value *args, size_t nargs,
-                          hl_value *ret, void *user);
+typedef int (*hl_host_fn)(hl_host_call *hc, const hl_value *args, size_t nargs, hl_value *ret,
+                          void *user);
 
 /* Fails the host call with a formatted message, which the guest receives.
  * Returns HL_E_HOST_FUNCTION for the callback to return. */
@@ -217,9 +218,8 @@ HL_API hl_sandbox *hl_host_call_sandbox(hl_host_call *hc);
  * Errors: HL_E_INVAL (bad name, NULL fn, bad types, too many parameters),
  * HL_E_EXISTS, HL_E_STATE (after init), HL_E_NOMEM.
  */
-HL_API int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret,
-                               const hl_type *params, size_t nparams,
-                               hl_host_fn fn, void *user);
+HL_API int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_type *params,
+                               size_t nparams, hl_host_fn fn, void *user);
 
 /* Receives what the guest writes to stdout (fd 1) and stderr (fd 2): `len`
  * bytes at `data`, not NUL-terminated, any bytes (the guest's, untrusted:
@@ -249,8 +249,8 @@ HL_API int hl_sandbox_set_print(hl_sandbox *sb, hl_print_fn fn, void *user);
  * byte for byte, so a record is valid UTF-8 and always one line.
  * Records above hl_config.max_log_level are dropped inside the guest and
  * never arrive; a guest that sends one anyway has it dropped by the host. */
-typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line,
-                          const char *msg, void *user);
+typedef void (*hl_log_fn)(enum hl_log_level level, const char *file, int line, const char *msg,
+                          void *user);
 /* Replaces the log callback (default: "guest LEVEL file:line: msg" and a
  * newline to the host's fd 2, with the same bounded wait as the default
  * print sink); NULL restores the default. `user` stays owned by the caller
@@ -282,8 +282,8 @@ HL_API int hl_sandbox_init(hl_sandbox *sb);
  * these four poison the sandbox until reset. Host failure: HL_E_HYPERVISOR.
  * Host functions, print and log callbacks run on the calling thread.
  */
-HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args,
-                   size_t nargs, hl_value *result);
+HL_API int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs,
+                   hl_value *result);
 
 /* Returns the sandbox to its state right after hl_sandbox_init() (for a
  * sandbox made from a snapshot: to that snapshot): memory, registers,
@@ -309,16 +309,16 @@ HL_API const char *hl_errmsg(const hl_sandbox *sb);
  */
 enum hl_fault_kind {
 	HL_FAULT_NONE = 0,
-	HL_FAULT_EXCEPTION = 1, /* a CPU exception: vector, error_code, rip, addr (CR2) */
-	HL_FAULT_MMIO = 2,      /* access outside guest memory: addr */
-	HL_FAULT_SHUTDOWN = 3,  /* triple fault */
+	HL_FAULT_EXCEPTION = 1,    /* a CPU exception: vector, error_code, rip, addr (CR2) */
+	HL_FAULT_MMIO = 2,         /* access outside guest memory: addr */
+	HL_FAULT_SHUTDOWN = 3,     /* triple fault */
 	HL_FAULT_UNKNOWN_PORT = 4, /* port in `vector` */
-	HL_FAULT_ABORT = 5,     /* guest abort: code in error_code */
-	HL_FAULT_PROTOCOL = 6,  /* malformed record */
-	HL_FAULT_HALT = 7,      /* the guest halted the CPU */
-	HL_FAULT_HYPERVISOR = 8, /* an exit the host cannot handle */
-	HL_FAULT_MSR = 9,        /* a write to an MSR guests may not write (1.3):
-	                          * the MSR in addr, the value in error_code */
+	HL_FAULT_ABORT = 5,        /* guest abort: code in error_code */
+	HL_FAULT_PROTOCOL = 6,     /* malformed record */
+	HL_FAULT_HALT = 7,         /* the guest halted the CPU */
+	HL_FAULT_HYPERVISOR = 8,   /* an exit the host cannot handle */
+	HL_FAULT_MSR = 9,          /* a write to an MSR guests may not write (1.3):
+	                            * the MSR in addr, the value in error_code */
 	/* A cancelled call (HL_E_CANCELLED) is not a guest fault: kind NONE. */
 };
 typedef struct hl_fault {
@@ -425,8 +425,7 @@ HL_API int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap);
  * Sets *out (owned by the caller: hl_sandbox_free). Errors: HL_E_INVAL,
  * HL_E_CONFIG, HL_E_NOMEM, HL_E_HYPERVISOR.
  */
-HL_API int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg,
-                                        hl_sandbox **out);
+HL_API int hl_sandbox_new_from_snapshot(hl_snapshot *snap, const hl_config *cfg, hl_sandbox **out);
 
 /* Drops the caller's reference. NULL: no-op. Thread-safe. */
 HL_API void hl_snapshot_free(hl_snapshot *snap);
@@ -440,8 +439,8 @@ HL_API uint64_t hl_snapshot_size(const hl_snapshot *snap);
  * hl_call(sb, name, args, nargs, result), as one operation. Errors: those
  * of both; a restore error is returned before the guest runs.
  */
-HL_API int hl_call_fresh(hl_sandbox *sb, hl_snapshot *snap, const char *name,
-                         const hl_value *args, size_t nargs, hl_value *result);
+HL_API int hl_call_fresh(hl_sandbox *sb, hl_snapshot *snap, const char *name, const hl_value *args,
+                         size_t nargs, hl_value *result);
 
 /* ---- Cancelling calls (1.1) ---------------------------------------------------
  *
@@ -699,15 +698,15 @@ typedef enum hl_platform_kind {
 } hl_platform_kind;
 
 typedef struct hl_platform_info {
-	size_t size;           /* set by the caller to sizeof(hl_platform_info) */
+	size_t size; /* set by the caller to sizeof(hl_platform_info) */
 	hl_platform_kind kind;
-	const char *name;      /* "kvm (VMX)", "kvm (SVM)", "kvm-pvm", "kvm", "none": static */
-	const char *mode;      /* how guest code executes there, one line: static */
-	bool can_run;          /* the probe guest ran, SSE included, and answered right */
-	bool native;           /* ... on the CPU itself, not in an instruction emulator */
-	double exit_us;        /* HL_PROBE_MEASURE: median port-I/O exit round trip in
-	                        * microseconds, in the execution mode guests use; else 0 */
-	char reason[512];      /* when !can_run: what failed and what to do; else "" */
+	const char *name; /* "kvm (VMX)", "kvm (SVM)", "kvm-pvm", "kvm", "none": static */
+	const char *mode; /* how guest code executes there, one line: static */
+	bool can_run;     /* the probe guest ran, SSE included, and answered right */
+	bool native;      /* ... on the CPU itself, not in an instruction emulator */
+	double exit_us;   /* HL_PROBE_MEASURE: median port-I/O exit round trip in
+	                   * microseconds, in the execution mode guests use; else 0 */
+	char reason[512]; /* when !can_run: what failed and what to do; else "" */
 } hl_platform_info;
 
 #define HL_PROBE_MEASURE 0x1u /* also time 2000 exits of the probe guest (~50 ms) */
@@ -723,7 +722,6 @@ typedef struct hl_platform_info {
  * small, or unknown flags. Thread-safe; takes a few milliseconds.
  */
 HL_API int hl_platform_probe(hl_platform_info *info, unsigned flags);
-
 
 /* ---- Debugging guests ----------------------------------------------------------- */
 

@@ -73,7 +73,7 @@ HL_API const char *hl_js_strerror(int code);
 
 /* ---- Configuration ------------------------------------------------------------ */
 typedef struct hl_js_config {
-	size_t size;          /* sizeof(hl_js_config), set by hl_js_config_init */
+	size_t size; /* sizeof(hl_js_config), set by hl_js_config_init */
 	/* The JavaScript guest ELF (borrowed during hl_js_new); NULL: the one
 	 * hl_js_find_guest() finds. */
 	const char *guest;

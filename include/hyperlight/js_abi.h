@@ -34,16 +34,16 @@
 
 /* Guest error codes (hl_sandbox_guest_code), above the wasm trap codes. */
 enum hl_js_code {
-	HL_JS_CODE_EXCEPTION = 100,  /* the handler threw, or its promise was rejected */
-	HL_JS_CODE_TIMEOUT = 101,    /* the call ran past its timeout_ms */
-	HL_JS_CODE_MEMORY = 102,     /* the engine ran out of memory (its limit, or the heap) */
-	HL_JS_CODE_STACK = 103,      /* the JavaScript stack overflowed */
-	HL_JS_CODE_RESULT = 104,     /* the result does not fit the output buffer */
-	HL_JS_CODE_NO_HANDLER = 105, /* no handler of that name */
-	HL_JS_CODE_LOAD = 106,       /* the source failed to compile or evaluate, or has no such function */
+	HL_JS_CODE_EXCEPTION = 100,   /* the handler threw, or its promise was rejected */
+	HL_JS_CODE_TIMEOUT = 101,     /* the call ran past its timeout_ms */
+	HL_JS_CODE_MEMORY = 102,      /* the engine ran out of memory (its limit, or the heap) */
+	HL_JS_CODE_STACK = 103,       /* the JavaScript stack overflowed */
+	HL_JS_CODE_RESULT = 104,      /* the result does not fit the output buffer */
+	HL_JS_CODE_NO_HANDLER = 105,  /* no handler of that name */
+	HL_JS_CODE_LOAD = 106,        /* compile or evaluation error, or no such function */
 	HL_JS_CODE_NOT_SETTLED = 107, /* the handler's promise never settled */
-	HL_JS_CODE_STATE = 108,      /* an earlier trap left the engine unusable: restore */
-	HL_JS_CODE_USAGE = 109,      /* a bad argument (name, limits, a second load of a name) */
+	HL_JS_CODE_STATE = 108,       /* an earlier trap left the engine unusable: restore */
+	HL_JS_CODE_USAGE = 109,       /* a bad argument (name, limits, a second load of a name) */
 };
 
 /* Separates "NAME: MESSAGE" from the stack in an exception's message. */

@@ -56,7 +56,8 @@ static char *slurp(const char *path)
 
 static void die(const char *what, hl_js *js, int rc)
 {
-	fprintf(stderr, "hl_js_bench: %s: %s: %s\n", what, hl_js_strerror(rc), js ? hl_js_errmsg(js) : "");
+	fprintf(stderr, "hl_js_bench: %s: %s: %s\n", what, hl_js_strerror(rc),
+	        js ? hl_js_errmsg(js) : "");
 	exit(1);
 }
 
@@ -158,8 +159,10 @@ static bool run_node(struct bench_case *cs, int n, char *version, size_t vlen, c
 	char *spec = malloc(cap);
 	spec[at++] = '[';
 	for (int i = 0; i < n; i++) {
-		at += (size_t)sprintf(spec + at, "%s{\"name\":\"%s\",\"file\":\"%s/%s\",\"iters\":%d,\"input\":",
-		                      i ? "," : "", cs[i].name, HL_JS_BENCH_DIR, cs[i].file, cs[i].iters);
+		at += (size_t)sprintf(spec + at,
+		                      "%s{\"name\":\"%s\",\"file\":\"%s/%s\",\"iters\":%d,\"input\":",
+		                      i ? "," : "", cs[i].name, HL_JS_BENCH_DIR, cs[i].file,
+		                      cs[i].iters);
 		at = put_json_string(spec, at, cs[i].input);
 		spec[at++] = '}';
 	}
@@ -187,7 +190,8 @@ static bool run_node(struct bench_case *cs, int n, char *version, size_t vlen, c
 		char key[128];
 		snprintf(key, sizeof key, "\"%s\":{\"inproc_ns\":", cs[i].name);
 		const char *k = strstr(line, key);
-		if (!k || sscanf(k + strlen(key), "%lf,\"vm_ns\":%lf", &cs[i].inproc, &cs[i].vmctx) != 2) {
+		if (!k || sscanf(k + strlen(key), "%lf,\"vm_ns\":%lf", &cs[i].inproc,
+		                 &cs[i].vmctx) != 2) {
 			snprintf(why, wlen, "cannot read node's output: %.200s", line);
 			free(line);
 			return false;
@@ -212,7 +216,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
 			iters = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: %s [--iters N]  (default 2000 calls per case)\n", argv[0]);
+			fprintf(stderr, "usage: %s [--iters N]  (default 2000 calls per case)\n",
+			        argv[0]);
 			return 2;
 		}
 	}
@@ -220,8 +225,9 @@ int main(int argc, char **argv)
 		iters = 10;
 	char guest[4096];
 	if (hl_js_find_guest(guest, sizeof guest) != 0) {
-		fprintf(stderr, "hl_js_bench: SKIPPED: the JavaScript guest is not built "
-		                "(scripts/fetch-quickjs.sh, then cmake --build)\n");
+		fprintf(stderr,
+		        "hl_js_bench: SKIPPED: the JavaScript guest is not built "
+		        "(scripts/fetch-quickjs.sh, then cmake --build)\n");
 		return 77;
 	}
 
@@ -229,21 +235,30 @@ int main(int argc, char **argv)
 	char *json1k = malloc(4096);
 	size_t at = (size_t)sprintf(json1k, "{\"id\":\"req-42\",\"items\":[");
 	for (int i = 0; at < 1000; i++)
-		at += (size_t)sprintf(json1k + at, "%s{\"k\":\"item-%03d\",\"v\":%d,\"ok\":%s}", i ? "," : "",
-		                      i, i * 7, i % 2 ? "true" : "false");
+		at += (size_t)sprintf(json1k + at, "%s{\"k\":\"item-%03d\",\"v\":%d,\"ok\":%s}",
+		                      i ? "," : "", i, i * 7, i % 2 ? "true" : "false");
 	sprintf(json1k + at, "]}");
 	char *hmac_in = malloc(4096);
-	at = (size_t)sprintf(hmac_in, "{\"key\":\"a secret key\",\"claims\":{\"sub\":\"user-7\",\"data\":\"");
+	at = (size_t)sprintf(hmac_in,
+	                     "{\"key\":\"a secret key\",\"claims\":{\"sub\":\"user-7\",\"data\":\"");
 	memset(hmac_in + at, 'z', 1000);
 	sprintf(hmac_in + at + 1000, "\"}}");
 	struct bench_case cs[] = {
-		{.name = "noop", .file = "noop.js", .what = "no-op (null in, null out)", .input = strdup("null"),
-		 .iters = iters},
-		{.name = "json1k", .file = "json1k.js", .what = "1 KiB of JSON in and out", .input = json1k,
-		 .iters = iters},
-		{.name = "hmac", .file = "hmac.js",
-		 .what = "JWT-like HMAC-SHA256 over 1 KiB in JavaScript", .input = hmac_in,
-		 .iters = iters / 4 > 10 ? iters / 4 : 10},
+		{.name = "noop",
+	         .file = "noop.js",
+	         .what = "no-op (null in, null out)",
+	         .input = strdup("null"),
+	         .iters = iters},
+		{.name = "json1k",
+	         .file = "json1k.js",
+	         .what = "1 KiB of JSON in and out",
+	         .input = json1k,
+	         .iters = iters},
+		{.name = "hmac",
+	         .file = "hmac.js",
+	         .what = "JWT-like HMAC-SHA256 over 1 KiB in JavaScript",
+	         .input = hmac_in,
+	         .iters = iters / 4 > 10 ? iters / 4 : 10},
 	};
 	int n = (int)(sizeof cs / sizeof cs[0]);
 
@@ -253,7 +268,8 @@ int main(int argc, char **argv)
 	hl_platform_probe(&pi, 0);
 	printf("hl_js_bench: JavaScript handlers (QuickJS guest %s)\n", guest);
 	printf("platform: %s (%s)\n", pi.name ? pi.name : "?",
-	       pi.can_run ? (pi.native ? "guests run natively" : "guests run, not natively") : pi.reason);
+	       pi.can_run ? (pi.native ? "guests run natively" : "guests run, not natively")
+	                  : pi.reason);
 	printf("sizes: %zu bytes json1k input, %zu bytes hmac input; %d calls per case (hmac %d)\n",
 	       strlen(json1k), strlen(hmac_in), iters, cs[2].iters);
 
@@ -284,12 +300,12 @@ int main(int argc, char **argv)
 	}
 	printf("\nratios (hyperlight / node; below 1: hyperlight is faster):\n");
 	if (node) {
-		printf("%-8s %-18s %-18s %-18s %-18s\n", "handler", "fresh/in-process", "fresh/new-ctx",
-		       "reused/in-process", "reused/new-ctx");
+		printf("%-8s %-18s %-18s %-18s %-18s\n", "handler", "fresh/in-process",
+		       "fresh/new-ctx", "reused/in-process", "reused/new-ctx");
 		for (int i = 0; i < n; i++)
-			printf("%-8s %-18.1f %-18.2f %-18.1f %-18.2f\n", cs[i].name, cs[i].fresh / cs[i].inproc,
-			       cs[i].fresh / cs[i].vmctx, cs[i].reused / cs[i].inproc,
-			       cs[i].reused / cs[i].vmctx);
+			printf("%-8s %-18.1f %-18.2f %-18.1f %-18.2f\n", cs[i].name,
+			       cs[i].fresh / cs[i].inproc, cs[i].fresh / cs[i].vmctx,
+			       cs[i].reused / cs[i].inproc, cs[i].reused / cs[i].vmctx);
 		printf("(node %s in this process's machine, same handler files)\n", version);
 	} else {
 		printf("node: SKIPPED: %s\n", why);

@@ -164,22 +164,28 @@ static int fail_exception(hl_call *c, const struct handler *h, wptr exc, int cod
 	deadline_ns = 0;
 	wptr argv = Z_hlmodZ_malloc(I, 4);
 	uint8_t *a = at(argv, 4);
-	char name[128] = "Error", msg[3000] = "an exception that cannot be described (no memory left?)";
+	char name[128] = "Error",
+	     msg[3000] = "an exception that cannot be described (no memory left?)";
 	char stack[3000] = "";
 	if (a) {
 		memcpy(a, &exc, 4);
-		wptr d = Z_hlmodZ_QTS_Call(I, h->ctx, h->describe, Z_hlmodZ_QTS_GetUndefined(I), 1, argv);
+		wptr d = Z_hlmodZ_QTS_Call(I, h->ctx, h->describe, Z_hlmodZ_QTS_GetUndefined(I), 1,
+		                           argv);
 		wptr e = Z_hlmodZ_QTS_ResolveException(I, h->ctx, d);
 		if (!e) {
 			wptr s = Z_hlmodZ_QTS_GetString(I, h->ctx, d);
 			size_t n = wlen(s);
 			if (n != (size_t)-1) {
 				const char *t = (const char *)at(s, n + 1);
-				const char *s1 = memchr(t, 0x1e, n), *s2 = s1 ? memchr(s1 + 1, 0x1e, n - (size_t)(s1 + 1 - t)) : NULL;
+				const char *s1 = memchr(t, 0x1e, n),
+					   *s2 = s1 ? memchr(s1 + 1, 0x1e, n - (size_t)(s1 + 1 - t))
+				                    : NULL;
 				if (s1 && s2) {
 					snprintf(name, sizeof name, "%.*s", (int)(s1 - t), t);
-					snprintf(msg, sizeof msg, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
-					snprintf(stack, sizeof stack, "%.*s", (int)(t + n - s2 - 1), s2 + 1);
+					snprintf(msg, sizeof msg, "%.*s", (int)(s2 - s1 - 1),
+					         s1 + 1);
+					snprintf(stack, sizeof stack, "%.*s", (int)(t + n - s2 - 1),
+					         s2 + 1);
 				}
 			}
 			if (s)
@@ -211,7 +217,8 @@ uint32_t hl_wasm_env_qts_host_call_function(uint32_t ctx, uint32_t this_ptr, uin
 	(void)this_ptr;
 	if (host_ref_id != HOST_REF_PRINT || argc < 2)
 		return 0;
-	double fd = Z_hlmodZ_QTS_GetFloat64(I, ctx, Z_hlmodZ_QTS_ArgvGetJSValueConstPointer(I, argv, 0));
+	double fd = Z_hlmodZ_QTS_GetFloat64(I, ctx,
+	                                    Z_hlmodZ_QTS_ArgvGetJSValueConstPointer(I, argv, 0));
 	wptr s = Z_hlmodZ_QTS_GetString(I, ctx, Z_hlmodZ_QTS_ArgvGetJSValueConstPointer(I, argv, 1));
 	size_t n = wlen(s);
 	if (n != (size_t)-1 && n > 0) {
@@ -305,12 +312,15 @@ static int load_body(hl_call *c)
 	if (r)
 		return r;
 	if (nlen == 0 || nlen > HL_MAX_NAME || flen == 0)
-		return hl_return_error(c, HL_JS_CODE_USAGE, "js_load: a name of 1 to %u bytes and a function name",
+		return hl_return_error(c, HL_JS_CODE_USAGE,
+		                       "js_load: a name of 1 to %u bytes and a function name",
 		                       HL_MAX_NAME);
 	if (find(name))
-		return hl_return_error(c, HL_JS_CODE_USAGE, "js_load: handler '%s' is loaded already", name);
+		return hl_return_error(c, HL_JS_CODE_USAGE,
+		                       "js_load: handler '%s' is loaded already", name);
 	if (nhandlers == MAX_HANDLERS)
-		return hl_return_error(c, HL_JS_CODE_USAGE, "js_load: at most %u handlers", MAX_HANDLERS);
+		return hl_return_error(c, HL_JS_CODE_USAGE, "js_load: at most %u handlers",
+		                       MAX_HANDLERS);
 	struct handler h;
 	memset(&h, 0, sizeof h);
 	memcpy(h.name, name, nlen);
@@ -319,17 +329,21 @@ static int load_body(hl_call *c)
 
 	h.ctx = Z_hlmodZ_QTS_NewContext(I, rt, 0); /* every intrinsic */
 	if (!h.ctx)
-		return hl_return_error(c, HL_JS_CODE_MEMORY, "js_load: the engine has no memory for a new realm");
+		return hl_return_error(c, HL_JS_CODE_MEMORY,
+		                       "js_load: the engine has no memory for a new realm");
 	wptr pname = wstr("print", 5), boot_src = wstr(bootstrap_js, sizeof bootstrap_js - 1);
 	wptr boot_file = wstr("<hyperlight>", 12), argv = Z_hlmodZ_malloc(I, 8);
 	wptr code = wstr(src, slen), filename = wstr(file, filen), fnname = wstr(fname, flen);
 	if (!pname || !boot_src || !boot_file || !argv || !code || !filename || !fnname)
-		return hl_return_error(c, HL_JS_CODE_MEMORY, "js_load: the engine has no memory for the source");
+		return hl_return_error(c, HL_JS_CODE_MEMORY,
+		                       "js_load: the engine has no memory for the source");
 	wptr print = Z_hlmodZ_QTS_NewFunction(I, h.ctx, pname, 2, 0, HOST_REF_PRINT);
-	wptr boot = Z_hlmodZ_QTS_Eval(I, h.ctx, boot_src, sizeof bootstrap_js - 1, boot_file, 0, EVAL_GLOBAL);
+	wptr boot = Z_hlmodZ_QTS_Eval(I, h.ctx, boot_src, sizeof bootstrap_js - 1, boot_file, 0,
+	                              EVAL_GLOBAL);
 	wptr e = Z_hlmodZ_QTS_ResolveException(I, h.ctx, boot);
 	if (e)
-		return hl_return_error(c, HL_JS_CODE_MEMORY, "js_load: the bootstrap failed to compile");
+		return hl_return_error(c, HL_JS_CODE_MEMORY,
+		                       "js_load: the bootstrap failed to compile");
 	memcpy(at(argv, 4), &print, 4);
 	wptr helpers = Z_hlmodZ_QTS_Call(I, h.ctx, boot, Z_hlmodZ_QTS_GetUndefined(I), 1, argv);
 	if ((e = Z_hlmodZ_QTS_ResolveException(I, h.ctx, helpers)))
@@ -346,8 +360,11 @@ static int load_body(hl_call *c)
 	/* A module with top-level await gives a promise of its namespace. */
 	if ((int32_t)Z_hlmodZ_QTS_PromiseState(I, h.ctx, res) >= 0) {
 		wptr lastctx = Z_hlmodZ_malloc(I, 4);
-		while (Z_hlmodZ_QTS_PromiseState(I, h.ctx, res) == 0 && Z_hlmodZ_QTS_IsJobPending(I, rt))
-			Z_hlmodZ_QTS_FreeValuePointer(I, h.ctx, Z_hlmodZ_QTS_ExecutePendingJob(I, rt, 1, lastctx));
+		while (Z_hlmodZ_QTS_PromiseState(I, h.ctx, res) == 0 &&
+		       Z_hlmodZ_QTS_IsJobPending(I, rt))
+			Z_hlmodZ_QTS_FreeValuePointer(I, h.ctx,
+			                              Z_hlmodZ_QTS_ExecutePendingJob(I, rt, 1,
+			                                                             lastctx));
 		Z_hlmodZ_free(I, lastctx);
 		uint32_t st = Z_hlmodZ_QTS_PromiseState(I, h.ctx, res);
 		wptr v = Z_hlmodZ_QTS_PromiseResult(I, h.ctx, res);
@@ -388,7 +405,8 @@ static int call_body(hl_call *c)
 		return r;
 	struct handler *h = find(name);
 	if (!h)
-		return hl_return_error(c, HL_JS_CODE_NO_HANDLER, "no handler named '%.64s' is loaded", name);
+		return hl_return_error(c, HL_JS_CODE_NO_HANDLER,
+		                       "no handler named '%.64s' is loaded", name);
 	timed_out = 0;
 	timeout_ms_now = timeout_ms;
 	deadline_ns = timeout_ms ? now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
@@ -396,7 +414,8 @@ static int call_body(hl_call *c)
 	wptr argv = Z_hlmodZ_malloc(I, 8), js = wstr(json, jlen);
 	if (!argv || !js)
 		return hl_return_error(c, HL_JS_CODE_MEMORY,
-		                       "the engine has no memory for the argument's %zu bytes", jlen);
+		                       "the engine has no memory for the argument's %zu bytes",
+		                       jlen);
 	wptr jv = Z_hlmodZ_QTS_NewString(I, h->ctx, js);
 	Z_hlmodZ_free(I, js);
 	memcpy(at(argv, 8), &h->fn, 4);
@@ -413,7 +432,8 @@ static int call_body(hl_call *c)
 	/* An async handler: run the engine's jobs until its promise settles. */
 	if ((int32_t)Z_hlmodZ_QTS_PromiseState(I, h->ctx, res) >= 0) {
 		wptr lastctx = Z_hlmodZ_malloc(I, 4);
-		while (Z_hlmodZ_QTS_PromiseState(I, h->ctx, res) == 0 && Z_hlmodZ_QTS_IsJobPending(I, rt)) {
+		while (Z_hlmodZ_QTS_PromiseState(I, h->ctx, res) == 0 &&
+		       Z_hlmodZ_QTS_IsJobPending(I, rt)) {
 			wptr v = Z_hlmodZ_QTS_ExecutePendingJob(I, rt, 1, lastctx);
 			if (timed_out) { /* the interrupt ended a job: the promise stays pending */
 				Z_hlmodZ_free(I, lastctx);
@@ -441,7 +461,8 @@ static int call_body(hl_call *c)
 	wptr s = Z_hlmodZ_QTS_GetString(I, h->ctx, res);
 	size_t n = wlen(s);
 	if (n == (size_t)-1)
-		return hl_return_error(c, HL_JS_CODE_MEMORY, "the engine has no memory for the result");
+		return hl_return_error(c, HL_JS_CODE_MEMORY,
+		                       "the engine has no memory for the result");
 	/* Copied out of the module's memory before anything else runs there. */
 	const struct hl_boot_info *bi = hl_boot_info();
 	if (n + 256 > bi->output_size)
@@ -455,9 +476,18 @@ static int call_body(hl_call *c)
 	return r;
 }
 
-static int js_limits(hl_call *c) { return hl_wasm__invoke(c, limits_body); }
-static int js_load(hl_call *c) { return hl_wasm__invoke(c, load_body); }
-static int js_call(hl_call *c) { return hl_wasm__invoke(c, call_body); }
+static int js_limits(hl_call *c)
+{
+	return hl_wasm__invoke(c, limits_body);
+}
+static int js_load(hl_call *c)
+{
+	return hl_wasm__invoke(c, load_body);
+}
+static int js_call(hl_call *c)
+{
+	return hl_wasm__invoke(c, call_body);
+}
 
 /* After the module is instantiated (its constructors ran): the runtime,
  * whose state every later snapshot holds, and the guest functions. */
@@ -468,7 +498,8 @@ void hl_wasm_guest_init(void)
 		hl_abort(HL_WASM_E_NOMEM, "js: QuickJS cannot create its runtime (heap too small?)");
 	Z_hlmodZ_QTS_RuntimeEnableInterruptHandler(I, rt);
 	HL_REGISTER(HL_JS_FN_LIMITS, js_limits, HL_TYPE_VOID, HL_TYPE_I64, HL_TYPE_I32);
-	HL_REGISTER(HL_JS_FN_LOAD, js_load, HL_TYPE_VOID, HL_TYPE_STRING, HL_TYPE_STRING, HL_TYPE_STRING,
-	            HL_TYPE_STRING);
-	HL_REGISTER(HL_JS_FN_CALL, js_call, HL_TYPE_STRING, HL_TYPE_STRING, HL_TYPE_STRING, HL_TYPE_U32);
+	HL_REGISTER(HL_JS_FN_LOAD, js_load, HL_TYPE_VOID, HL_TYPE_STRING, HL_TYPE_STRING,
+	            HL_TYPE_STRING, HL_TYPE_STRING);
+	HL_REGISTER(HL_JS_FN_CALL, js_call, HL_TYPE_STRING, HL_TYPE_STRING, HL_TYPE_STRING,
+	            HL_TYPE_U32);
 }

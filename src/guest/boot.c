@@ -55,7 +55,7 @@ struct hl__dtr {
 #define HL__GATE_INTR 0x8e /* present, DPL 0, 64-bit interrupt gate: keeps IF clear */
 #define HL__IST_EXC 1      /* TSS IST1: IST-area stack 0 */
 #define HL__IST_CRIT 2     /* TSS IST2: IST-area stack 1 */
-#define HL__IST_SYSCALL 2u /* IST-area stack 2 (not in the TSS: the syscall entry switches itself) */
+#define HL__IST_SYSCALL 2u /* IST-area stack 2, not in the TSS: the syscall entry switches itself */
 
 /* null, code64 (0x08), data (0x10), TSS (0x18, two slots). The accessed bits
  * are preset so that loading a segment does not write to the table. */
@@ -81,8 +81,8 @@ extern const Elf64_Ehdr __ehdr_start;
 
 /* musl's start-up, called as its own crt1 would. It reaches main through
  * the pointer only, so main's real prototype does not matter. */
-int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
-                      void (*init)(void), void (*fini)(void), void (*ldso)(void));
+int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
+                      void (*fini)(void), void (*ldso)(void));
 int main(int argc, char **argv, char **envp);
 
 _Noreturn void hl__halt_forever(void)
@@ -162,7 +162,7 @@ static void hl__setup_idt(void)
 static void hl__setup_syscall(void)
 {
 	const uint32_t efer = 0xc0000080u, star = 0xc0000081u, lstar = 0xc0000082u,
-	               cstar = 0xc0000083u, sfmask = 0xc0000084u;
+		       cstar = 0xc0000083u, sfmask = 0xc0000084u;
 	/* The host sets EFER.SCE; setting it again costs nothing and keeps a
 	 * host that forgot from turning every libc call into #UD. */
 	uint64_t e = hl__rdmsr(efer);
@@ -197,10 +197,10 @@ static _Noreturn void hl__enter_libc(void)
 	b[n++] = (uintptr_t)hl__argv0; /* argv[0] */
 	b[n++] = 0;                    /* argv[1] */
 	b[n++] = 0;                    /* envp[0] */
-#define HL__AUX(k, v)                                                                              \
-	do {                                                                                       \
-		b[n++] = (k);                                                                      \
-		b[n++] = (uintptr_t)(v);                                                           \
+#define HL__AUX(k, v)                    \
+	do {                             \
+		b[n++] = (k);            \
+		b[n++] = (uintptr_t)(v); \
 	} while (0)
 	HL__AUX(AT_PHDR, (const uint8_t *)eh + eh->e_phoff);
 	HL__AUX(AT_PHENT, eh->e_phentsize);

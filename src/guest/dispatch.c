@@ -31,8 +31,8 @@ struct hl_call {
 	uint32_t argc;
 	uint32_t total_len;
 	enum hl__outcome outcome;
-	int fail_code;      /* set when an hl_return_* was refused */
-	int host_rc;        /* hl_call_host_or_fail's error, across the longjmp */
+	int fail_code; /* set when an hl_return_* was refused */
+	int host_rc;   /* hl_call_host_or_fail's error, across the longjmp */
 	char fail_msg[256];
 };
 
@@ -64,8 +64,9 @@ void hl_register_function(const char *name, hl_guest_fn fn, hl_type ret, const h
 		hl_abort(HL__ABORT_MISUSE, "hl_register_function: %s is NULL", name ? "fn" : "name");
 	size_t len = strnlen(name, HL_MAX_NAME + 1);
 	if (len == 0 || len > HL_MAX_NAME)
-		hl_abort(HL__ABORT_MISUSE, "hl_register_function: name '%.64s' must have 1 to %u bytes",
-		         name, HL_MAX_NAME);
+		hl_abort(HL__ABORT_MISUSE,
+		         "hl_register_function: name '%.64s' must have 1 to %u bytes", name,
+		         HL_MAX_NAME);
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -77,17 +78,19 @@ void hl_register_function(const char *name, hl_guest_fn fn, hl_type ret, const h
 		hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): invalid return type %u", name,
 		         (unsigned)ret);
 	if (nparams > HL_MAX_PARAMS)
-		hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): %u parameters, at most %u", name,
-		         nparams, HL_MAX_PARAMS);
+		hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): %u parameters, at most %u",
+		         name, nparams, HL_MAX_PARAMS);
 	if (nparams && !params)
 		hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): params is NULL", name);
 	for (unsigned i = 0; i < nparams; i++)
 		if (params[i] == HL_TYPE_VOID || (unsigned)params[i] >= HL_TYPE__COUNT)
-			hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): parameter %u has type %s",
-			         name, i, hl__tname((unsigned)params[i]));
+			hl_abort(HL__ABORT_MISUSE,
+			         "hl_register_function(%s): parameter %u has type %s", name, i,
+			         hl__tname((unsigned)params[i]));
 	for (unsigned i = 0; i < hl__nfuncs; i++)
 		if (strcmp(hl__funcs[i].name, name) == 0)
-			hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): registered twice", name);
+			hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): registered twice",
+			         name);
 	if (hl__nfuncs == HL_MAX_FUNCTIONS)
 		hl_abort(HL__ABORT_MISUSE, "hl_register_function(%s): more than %u functions", name,
 		         HL_MAX_FUNCTIONS);
@@ -175,11 +178,11 @@ static void hl__put_error(uint32_t status, int32_t code, const char *fmt, ...)
 static void hl__check_call(const hl_call *c, const char *what)
 {
 	if (!c || c != hl__current)
-		hl_abort(HL__ABORT_MISUSE, "%s: not inside the guest function it was given to", what);
+		hl_abort(HL__ABORT_MISUSE, "%s: not inside the guest function it was given to",
+		         what);
 }
 
-static int hl__ret(hl_call *c, hl_type t, const char *what, uint64_t bits, const void *p,
-                   size_t len)
+static int hl__ret(hl_call *c, hl_type t, const char *what, uint64_t bits, const void *p, size_t len)
 {
 	hl__check_call(c, what);
 	if (c->func->ret != t) {
@@ -271,16 +274,15 @@ int hl_return_error(hl_call *c, int code, const char *fmt, ...)
 
 /* ---- arguments ---- */
 
-static const struct hl_wire_value *hl__arg(const hl_call *c, unsigned i, hl_type t,
-                                           const char *what)
+static const struct hl_wire_value *hl__arg(const hl_call *c, unsigned i, hl_type t, const char *what)
 {
 	hl__check_call(c, what);
 	if (i >= c->argc)
 		hl_abort(HL__ABORT_MISUSE, "%s(%u) in %s: the function has %u parameter%s", what, i,
 		         c->func->name, c->argc, c->argc == 1 ? "" : "s");
 	if (c->func->params[i] != t)
-		hl_abort(HL__ABORT_MISUSE, "%s(%u) in %s: parameter %u is %s", what, i, c->func->name, i,
-		         hl__tname(c->func->params[i]));
+		hl_abort(HL__ABORT_MISUSE, "%s(%u) in %s: parameter %u is %s", what, i,
+		         c->func->name, i, hl__tname(c->func->params[i]));
 	return &c->args[i];
 }
 
@@ -294,8 +296,8 @@ hl_type hl_arg_type(const hl_call *c, unsigned i)
 {
 	hl__check_call(c, "hl_arg_type");
 	if (i >= c->argc)
-		hl_abort(HL__ABORT_MISUSE, "hl_arg_type(%u) in %s: the function has %u parameters", i,
-		         c->func->name, c->argc);
+		hl_abort(HL__ABORT_MISUSE, "hl_arg_type(%u) in %s: the function has %u parameters",
+		         i, c->func->name, c->argc);
 	return (hl_type)c->func->params[i];
 }
 
@@ -490,7 +492,8 @@ static void hl__serve(void)
 			/* hl_call_host_or_fail unwound the function. */
 			hl__flush_stdio();
 			if (c->host_rc == HL_GUEST_E_HOST)
-				hl__put_error(HL_STATUS_HOST_ERROR, c->host_rc, "%s", hl_host_error());
+				hl__put_error(HL_STATUS_HOST_ERROR, c->host_rc, "%s",
+				              hl_host_error());
 			else
 				hl__put_error(HL_STATUS_ERROR, c->host_rc, "%s", hl_host_error());
 		}
@@ -508,16 +511,19 @@ _Noreturn void hl_dispatch(void)
 	fflush(stdout);
 	fflush(stderr);
 
-	uint64_t size = sizeof(struct hl_func_table) + (uint64_t)hl__nfuncs * sizeof(struct hl_func_desc);
+	uint64_t size = sizeof(struct hl_func_table) +
+	                (uint64_t)hl__nfuncs * sizeof(struct hl_func_desc);
 	for (unsigned i = 0; i < hl__nfuncs; i++)
 		size += strlen(hl__funcs[i].name) + 1;
 	if (size > hl__out_cap())
-		hl_abort(HL__ABORT_MISUSE, "the function table (%u functions, %llu bytes) does not fit "
-		         "the output buffer (%llu bytes)", hl__nfuncs, (unsigned long long)size,
-		         (unsigned long long)hl__out_size);
+		hl_abort(HL__ABORT_MISUSE,
+		         "the function table (%u functions, %llu bytes) does not fit "
+		         "the output buffer (%llu bytes)",
+		         hl__nfuncs, (unsigned long long)size, (unsigned long long)hl__out_size);
 
 	uint8_t *out = hl__out();
-	uint64_t name_off = sizeof(struct hl_func_table) + (uint64_t)hl__nfuncs * sizeof(struct hl_func_desc);
+	uint64_t name_off = sizeof(struct hl_func_table) +
+	                    (uint64_t)hl__nfuncs * sizeof(struct hl_func_desc);
 	for (unsigned i = 0; i < hl__nfuncs; i++) {
 		const struct hl__func *f = &hl__funcs[i];
 		struct hl_func_desc d;

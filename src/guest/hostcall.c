@@ -37,9 +37,7 @@ static const void *hl__payload(const hl_value *v, size_t *len, int *nul)
 	case HL_TYPE_BYTES:
 		*len = v->u.bytes.len;
 		return v->u.bytes.ptr ? (const void *)v->u.bytes.ptr : (const void *)"";
-	default:
-		*len = 0;
-		return NULL;
+	default: *len = 0; return NULL;
 	}
 }
 
@@ -52,7 +50,10 @@ static uint64_t hl__scalar_bits(const hl_value *v)
 	case HL_TYPE_U32: b = v->u.u32; break;
 	case HL_TYPE_I64: b = (uint64_t)v->u.i64; break;
 	case HL_TYPE_U64: b = v->u.u64; break;
-	case HL_TYPE_F32: memcpy(&b32, &v->u.f32, sizeof b32); b = b32; break;
+	case HL_TYPE_F32:
+		memcpy(&b32, &v->u.f32, sizeof b32);
+		b = b32;
+		break;
 	case HL_TYPE_F64: memcpy(&b, &v->u.f64, sizeof b); break;
 	case HL_TYPE_BOOL: b = v->u.b ? 1 : 0; break;
 	default: break;
@@ -100,15 +101,15 @@ static int hl__read_reply(const char *name, hl_type ret, hl_value *result)
 		return hl__hc_fail(HL_GUEST_E_HOST, "%s", payload);
 	}
 	if (r.status != HL_STATUS_OK)
-		return hl__hc_fail(HL_GUEST_E_PROTOCOL, "host call %s: reply with unknown status %u",
-		                   name, r.status);
+		return hl__hc_fail(HL_GUEST_E_PROTOCOL,
+		                   "host call %s: reply with unknown status %u", name, r.status);
 	if (w->type != (uint32_t)ret)
 		return hl__hc_fail(HL_GUEST_E_PROTOCOL,
 		                   "host call %s: the host returned %s, the guest expects %s", name,
 		                   hl__tname(w->type), hl__tname((unsigned)ret));
 	if (w->type == HL_TYPE_BOOL && w->bits > 1)
-		return hl__hc_fail(HL_GUEST_E_PROTOCOL, "host call %s: bool reply other than 0 or 1",
-		                   name);
+		return hl__hc_fail(HL_GUEST_E_PROTOCOL,
+		                   "host call %s: bool reply other than 0 or 1", name);
 	if (!result)
 		return 0;
 
@@ -125,8 +126,14 @@ static int hl__read_reply(const char *name, hl_type ret, hl_value *result)
 	case HL_TYPE_F32: memcpy(&v.u.f32, &b32, sizeof b32); break;
 	case HL_TYPE_F64: memcpy(&v.u.f64, &w->bits, sizeof w->bits); break;
 	case HL_TYPE_BOOL: v.u.b = w->bits != 0; break;
-	case HL_TYPE_STRING: v.u.str.ptr = payload; v.u.str.len = w->len; break;
-	case HL_TYPE_BYTES: v.u.bytes.ptr = (const uint8_t *)payload; v.u.bytes.len = w->len; break;
+	case HL_TYPE_STRING:
+		v.u.str.ptr = payload;
+		v.u.str.len = w->len;
+		break;
+	case HL_TYPE_BYTES:
+		v.u.bytes.ptr = (const uint8_t *)payload;
+		v.u.bytes.len = w->len;
+		break;
 	default: break;
 	}
 	*result = v;
@@ -147,8 +154,9 @@ int hl_call_host(const char *name, hl_type ret, hl_value *result, const hl_value
 		                   "hl_call_host: name '%.64s' must have 1 to %u bytes", name,
 		                   HL_MAX_NAME);
 	if (nargs > HL_MAX_PARAMS)
-		return hl__hc_fail(HL_GUEST_E_TOO_LARGE, "hl_call_host(%s): %u arguments, at most %u",
-		                   name, nargs, HL_MAX_PARAMS);
+		return hl__hc_fail(HL_GUEST_E_TOO_LARGE,
+		                   "hl_call_host(%s): %u arguments, at most %u", name, nargs,
+		                   HL_MAX_PARAMS);
 
 	/* Lay the record out first so nothing is written unless it fits. */
 	uint64_t fixed = sizeof(struct hl_hostcall) + (uint64_t)nargs * sizeof(struct hl_wire_value);
@@ -162,7 +170,8 @@ int hl_call_host(const char *name, hl_type ret, hl_value *result, const hl_value
 		if (hl__payload(&args[i], &len, &nul)) {
 			if (len > UINT32_MAX)
 				return hl__hc_fail(HL_GUEST_E_TOO_LARGE,
-				                   "hl_call_host(%s): argument %u has %zu bytes", name, i, len);
+				                   "hl_call_host(%s): argument %u has %zu bytes",
+				                   name, i, len);
 			size = HL_ALIGN8(size + len + (uint64_t)nul);
 		}
 	}
@@ -196,8 +205,8 @@ int hl_call_host(const char *name, hl_type ret, hl_value *result, const hl_value
 		}
 		memcpy(rec + sizeof(struct hl_hostcall) + (size_t)i * sizeof w, &w, sizeof w);
 	}
-	struct hl_hostcall h = {HL_HOSTCALL_MAGIC, (uint32_t)size, (uint32_t)fixed,
-	                        (uint32_t)name_len, nargs, (uint32_t)ret};
+	struct hl_hostcall h = {HL_HOSTCALL_MAGIC,  (uint32_t)size, (uint32_t)fixed,
+	                        (uint32_t)name_len, nargs,          (uint32_t)ret};
 	memcpy(rec, &h, sizeof h);
 	hl_outl(HL_PORT_HOSTCALL, (uint32_t)off);
 

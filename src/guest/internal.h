@@ -21,7 +21,8 @@ extern uint64_t hl__out_size;
 /* Top (one past the highest byte) of IST-area stack k. */
 static inline uint64_t hl__ist_top(unsigned k)
 {
-	return hl__bi->ist_addr + (uint64_t)k * (HL_IST_SIZE + HL_PAGE_SIZE) + HL_PAGE_SIZE + HL_IST_SIZE;
+	return hl__bi->ist_addr + (uint64_t)k * (HL_IST_SIZE + HL_PAGE_SIZE) + HL_PAGE_SIZE +
+	       HL_IST_SIZE;
 }
 
 /* Stops the vCPU for good. The host never resumes a guest that aborted or
@@ -115,7 +116,9 @@ static inline uint64_t hl__rdmsr(uint32_t msr)
 
 static inline void hl__cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+	__asm__ volatile("cpuid"
+	                 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+	                 : "a"(leaf), "c"(sub));
 }
 
 #define HL__MSR_FS_BASE 0xC0000100u

@@ -149,8 +149,12 @@ void hl_log_at(enum hl_log_level level, const char *file, int line, const char *
 	va_end(ap);
 	uint32_t mlen = n < 0 ? 0 : (size_t)n < room ? (uint32_t)n : (uint32_t)(room - 1);
 
-	struct hl_log h = {HL_LOG_MAGIC, (uint32_t)level, line < 0 ? 0u : (uint32_t)line,
-	                   (uint32_t)flen, mlen, 0};
+	struct hl_log h = {HL_LOG_MAGIC,
+	                   (uint32_t)level,
+	                   line < 0 ? 0u : (uint32_t)line,
+	                   (uint32_t)flen,
+	                   mlen,
+	                   0};
 	memcpy(rec, &h, sizeof h);
 	hl_outl(HL_PORT_LOG, (uint32_t)hl__out_free);
 }

@@ -71,11 +71,11 @@ static long hl__sys_ioctl(long fd, unsigned long req, uint64_t arg)
 static const char *hl__signame(long sig)
 {
 	static const char *const names[] = {
-		NULL,      "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",    "SIGTRAP", "SIGABRT",
-		"SIGBUS",  "SIGFPE",  "SIGKILL",   "SIGUSR1", "SIGSEGV",   "SIGUSR2", "SIGPIPE",
-		"SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT",   "SIGSTOP", "SIGTSTP",
-		"SIGTTIN", "SIGTTOU", "SIGURG",    "SIGXCPU", "SIGXFSZ",   "SIGVTALRM", "SIGPROF",
-		"SIGWINCH", "SIGIO",  "SIGPWR",    "SIGSYS",
+		NULL,       "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",  "SIGTRAP",   "SIGABRT",
+		"SIGBUS",   "SIGFPE",  "SIGKILL",   "SIGUSR1", "SIGSEGV", "SIGUSR2",   "SIGPIPE",
+		"SIGALRM",  "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",   "SIGTSTP",
+		"SIGTTIN",  "SIGTTOU", "SIGURG",    "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF",
+		"SIGWINCH", "SIGIO",   "SIGPWR",    "SIGSYS",
 	};
 	if (sig > 0 && (unsigned long)sig < sizeof names / sizeof names[0])
 		return names[sig];
@@ -121,8 +121,7 @@ static long hl__sys_arch_prctl(long code, uint64_t addr)
 		uint64_t v = hl__rdmsr(code == HL__ARCH_GET_FS ? HL__MSR_FS_BASE : HL__MSR_GS_BASE);
 		memcpy((void *)(uintptr_t)addr, &v, sizeof v);
 		return 0;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 }
 
@@ -142,18 +141,14 @@ static int hl__now(long clk, struct timespec *ts)
 	uint64_t ns = hl__elapsed_ns();
 	switch (clk) {
 	case CLOCK_REALTIME:
-	case CLOCK_REALTIME_COARSE:
-		ns += hl__bi->boot_realtime_ns;
-		break;
+	case CLOCK_REALTIME_COARSE: ns += hl__bi->boot_realtime_ns; break;
 	case CLOCK_MONOTONIC:
 	case CLOCK_MONOTONIC_RAW:
 	case CLOCK_MONOTONIC_COARSE:
 	case CLOCK_BOOTTIME:
 	case CLOCK_PROCESS_CPUTIME_ID:
-	case CLOCK_THREAD_CPUTIME_ID:
-		break;
-	default:
-		return -EINVAL;
+	case CLOCK_THREAD_CPUTIME_ID: break;
+	default: return -EINVAL;
 	}
 	ts->tv_sec = (time_t)(ns / 1000000000u);
 	ts->tv_nsec = (long)(ns % 1000000000u);
@@ -268,25 +263,20 @@ long hl__syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	case SYS_read:
 		/* stdin is empty; nothing else is open. */
 		return a1 == 0 ? 0 : -EBADF;
-	case SYS_write:
-		return hl__sys_write(a1, (uint64_t)a2, (uint64_t)a3);
-	case SYS_writev:
-		return hl__sys_writev(a1, (uint64_t)a2, a3);
-	case SYS_close:
-		return a1 >= 0 && a1 <= 2 ? 0 : -EBADF;
-	case SYS_ioctl:
-		return hl__sys_ioctl(a1, (unsigned long)a2, (uint64_t)a3);
+	case SYS_write: return hl__sys_write(a1, (uint64_t)a2, (uint64_t)a3);
+	case SYS_writev: return hl__sys_writev(a1, (uint64_t)a2, a3);
+	case SYS_close: return a1 >= 0 && a1 <= 2 ? 0 : -EBADF;
+	case SYS_ioctl: return hl__sys_ioctl(a1, (unsigned long)a2, (uint64_t)a3);
 
-	case SYS_brk:
-		return hl__sys_brk((uint64_t)a1);
+	case SYS_brk: return hl__sys_brk((uint64_t)a1);
 	case SYS_mmap:
-		return hl__sys_mmap((uint64_t)a1, (uint64_t)a2, (int)a3, (int)a4, (int)a5, (uint64_t)a6);
-	case SYS_munmap:
-		return hl__sys_munmap((uint64_t)a1, (uint64_t)a2);
+		return hl__sys_mmap((uint64_t)a1, (uint64_t)a2, (int)a3, (int)a4, (int)a5,
+		                    (uint64_t)a6);
+	case SYS_munmap: return hl__sys_munmap((uint64_t)a1, (uint64_t)a2);
 	case SYS_mremap:
-		return hl__sys_mremap((uint64_t)a1, (uint64_t)a2, (uint64_t)a3, (int)a4, (uint64_t)a5);
-	case SYS_madvise:
-		return hl__sys_madvise((uint64_t)a1, (uint64_t)a2, (int)a3);
+		return hl__sys_mremap((uint64_t)a1, (uint64_t)a2, (uint64_t)a3, (int)a4,
+		                      (uint64_t)a5);
+	case SYS_madvise: return hl__sys_madvise((uint64_t)a1, (uint64_t)a2, (int)a3);
 	case SYS_mprotect:
 		/* Every heap page is read/write already; there is nothing to change. */
 		return 0;
@@ -296,41 +286,31 @@ long hl__syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 		/* musl's exit() has flushed stdio already. */
 		hl__abort_noflush((int)(a1 & 0xff), "guest exited with status %d", (int)(a1 & 0xff));
 	case SYS_kill:
-	case SYS_tkill:
-		return hl__sys_kill(a2);
-	case SYS_tgkill:
-		return hl__sys_kill(a3);
+	case SYS_tkill: return hl__sys_kill(a2);
+	case SYS_tgkill: return hl__sys_kill(a3);
 	case SYS_rt_sigprocmask:
 		/* No signals are ever delivered, so every mask is as good as any. */
 		return hl__zero_out((uint64_t)a3, (uint64_t)a4);
 	case SYS_rt_sigaction:
 		/* struct k_sigaction: handler, flags, restorer, mask. */
-		return hl__zero_out((uint64_t)a3, 3 * sizeof(long) + (uint64_t)(a4 > 0 && a4 <= 64 ? a4 : 0));
+		return hl__zero_out((uint64_t)a3,
+		                    3 * sizeof(long) + (uint64_t)(a4 > 0 && a4 <= 64 ? a4 : 0));
 	case SYS_set_tid_address:
 	case SYS_gettid:
-	case SYS_getpid:
-		return 1;
+	case SYS_getpid: return 1;
 	case SYS_getppid:
 	case SYS_getuid:
 	case SYS_geteuid:
 	case SYS_getgid:
-	case SYS_getegid:
-		return 0;
-	case SYS_sched_yield:
-		return 0;
-	case SYS_arch_prctl:
-		return hl__sys_arch_prctl(a1, (uint64_t)a2);
+	case SYS_getegid: return 0;
+	case SYS_sched_yield: return 0;
+	case SYS_arch_prctl: return hl__sys_arch_prctl(a1, (uint64_t)a2);
 
-	case SYS_clock_gettime:
-		return hl__sys_clock_gettime(a1, (uint64_t)a2);
-	case SYS_gettimeofday:
-		return hl__sys_gettimeofday((uint64_t)a1, (uint64_t)a2);
-	case SYS_time:
-		return hl__sys_time((uint64_t)a1);
-	case SYS_getrandom:
-		return hl__sys_getrandom((uint64_t)a1, (uint64_t)a2);
+	case SYS_clock_gettime: return hl__sys_clock_gettime(a1, (uint64_t)a2);
+	case SYS_gettimeofday: return hl__sys_gettimeofday((uint64_t)a1, (uint64_t)a2);
+	case SYS_time: return hl__sys_time((uint64_t)a1);
+	case SYS_getrandom: return hl__sys_getrandom((uint64_t)a1, (uint64_t)a2);
 
-	default:
-		return -ENOSYS;
+	default: return -ENOSYS;
 	}
 }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hl_vm; /* private to the backend */
+struct hl_vm;         /* private to the backend */
 struct hl_vcpu_state; /* private to the backend: a saved vCPU state */
 
 /* A short error message buffer that backends fill. */
@@ -24,15 +24,15 @@ struct hl_errbuf {
 };
 
 enum hl_exit_kind {
-	HL_EXIT_OUT,      /* port output: port, value, size */
-	HL_EXIT_IN,       /* port input (the guest expects a value): port, size */
-	HL_EXIT_MMIO,     /* access to a guest-physical address with no memory: gpa, write */
-	HL_EXIT_SHUTDOWN, /* triple fault */
-	HL_EXIT_HLT,      /* the guest halted */
-	HL_EXIT_FAIL,     /* the hypervisor could not run the vCPU: raw, detail */
-	HL_EXIT_INTR,     /* a signal or immediate_exit interrupted the run; run again to resume */
-	HL_EXIT_DEBUG,    /* guest debugging (set_debug): value = vector (1 #DB, 3 #BP),
-	                   * gpa = the guest RIP, detail = DR6 */
+	HL_EXIT_OUT,       /* port output: port, value, size */
+	HL_EXIT_IN,        /* port input (the guest expects a value): port, size */
+	HL_EXIT_MMIO,      /* access to a guest-physical address with no memory: gpa, write */
+	HL_EXIT_SHUTDOWN,  /* triple fault */
+	HL_EXIT_HLT,       /* the guest halted */
+	HL_EXIT_FAIL,      /* the hypervisor could not run the vCPU: raw, detail */
+	HL_EXIT_INTR,      /* a signal or immediate_exit interrupted the run; run again to resume */
+	HL_EXIT_DEBUG,     /* guest debugging (set_debug): value = vector (1 #DB, 3 #BP),
+	                    * gpa = the guest RIP, detail = DR6 */
 	HL_EXIT_MSR_WRITE, /* the guest wrote an MSR it may not write (refused):
 	                    * value = the MSR, detail = the value written */
 };
@@ -80,11 +80,11 @@ struct hl_boot_regs {
 
 /* What the hypervisor under a VM is and what it asks of the core. */
 struct hl_backend_info {
-	int platform;       /* enum hl_platform_kind (hyperlight.h) */
-	const char *name;   /* "kvm (VMX)", "kvm-pvm", ...: static string */
-	uint32_t boot_flags; /* HL_BOOT_F_* for the guest's boot info */
+	int platform;           /* enum hl_platform_kind (hyperlight.h) */
+	const char *name;       /* "kvm (VMX)", "kvm-pvm", ...: static string */
+	uint32_t boot_flags;    /* HL_BOOT_F_* for the guest's boot info */
 	uint32_t boot_platform; /* enum hl_boot_platform */
-	bool user_pages;    /* every page-table entry must have U/S set, at every level */
+	bool user_pages;        /* every page-table entry must have U/S set, at every level */
 	/* Pages of the backend's own that the guest's page tables must map at
 	 * these virtual addresses (identity): one page read + execute at
 	 * code_va and one read/write at data_va; 0 when there are none. The
@@ -110,8 +110,7 @@ struct hl_backend_ops {
 	int (*map_memory)(struct hl_vm *vm, uint64_t gpa, void *host, uint64_t size,
 	                  struct hl_errbuf *err);
 	/* Puts the vCPU in 64-bit long mode at the given registers. */
-	int (*set_boot_regs)(struct hl_vm *vm, const struct hl_boot_regs *br,
-	                     struct hl_errbuf *err);
+	int (*set_boot_regs)(struct hl_vm *vm, const struct hl_boot_regs *br, struct hl_errbuf *err);
 	/* Runs the vCPU until the next exit. The hot path: no other syscall. */
 	int (*run)(struct hl_vm *vm, struct hl_exit *exit, struct hl_errbuf *err);
 	/* Copies the slot's dirty-page bitmap (one bit per 4 KiB page, guest

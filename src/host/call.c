@@ -63,8 +63,12 @@ static int handle_exception(hl_sandbox *sb, uint32_t off)
 		return protocol(sb, bad, off);
 	sb->exc = e; /* for a core dump: copied once and checked */
 	sb->exc_valid = true;
-	sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION, .vector = e.vector,
-	                       .error_code = e.error_code, .rip = e.rip, .rsp = e.rsp, .addr = e.cr2};
+	sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION,
+	                       .vector = e.vector,
+	                       .error_code = e.error_code,
+	                       .rip = e.rip,
+	                       .rsp = e.rsp,
+	                       .addr = e.cr2};
 	char msg[384];
 	hl__rec_exception_message(&e, &sb->lay, msg, sizeof msg);
 	return hl__guest_fail(sb, HL_E_GUEST_FAULT, "%s", msg);
@@ -85,11 +89,21 @@ static int handle_shutdown(hl_sandbox *sb)
 		memset(&r, 0, sizeof r);
 	const struct hl__layout *l = &sb->lay;
 	if (r.cr2 >= l->stack_guard && r.cr2 < l->stack_guard + HL_PAGE_SIZE) {
-		struct hl_exception e = {.magic = HL_EXCEPTION_MAGIC, .vector = 14,
-		                         .error_code = 0x2, .rip = r.rip, .cs = r.cs,
-		                         .rflags = r.rflags, .rsp = r.rsp, .ss = r.ss, .cr2 = r.cr2};
-		sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION, .vector = 14, .error_code = 0x2,
-		                       .rip = r.rip, .rsp = r.rsp, .addr = r.cr2};
+		struct hl_exception e = {.magic = HL_EXCEPTION_MAGIC,
+		                         .vector = 14,
+		                         .error_code = 0x2,
+		                         .rip = r.rip,
+		                         .cs = r.cs,
+		                         .rflags = r.rflags,
+		                         .rsp = r.rsp,
+		                         .ss = r.ss,
+		                         .cr2 = r.cr2};
+		sb->fault = (hl_fault){.kind = HL_FAULT_EXCEPTION,
+		                       .vector = 14,
+		                       .error_code = 0x2,
+		                       .rip = r.rip,
+		                       .rsp = r.rsp,
+		                       .addr = r.cr2};
 		char msg[384];
 		hl__rec_exception_message(&e, l, msg, sizeof msg);
 		return hl__guest_fail(sb, HL_E_GUEST_FAULT,
@@ -109,8 +123,9 @@ static int handle_abort(hl_sandbox *sb, uint32_t off)
 		return protocol(sb, "abort record outside the output buffer", off);
 	char msg[512];
 	struct hl__span m;
-	int rc = copy_payload(sb, off, hl__rec_abort(&a, off, sb->lay.output_size, sizeof msg - 1, &m),
-	                      &m, msg, "abort message beyond the output buffer");
+	int rc = copy_payload(sb, off,
+	                      hl__rec_abort(&a, off, sb->lay.output_size, sizeof msg - 1, &m), &m,
+	                      msg, "abort message beyond the output buffer");
 	if (rc)
 		return rc;
 	msg[m.len] = '\0';
@@ -179,8 +194,8 @@ static int handle_print(hl_sandbox *sb, uint32_t off)
 	struct hl__span d;
 	if (!hl__out_copy(sb, off, sizeof p, &p))
 		return protocol(sb, "print record with bad magic or outside the buffer", off);
-	int rc = copy_payload(sb, off, hl__rec_print(&p, off, sb->lay.output_size, &d), &d, sb->scratch,
-	                      "print data beyond the output buffer");
+	int rc = copy_payload(sb, off, hl__rec_print(&p, off, sb->lay.output_size, &d), &d,
+	                      sb->scratch, "print data beyond the output buffer");
 	if (rc)
 		return rc;
 	if (sb->print_fn)
@@ -261,8 +276,14 @@ static uint64_t wire_bits(const hl_value *v, const void **payload, size_t *len)
 	case HL_TYPE_F32: memcpy(&bits, &v->u.f32, 4); break;
 	case HL_TYPE_F64: memcpy(&bits, &v->u.f64, 8); break;
 	case HL_TYPE_BOOL: bits = v->u.b ? 1 : 0; break;
-	case HL_TYPE_STRING: *payload = v->u.str.ptr; *len = v->u.str.len; break;
-	case HL_TYPE_BYTES: *payload = v->u.bytes.ptr; *len = v->u.bytes.len; break;
+	case HL_TYPE_STRING:
+		*payload = v->u.str.ptr;
+		*len = v->u.str.len;
+		break;
+	case HL_TYPE_BYTES:
+		*payload = v->u.bytes.ptr;
+		*len = v->u.bytes.len;
+		break;
 	default: break;
 	}
 	return bits;
@@ -302,7 +323,8 @@ static int reply(hl_sandbox *sb, const hl_value *v, const char *msg)
 			                      "no room in the input buffer for a host-call error of %zu bytes at offset %llu",
 			                      plen, (unsigned long long)base);
 		char m[160];
-		snprintf(m, sizeof m, "host-call result of %zu bytes does not fit the input buffer (%llu bytes free)",
+		snprintf(m, sizeof m,
+		         "host-call result of %zu bytes does not fit the input buffer (%llu bytes free)",
 		         plen, (unsigned long long)(size - base - sizeof r));
 		return reply(sb, NULL, m);
 	}
@@ -356,7 +378,8 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 	if (!hl__out_copy(sb, off, sizeof h, &h))
 		return protocol(sb, "host-call record with bad magic or outside the buffer", off);
 	int rc = copy_payload(sb, off, hl__rec_hostcall_head(&h, off, sb->lay.output_size, &span),
-	                      &span, sb->scratch, "host-call record length does not fit the output buffer");
+	                      &span, sb->scratch,
+	                      "host-call record length does not fit the output buffer");
 	if (rc)
 		return rc;
 	const char *bad = hl__rec_hostcall_name(&h, sb->scratch, &req);
@@ -378,14 +401,14 @@ static int handle_hostcall(hl_sandbox *sb, uint32_t off)
 		return reply_error(sb, "host function '%s' takes %u arguments, the guest passed %u",
 		                   fn->name, fn->nparams, req.argc);
 	if (req.ret != (uint32_t)fn->ret)
-		return reply_error(sb, "host function '%s' returns %s, the guest expected %s", fn->name,
-		                   hl_type_name(fn->ret), hl_type_name((hl_type)req.ret));
+		return reply_error(sb, "host function '%s' returns %s, the guest expected %s",
+		                   fn->name, hl_type_name(fn->ret), hl_type_name((hl_type)req.ret));
 	uint32_t bad_arg = 0, bad_type = 0;
 	switch (hl__rec_hostcall_args(&req, fn->params, sb->hc_args, &bad_arg, &bad_type)) {
-	case HL__ARGS_OK:
-		break;
+	case HL__ARGS_OK: break;
 	case HL__ARGS_TYPE:
-		return reply_error(sb, "host function '%s' parameter %u: expected %s, the guest passed %s",
+		return reply_error(sb,
+		                   "host function '%s' parameter %u: expected %s, the guest passed %s",
 		                   fn->name, bad_arg, hl_type_name(fn->params[bad_arg]),
 		                   hl_type_name((hl_type)bad_type));
 	case HL__ARGS_BAD_VALUE:
@@ -423,7 +446,8 @@ static int call_stopped(hl_sandbox *sb, int why)
 		         (unsigned long long)sb->out_dropped, sb->out_dropped_fd);
 	sb->fault = (hl_fault){.kind = HL_FAULT_NONE};
 	if (why == 2)
-		return hl__guest_fail(sb, HL_E_CANCELLED, "the call timed out after %u ms (call_timeout_ms)%s",
+		return hl__guest_fail(sb, HL_E_CANCELLED,
+		                      "the call timed out after %u ms (call_timeout_ms)%s",
 		                      sb->cfg.call_timeout_ms, note);
 	return hl__guest_fail(sb, HL_E_CANCELLED,
 	                      "the call was cancelled through its interrupt handle%s", note);
@@ -448,14 +472,19 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 		switch (x.kind) {
 		case HL_EXIT_OUT:
 			if (x.port < HL_PORT_DONE || x.port > HL_PORT_EXCEPTION) {
-				sb->fault = (hl_fault){.kind = HL_FAULT_UNKNOWN_PORT, .vector = x.port,
-				                       .error_code = x.value, .rip = current_rip(sb)};
+				sb->fault = (hl_fault){.kind = HL_FAULT_UNKNOWN_PORT,
+				                       .vector = x.port,
+				                       .error_code = x.value,
+				                       .rip = current_rip(sb)};
 				return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
 				                      "guest wrote 0x%x to unknown port 0x%x (%u bytes) at RIP 0x%llx",
-				                      x.value, x.port, x.size, (unsigned long long)sb->fault.rip);
+				                      x.value, x.port, x.size,
+				                      (unsigned long long)sb->fault.rip);
 			}
 			if (x.size != 4 || x.detail != 1)
-				return protocol(sb, "OUT to a protocol port must be a single 32-bit write", x.value);
+				return protocol(sb,
+				                "OUT to a protocol port must be a single 32-bit write",
+				                x.value);
 			switch (x.port) {
 			case HL_PORT_DONE: *done_off = x.value; return 0;
 			case HL_PORT_HOSTCALL: r = handle_hostcall(sb, x.value); break;
@@ -468,21 +497,25 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 				return r;
 			break;
 		case HL_EXIT_IN:
-			sb->fault = (hl_fault){.kind = HL_FAULT_UNKNOWN_PORT, .vector = x.port,
+			sb->fault = (hl_fault){.kind = HL_FAULT_UNKNOWN_PORT,
+			                       .vector = x.port,
 			                       .rip = current_rip(sb)};
 			return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
 			                      "guest read from port 0x%x (%u bytes) at RIP 0x%llx: no port can be read",
 			                      x.port, x.size, (unsigned long long)sb->fault.rip);
 		case HL_EXIT_MMIO:
-			sb->fault = (hl_fault){.kind = HL_FAULT_MMIO, .addr = x.gpa, .rip = current_rip(sb)};
+			sb->fault = (hl_fault){.kind = HL_FAULT_MMIO,
+			                       .addr = x.gpa,
+			                       .rip = current_rip(sb)};
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
 			                      "guest fault: %s of %u bytes at guest-physical 0x%llx, outside guest memory [0x%llx, 0x%llx), RIP 0x%llx",
-			                      x.write ? "write" : "read", x.size, (unsigned long long)x.gpa,
+			                      x.write ? "write" : "read", x.size,
+			                      (unsigned long long)x.gpa,
 			                      (unsigned long long)sb->lay.mem_base,
-			                      (unsigned long long)(sb->lay.mem_base + sb->lay.mem_size),
+			                      (unsigned long long)(sb->lay.mem_base +
+			                                           sb->lay.mem_size),
 			                      (unsigned long long)sb->fault.rip);
-		case HL_EXIT_SHUTDOWN:
-			return handle_shutdown(sb);
+		case HL_EXIT_SHUTDOWN: return handle_shutdown(sb);
 		case HL_EXIT_HLT:
 			if (sb->debugger) { /* a debugger's breakpoint? */
 				r = sb->debugger->halted(sb);
@@ -504,8 +537,10 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 				return r;
 			break;
 		case HL_EXIT_MSR_WRITE:
-			sb->fault = (hl_fault){.kind = HL_FAULT_MSR, .addr = x.value,
-			                       .error_code = x.detail, .rip = current_rip(sb)};
+			sb->fault = (hl_fault){.kind = HL_FAULT_MSR,
+			                       .addr = x.value,
+			                       .error_code = x.detail,
+			                       .rip = current_rip(sb)};
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
 			                      "guest fault: write of 0x%llx to MSR 0x%x at RIP 0x%llx refused: a guest may write only the MSRs its runtime needs (docs/security.md)",
 			                      (unsigned long long)x.detail, x.value,
@@ -513,7 +548,8 @@ int hl__run_until_done(hl_sandbox *sb, uint32_t *done_off)
 		case HL_EXIT_FAIL: {
 			char why[512];
 			hl__backend.explain_fail(sb->vm, &x, why, sizeof why);
-			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR, .rip = current_rip(sb),
+			sb->fault = (hl_fault){.kind = HL_FAULT_HYPERVISOR,
+			                       .rip = current_rip(sb),
 			                       .error_code = x.detail};
 			return hl__guest_fail(sb, HL_E_GUEST_FAULT,
 			                      "%s could not run the guest at RIP 0x%llx: %s",
@@ -553,18 +589,20 @@ static int check_args(hl_sandbox *sb, const struct hl__guest_fn *f, const hl_val
 		const hl_value *a = &args[i];
 		if (a->type != f->params[i])
 			return hl__fail(sb, HL_E_ARG_TYPE,
-			                "hl_call('%s'): parameter %zu: expected %s, got %s", f->name, i,
-			                hl_type_name(f->params[i]), hl_type_name(a->type));
+			                "hl_call('%s'): parameter %zu: expected %s, got %s", f->name,
+			                i, hl_type_name(f->params[i]), hl_type_name(a->type));
 		if (a->type == HL_TYPE_STRING) {
 			if (!a->u.str.ptr && a->u.str.len)
-				return hl__fail(sb, HL_E_INVAL, "hl_call('%s'): parameter %zu: string is NULL",
+				return hl__fail(sb, HL_E_INVAL,
+				                "hl_call('%s'): parameter %zu: string is NULL",
 				                f->name, i);
 			if (a->u.str.len && memchr(a->u.str.ptr, 0, a->u.str.len))
 				return hl__fail(sb, HL_E_INVAL,
 				                "hl_call('%s'): parameter %zu: string contains a NUL byte",
 				                f->name, i);
 		} else if (a->type == HL_TYPE_BYTES && !a->u.bytes.ptr && a->u.bytes.len) {
-			return hl__fail(sb, HL_E_INVAL, "hl_call('%s'): parameter %zu: bytes pointer is NULL",
+			return hl__fail(sb, HL_E_INVAL,
+			                "hl_call('%s'): parameter %zu: bytes pointer is NULL",
 			                f->name, i);
 		}
 	}
@@ -579,8 +617,9 @@ static int encode_call(hl_sandbox *sb, const struct hl__guest_fn *f, size_t inde
 	uint64_t size = sb->lay.input_size;
 	uint64_t off = sizeof(struct hl_call_msg) + nargs * sizeof(struct hl_wire_value);
 	if (off > size)
-		return hl__fail(sb, HL_E_TOO_LARGE, "hl_call('%s'): %zu arguments do not fit the input buffer",
-		                f->name, nargs);
+		return hl__fail(sb, HL_E_TOO_LARGE,
+		                "hl_call('%s'): %zu arguments do not fit the input buffer", f->name,
+		                nargs);
 	struct hl_wire_value *wv = (struct hl_wire_value *)(in + sizeof(struct hl_call_msg));
 	for (size_t i = 0; i < nargs; i++) {
 		const hl_value *a = &args[i];
@@ -604,8 +643,10 @@ static int encode_call(hl_sandbox *sb, const struct hl__guest_fn *f, size_t inde
 		}
 		memcpy(&wv[i], &w, sizeof w);
 	}
-	struct hl_call_msg m = {.magic = HL_CALL_MAGIC, .func_index = (uint32_t)index,
-	                        .argc = (uint32_t)nargs, .total_len = (uint32_t)off};
+	struct hl_call_msg m = {.magic = HL_CALL_MAGIC,
+	                        .func_index = (uint32_t)index,
+	                        .argc = (uint32_t)nargs,
+	                        .total_len = (uint32_t)off};
 	memcpy(in, &m, sizeof m);
 	sb->in_result_off = HL_ALIGN8(off);
 	if (off > sb->in_dirty_hi)
@@ -637,8 +678,9 @@ static int decode_result(hl_sandbox *sb, const struct hl__guest_fn *f, uint32_t 
 	}
 	sb->guest_code = out.code;
 	if (out.status == HL_STATUS_ERROR)
-		return hl__fail(sb, HL_E_GUEST_ERROR, "guest function '%s' failed with code %d: %.900s",
-		                f->name, out.code, out.msg);
+		return hl__fail(sb, HL_E_GUEST_ERROR,
+		                "guest function '%s' failed with code %d: %.900s", f->name,
+		                out.code, out.msg);
 	return hl__fail(sb, HL_E_HOST_FUNCTION,
 	                "guest function '%s' did not handle a host function error: %.900s", f->name,
 	                out.msg);
@@ -657,7 +699,8 @@ static int call_guest(hl_sandbox *sb, const char *name, const hl_value *args, si
 	if (!name || (nargs && !args))
 		return hl__fail(sb, HL_E_INVAL, "hl_call: %s is NULL", !name ? "name" : "args");
 	if (sb->state != HL__READY)
-		return hl__fail(sb, HL_E_STATE, "hl_call('%s'): the sandbox is not initialised", name);
+		return hl__fail(sb, HL_E_STATE, "hl_call('%s'): the sandbox is not initialised",
+		                name);
 	if (sb->poisoned)
 		return hl__fail(sb, HL_E_POISONED,
 		                "hl_call('%s'): the sandbox is poisoned by an earlier guest failure; call hl_sandbox_reset",
@@ -665,8 +708,8 @@ static int call_guest(hl_sandbox *sb, const char *name, const hl_value *args, si
 	size_t index;
 	const struct hl__guest_fn *f = find_guest_fn(sb, name, &index);
 	if (!f)
-		return hl__fail(sb, HL_E_NO_FUNCTION, "hl_call: the guest has no function named '%.80s'",
-		                name);
+		return hl__fail(sb, HL_E_NO_FUNCTION,
+		                "hl_call: the guest has no function named '%.80s'", name);
 	int r = check_args(sb, f, args, nargs);
 	if (r < 0)
 		return r;
@@ -686,8 +729,7 @@ static int call_guest(hl_sandbox *sb, const char *name, const hl_value *args, si
 	return decode_result(sb, f, off, result);
 }
 
-int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs,
-            hl_value *result)
+int hl_call(hl_sandbox *sb, const char *name, const hl_value *args, size_t nargs, hl_value *result)
 {
 	uint64_t t0 = 0;
 	int r = call_guest(sb, name, args, nargs, result, &t0);

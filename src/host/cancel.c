@@ -35,14 +35,14 @@
 struct hl_interrupt {
 	atomic_long refs;
 	pthread_mutex_t mu;
-	bool alive;             /* the sandbox exists */
-	bool running;           /* a call is in progress */
-	atomic_bool requested;  /* cancel requested for the running call */
-	uint64_t gen;           /* generation of the running (or last) call */
-	pthread_t thread;       /* the thread running it */
+	bool alive;            /* the sandbox exists */
+	bool running;          /* a call is in progress */
+	atomic_bool requested; /* cancel requested for the running call */
+	uint64_t gen;          /* generation of the running (or last) call */
+	pthread_t thread;      /* the thread running it */
 	int signo;
 	volatile uint8_t *immediate_exit; /* NULL until the VM exists and after free */
-	hl_sandbox *sb;         /* to find the VM lazily; only under mu while alive */
+	hl_sandbox *sb;                   /* to find the VM lazily; only under mu while alive */
 	/* The clock the deadline is first compared with at every exit, and how
 	 * far it may lag CLOCK_MONOTONIC (its resolution, one kernel tick). */
 	clockid_t fast_clock;
@@ -77,9 +77,9 @@ int hl__check_signal(hl_sandbox *sb)
 	int s = c->interrupt_signal;
 	struct sigaction old;
 	if (s <= 0 || s > SIGRTMAX || s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &old) < 0)
-		return hl__fail(sb, HL_E_CONFIG, "config: interrupt_signal %d is not a usable signal", s);
-	if (!(old.sa_flags & SA_SIGINFO) &&
-	    (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN))
+		return hl__fail(sb, HL_E_CONFIG,
+		                "config: interrupt_signal %d is not a usable signal", s);
+	if (!(old.sa_flags & SA_SIGINFO) && (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN))
 		return hl__fail(sb, HL_E_CONFIG,
 		                "config: interrupt_signal %d has no handler; install one first (hl_install_interrupt_handler)",
 		                s);
@@ -285,7 +285,8 @@ int hl__call_cancelled(hl_sandbox *sb)
 	else if (sb->deadline_ns && clock_ns(h->fast_clock) + h->fast_slack_ns >= sb->deadline_ns &&
 	         mono_ns() >= sb->deadline_ns)
 		why = 2; /* the deadline passed: end the call as a cancel would */
-	sb->cancel_why = why; /* the statistics tell a cancel from a timeout */
+	/* The statistics tell a cancel from a timeout. */
+	sb->cancel_why = why;
 	return why;
 }
 

@@ -54,15 +54,18 @@ struct core_prpsinfo {
 _Static_assert(sizeof(struct core_prpsinfo) == 136, "elf_prpsinfo layout");
 
 /* user_regs_struct indices */
+/* clang-format off */
 enum {
 	UR_R15, UR_R14, UR_R13, UR_R12, UR_RBP, UR_RBX, UR_R11, UR_R10, UR_R9, UR_R8,
 	UR_RAX, UR_RCX, UR_RDX, UR_RSI, UR_RDI, UR_ORIG_RAX, UR_RIP, UR_CS, UR_EFLAGS,
 	UR_RSP, UR_SS, UR_FS_BASE, UR_GS_BASE, UR_DS, UR_ES, UR_FS, UR_GS
 };
+/* clang-format on */
 
 /* The signal a Linux process would have received for a CPU exception. */
 static int vector_signal(uint32_t v)
 {
+	/* clang-format off */
 	switch (v) {
 	case 0: case 16: case 19: return 8; /* SIGFPE */
 	case 1: case 3: return 5;           /* SIGTRAP */
@@ -70,6 +73,7 @@ static int vector_signal(uint32_t v)
 	case 17: return 7;                  /* SIGBUS */
 	default: return 11;                 /* SIGSEGV */
 	}
+	/* clang-format on */
 }
 
 /* The registers of the interrupted context, from the exception record the
@@ -319,8 +323,7 @@ static int write_core(hl_sandbox *sb, const char *path, const struct hl_exceptio
 		snprintf(why, whylen, "too many memory segments (%zu)", nph);
 		goto out_unlink;
 	}
-	if (!write_all(fd, &eh, sizeof eh, 0) ||
-	    !write_all(fd, ph, nph * sizeof *ph, sizeof eh) ||
+	if (!write_all(fd, &eh, sizeof eh, 0) || !write_all(fd, ph, nph * sizeof *ph, sizeof eh) ||
 	    !write_all(fd, notes, nlen, notes_at))
 		goto io;
 	at = data_at;

@@ -18,8 +18,8 @@ _Static_assert(sizeof(struct hl_note_abi) == 8, "the note descriptor is 8 bytes"
 
 #define HL__ELF_PAGE ((uint64_t)HL_PAGE_SIZE)
 #define HL__ELF_MAX_PHNUM 64u
-#define HL__ELF_MIN_VADDR 0x1000ull      /* the null page stays unmapped */
-#define HL__ELF_MAX_END 0x100000000ull   /* the guest's page tables cover 4 GiB */
+#define HL__ELF_MIN_VADDR 0x1000ull    /* the null page stays unmapped */
+#define HL__ELF_MAX_END 0x100000000ull /* the guest's page tables cover 4 GiB */
 
 /* Older glibc headers lack the RELR tags; their values are fixed by the gABI. */
 #ifndef DT_RELRSZ
@@ -53,8 +53,8 @@ struct hl__elf_scan {
 	uint32_t abi_version;
 };
 
-__attribute__((format(printf, 3, 4))) static int hl__elf_fail(const struct hl__elf_err *e,
-                                                               int code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int hl__elf_fail(const struct hl__elf_err *e, int code,
+                                                              const char *fmt, ...)
 {
 	if (e->buf == NULL || e->len == 0)
 		return code;
@@ -142,12 +142,15 @@ static int hl__elf_check_header(const struct hl__elf_err *e, const uint8_t *p, s
 		return hl__elf_fail(e, HL_E_ELF, "EI_DATA %u: not little-endian (ELFDATA2LSB)",
 		                    id[EI_DATA]);
 	if (id[EI_VERSION] != EV_CURRENT || eh->e_version != EV_CURRENT)
-		return hl__elf_fail(e, HL_E_ELF, "EI_VERSION %u, e_version %" PRIu32 ": not EV_CURRENT",
+		return hl__elf_fail(e, HL_E_ELF,
+		                    "EI_VERSION %u, e_version %" PRIu32 ": not EV_CURRENT",
 		                    id[EI_VERSION], eh->e_version);
 	if (eh->e_machine != EM_X86_64)
-		return hl__elf_fail(e, HL_E_ELF, "e_machine %u: not x86-64 (EM_X86_64)", eh->e_machine);
+		return hl__elf_fail(e, HL_E_ELF, "e_machine %u: not x86-64 (EM_X86_64)",
+		                    eh->e_machine);
 	if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)
-		return hl__elf_fail(e, HL_E_ELF, "e_type %u (%s): only ET_EXEC and ET_DYN can be loaded",
+		return hl__elf_fail(e, HL_E_ELF,
+		                    "e_type %u (%s): only ET_EXEC and ET_DYN can be loaded",
 		                    eh->e_type, hl__elf_type_name(eh->e_type));
 	if (eh->e_phentsize != sizeof(Elf64_Phdr))
 		return hl__elf_fail(e, HL_E_ELF, "e_phentsize %u, expected %zu", eh->e_phentsize,
@@ -178,8 +181,8 @@ static int hl__elf_walk_notes(const struct hl__elf_err *e, const uint8_t *p, uin
 		Elf64_Nhdr nh;
 		if (size - pos < sizeof nh)
 			return hl__elf_fail(e, HL_E_ELF,
-			                    "segment %u: note header at 0x%" PRIx64 " truncated (0x%" PRIx64
-			                    " bytes left in the PT_NOTE)",
+			                    "segment %u: note header at 0x%" PRIx64
+			                    " truncated (0x%" PRIx64 " bytes left in the PT_NOTE)",
 			                    index, pos, size - pos);
 		memcpy(&nh, p + pos, sizeof nh);
 		uint64_t name = pos + sizeof nh;
@@ -189,9 +192,9 @@ static int hl__elf_walk_notes(const struct hl__elf_err *e, const uint8_t *p, uin
 		    !hl__elf_align_up(name + nh.n_namesz, align, &desc) || desc > size ||
 		    nh.n_descsz > size - desc)
 			return hl__elf_fail(e, HL_E_ELF,
-			                    "segment %u: note at 0x%" PRIx64 " truncated (n_namesz %" PRIu32
-			                    ", n_descsz %" PRIu32 ", 0x%" PRIx64
-			                    " bytes left in the PT_NOTE)",
+			                    "segment %u: note at 0x%" PRIx64
+			                    " truncated (n_namesz %" PRIu32 ", n_descsz %" PRIu32
+			                    ", 0x%" PRIx64 " bytes left in the PT_NOTE)",
 			                    index, pos, nh.n_namesz, nh.n_descsz, size - pos);
 		end = desc + nh.n_descsz;
 		/* The padding after the last descriptor may be missing; that is harmless. */
@@ -223,8 +226,8 @@ static int hl__elf_add_load(const struct hl__elf_err *e, const Elf64_Phdr *ph, u
 	uint64_t end;
 	if (ph->p_filesz > ph->p_memsz)
 		return hl__elf_fail(e, HL_E_ELF,
-		                    "segment %u: p_filesz (0x%" PRIx64 ") > p_memsz (0x%" PRIx64 ")", i,
-		                    ph->p_filesz, ph->p_memsz);
+		                    "segment %u: p_filesz (0x%" PRIx64 ") > p_memsz (0x%" PRIx64 ")",
+		                    i, ph->p_filesz, ph->p_memsz);
 	if (!hl__elf_add(ph->p_offset, ph->p_filesz, &end))
 		return hl__elf_fail(e, HL_E_ELF,
 		                    "segment %u: p_offset (0x%" PRIx64 ") + p_filesz (0x%" PRIx64
@@ -274,17 +277,16 @@ static int hl__elf_scan_phdrs(const struct hl__elf_err *e, const uint8_t *p, siz
 			return hl__elf_fail(e, HL_E_ELF,
 			                    "segment %u: dynamically linked (PT_INTERP): guests must be static",
 			                    i);
-		case PT_LOAD:
-			rc = hl__elf_add_load(e, &ph, i, len, s);
-			break;
+		case PT_LOAD: rc = hl__elf_add_load(e, &ph, i, len, s); break;
 		case PT_NOTE:
 			if (!hl__elf_inside(ph.p_offset, ph.p_filesz, 0, len))
 				return hl__elf_fail(e, HL_E_ELF,
 				                    "segment %u: PT_NOTE at p_offset 0x%" PRIx64
-				                    ", p_filesz 0x%" PRIx64 " beyond end of file (0x%zx)",
+				                    ", p_filesz 0x%" PRIx64
+				                    " beyond end of file (0x%zx)",
 				                    i, ph.p_offset, ph.p_filesz, len);
-			rc = hl__elf_walk_notes(e, p + ph.p_offset, ph.p_filesz, ph.p_align == 8 ? 8 : 4,
-			                        i, s);
+			rc = hl__elf_walk_notes(e, p + ph.p_offset, ph.p_filesz,
+			                        ph.p_align == 8 ? 8 : 4, i, s);
 			break;
 		case PT_DYNAMIC:
 			if (s->have_dyn)
@@ -294,7 +296,8 @@ static int hl__elf_scan_phdrs(const struct hl__elf_err *e, const uint8_t *p, siz
 			if (!hl__elf_inside(ph.p_offset, ph.p_filesz, 0, len))
 				return hl__elf_fail(e, HL_E_ELF,
 				                    "segment %u: PT_DYNAMIC at p_offset 0x%" PRIx64
-				                    ", p_filesz 0x%" PRIx64 " beyond end of file (0x%zx)",
+				                    ", p_filesz 0x%" PRIx64
+				                    " beyond end of file (0x%zx)",
 				                    i, ph.p_offset, ph.p_filesz, len);
 			s->have_dyn = true;
 			s->dyn_index = i;
@@ -309,7 +312,8 @@ static int hl__elf_scan_phdrs(const struct hl__elf_err *e, const uint8_t *p, siz
 			return rc;
 	}
 	if (s->nload == 0)
-		return hl__elf_fail(e, HL_E_ELF, "no PT_LOAD segment with p_memsz > 0: nothing to load");
+		return hl__elf_fail(e, HL_E_ELF,
+		                    "no PT_LOAD segment with p_memsz > 0: nothing to load");
 	return 0;
 }
 
@@ -331,8 +335,8 @@ static int hl__elf_place(const struct hl__elf_err *e, const Elf64_Ehdr *eh, uint
 			return hl__elf_fail(e, HL_E_ELF,
 			                    "segments %u and %u overlap: [0x%" PRIx64 ", 0x%" PRIx64
 			                    ") and [0x%" PRIx64 ", 0x%" PRIx64 ")",
-			                    a->index, b->index, a->vaddr, a->vaddr + a->memsz, b->vaddr,
-			                    b->vaddr + b->memsz);
+			                    a->index, b->index, a->vaddr, a->vaddr + a->memsz,
+			                    b->vaddr, b->vaddr + b->memsz);
 	}
 
 	/* Sorted and disjoint: the last segment ends highest. */
@@ -340,7 +344,8 @@ static int hl__elf_place(const struct hl__elf_err *e, const Elf64_Ehdr *eh, uint
 	uint64_t raw_lo = first->vaddr & ~(HL__ELF_PAGE - 1), raw_hi;
 	if (!hl__elf_align_up(last->vaddr + last->memsz, HL__ELF_PAGE, &raw_hi))
 		return hl__elf_fail(e, HL_E_ELF,
-		                    "segment %u: end 0x%" PRIx64 " leaves no room to round up to a page",
+		                    "segment %u: end 0x%" PRIx64
+		                    " leaves no room to round up to a page",
 		                    last->index, last->vaddr + last->memsz);
 	uint64_t span = raw_hi - raw_lo;
 
@@ -352,7 +357,8 @@ static int hl__elf_place(const struct hl__elf_err *e, const Elf64_Ehdr *eh, uint
 			                    first->index, first->vaddr, HL__ELF_MIN_VADDR);
 		if (raw_hi > HL__ELF_MAX_END)
 			return hl__elf_fail(e, HL_E_ELF,
-			                    "segment %u: ends at 0x%" PRIx64 ", above 4 GiB (0x%llx)",
+			                    "segment %u: ends at 0x%" PRIx64
+			                    ", above 4 GiB (0x%llx)",
 			                    last->index, last->vaddr + last->memsz, HL__ELF_MAX_END);
 		out->bias = 0;
 		out->lo = raw_lo;
@@ -381,11 +387,13 @@ static int hl__elf_place(const struct hl__elf_err *e, const Elf64_Ehdr *eh, uint
 		if (hl__elf_inside(eh->e_entry, 1, s->load[i].vaddr, s->load[i].memsz))
 			code = &s->load[i];
 	if (code == NULL)
-		return hl__elf_fail(e, HL_E_ELF, "e_entry 0x%" PRIx64 " is outside every PT_LOAD segment",
+		return hl__elf_fail(e, HL_E_ELF,
+		                    "e_entry 0x%" PRIx64 " is outside every PT_LOAD segment",
 		                    eh->e_entry);
 	if (!(code->flags & PF_X))
 		return hl__elf_fail(e, HL_E_ELF,
-		                    "e_entry 0x%" PRIx64 " is in segment %u, which is not executable (no PF_X)",
+		                    "e_entry 0x%" PRIx64
+		                    " is in segment %u, which is not executable (no PF_X)",
 		                    eh->e_entry, code->index);
 	out->entry = eh->e_entry + out->bias;
 	return 0;
@@ -404,7 +412,8 @@ static int hl__elf_check_rela(const struct hl__elf_err *e, const Elf64_Rela *r, 
 		                    " (%s) unsupported: only R_X86_64_RELATIVE and R_X86_64_NONE",
 		                    k, type, hl__elf_reloc_name(type));
 	for (size_t i = 0; i < nsegs; i++)
-		if ((segs[i].flags & PF_W) && hl__elf_inside(r->r_offset, 8, segs[i].vaddr, segs[i].memsz))
+		if ((segs[i].flags & PF_W) &&
+		    hl__elf_inside(r->r_offset, 8, segs[i].vaddr, segs[i].memsz))
 			return 0;
 	return hl__elf_fail(e, HL_E_ELF,
 	                    "relocation %" PRIu64 ": target 0x%" PRIx64
@@ -425,7 +434,10 @@ static int hl__elf_relocs(const struct hl__elf_err *e, const uint8_t *p,
 		if (d.d_tag == DT_NULL)
 			break;
 		switch (d.d_tag) {
-		case DT_RELA: rela = d.d_un.d_ptr; have_rela = true; break;
+		case DT_RELA:
+			rela = d.d_un.d_ptr;
+			have_rela = true;
+			break;
 		case DT_RELASZ: relasz = d.d_un.d_val; break;
 		case DT_RELAENT: relaent = d.d_un.d_val; break;
 		case DT_RELSZ: relsz = d.d_un.d_val; break;
@@ -454,8 +466,8 @@ static int hl__elf_relocs(const struct hl__elf_err *e, const uint8_t *p,
 	if (relasz == 0)
 		return 0;
 	if (!have_rela)
-		return hl__elf_fail(e, HL_E_ELF, "PT_DYNAMIC: DT_RELASZ 0x%" PRIx64 " without DT_RELA",
-		                    relasz);
+		return hl__elf_fail(e, HL_E_ELF,
+		                    "PT_DYNAMIC: DT_RELASZ 0x%" PRIx64 " without DT_RELA", relasz);
 	if (relaent != sizeof(Elf64_Rela))
 		return hl__elf_fail(e, HL_E_ELF, "PT_DYNAMIC: DT_RELAENT %" PRIu64 ", expected %zu",
 		                    relaent, sizeof(Elf64_Rela));
@@ -504,7 +516,8 @@ int hl__elf_parse(const void *data, size_t len, uint64_t pie_base, uint64_t max_
 	memset(out, 0, sizeof *out);
 	if (pie_base % HL__ELF_PAGE != 0 || pie_base < HL__ELF_MIN_VADDR)
 		return hl__elf_fail(&e, HL_E_INVAL,
-		                    "pie_base 0x%" PRIx64 " must be page aligned and at least 0x%llx",
+		                    "pie_base 0x%" PRIx64
+		                    " must be page aligned and at least 0x%llx",
 		                    pie_base, HL__ELF_MIN_VADDR);
 
 	memset(&s, 0, sizeof s);
@@ -525,7 +538,8 @@ int hl__elf_parse(const void *data, size_t len, uint64_t pie_base, uint64_t max_
 	}
 	if (s.abi_version != HL_ABI_VERSION) {
 		rc = hl__elf_fail(&e, HL_E_VERSION,
-		                  "guest ABI version %" PRIu32 " (its Hyperlight note), host ABI version %u",
+		                  "guest ABI version %" PRIu32
+		                  " (its Hyperlight note), host ABI version %u",
 		                  s.abi_version, HL_ABI_VERSION);
 		goto fail;
 	}
@@ -557,8 +571,8 @@ static int hl__elf_check_placed_rela(const struct hl__elf_err *e, const struct h
 	if (type == R_X86_64_NONE)
 		return 0;
 	if (type != R_X86_64_RELATIVE)
-		return hl__elf_fail(e, HL_E_ELF, "relocation %" PRIu64 ": type %" PRIu32 " unsupported",
-		                    k, type);
+		return hl__elf_fail(e, HL_E_ELF,
+		                    "relocation %" PRIu64 ": type %" PRIu32 " unsupported", k, type);
 	uint64_t target = r.r_offset + img->bias;
 	for (size_t i = 0; i < img->nsegs; i++)
 		if ((img->segs[i].flags & PF_W) &&
@@ -580,7 +594,9 @@ int hl__elf_load(const struct hl_elf_image *img, const void *data, size_t len, u
 		err[0] = '\0';
 	if (img == NULL || data == NULL || mem == NULL)
 		return hl__elf_fail(&e, HL_E_INVAL, "%s is NULL",
-		                    img == NULL ? "img" : data == NULL ? "data" : "mem");
+		                    img == NULL    ? "img"
+		                    : data == NULL ? "data"
+		                                   : "mem");
 	if (img->nsegs == 0 || img->nsegs > HL_ELF_MAX_SEGMENTS || img->lo > img->hi ||
 	    img->lo % HL__ELF_PAGE != 0 || img->hi % HL__ELF_PAGE != 0)
 		return hl__elf_fail(&e, HL_E_INVAL,
@@ -589,8 +605,8 @@ int hl__elf_load(const struct hl_elf_image *img, const void *data, size_t len, u
 		                    img->nsegs, img->lo, img->hi);
 	if (mem_base > UINT64_MAX - mem_size)
 		return hl__elf_fail(&e, HL_E_INVAL,
-		                    "guest memory 0x%" PRIx64 " + 0x%" PRIx64 " overflows", mem_base,
-		                    mem_size);
+		                    "guest memory 0x%" PRIx64 " + 0x%" PRIx64 " overflows",
+		                    mem_base, mem_size);
 	if (!hl__elf_inside(img->lo, img->hi - img->lo, mem_base, mem_size))
 		return hl__elf_fail(&e, HL_E_ELF,
 		                    "image [0x%" PRIx64 ", 0x%" PRIx64
@@ -600,12 +616,13 @@ int hl__elf_load(const struct hl_elf_image *img, const void *data, size_t len, u
 	/* Check everything again before writing, so a failure leaves mem untouched. */
 	for (size_t i = 0; i < img->nsegs; i++) {
 		const struct hl_elf_segment *sg = &img->segs[i];
-		if (sg->filesz > sg->memsz || !hl__elf_inside(sg->vaddr, sg->memsz, img->lo, img->hi - img->lo) ||
+		if (sg->filesz > sg->memsz ||
+		    !hl__elf_inside(sg->vaddr, sg->memsz, img->lo, img->hi - img->lo) ||
 		    !hl__elf_inside(sg->offset, sg->filesz, 0, len))
 			return hl__elf_fail(&e, HL_E_ELF,
 			                    "segment %zu of img does not match the file (vaddr 0x%" PRIx64
-			                    ", memsz 0x%" PRIx64 ", offset 0x%" PRIx64 ", filesz 0x%" PRIx64
-			                    ", file 0x%zx)",
+			                    ", memsz 0x%" PRIx64 ", offset 0x%" PRIx64
+			                    ", filesz 0x%" PRIx64 ", file 0x%zx)",
 			                    i, sg->vaddr, sg->memsz, sg->offset, sg->filesz, len);
 	}
 	if (img->rela_count > len / sizeof(Elf64_Rela) ||

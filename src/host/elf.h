@@ -33,9 +33,9 @@ struct hl_elf_segment {
 };
 
 struct hl_elf_image {
-	uint64_t entry;       /* after relocation */
-	uint64_t lo, hi;      /* page-aligned span covering every PT_LOAD, after relocation */
-	uint64_t bias;        /* load bias: 0 for ET_EXEC, chosen base for ET_DYN */
+	uint64_t entry;  /* after relocation */
+	uint64_t lo, hi; /* page-aligned span covering every PT_LOAD, after relocation */
+	uint64_t bias;   /* load bias: 0 for ET_EXEC, chosen base for ET_DYN */
 	bool pie;
 	uint32_t abi_version; /* from the Hyperlight note */
 	size_t nsegs;
@@ -59,9 +59,8 @@ struct hl_elf_image {
  * HL_E_INVAL if data or out is NULL or pie_base is out of range. *out is
  * zeroed on failure. Thread-safe: no state outside the arguments.
  */
-HL__ELF_HIDDEN int hl__elf_parse(const void *data, size_t len, uint64_t pie_base,
-                                 uint64_t max_span, struct hl_elf_image *out, char *err,
-                                 size_t errlen);
+HL__ELF_HIDDEN int hl__elf_parse(const void *data, size_t len, uint64_t pie_base, uint64_t max_span,
+                                 struct hl_elf_image *out, char *err, size_t errlen);
 
 /*
  * Writes the image into guest memory: mem (borrowed) backs guest addresses

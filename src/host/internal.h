@@ -21,16 +21,16 @@
 
 /* Where everything lives in guest memory; computed by hl__layout_compute. */
 struct hl__layout {
-	uint64_t mem_base, mem_size;     /* guest-physical [mem_base, mem_base+mem_size) */
-	uint64_t image_lo, image_hi;     /* ELF segments */
-	uint64_t boot_info;              /* one page */
+	uint64_t mem_base, mem_size; /* guest-physical [mem_base, mem_base+mem_size) */
+	uint64_t image_lo, image_hi; /* ELF segments */
+	uint64_t boot_info;          /* one page */
 	uint64_t input, input_size;
 	uint64_t output, output_size;
 	uint64_t heap, heap_size;
-	uint64_t stack_guard;            /* one unmapped page below the stack */
+	uint64_t stack_guard; /* one unmapped page below the stack */
 	uint64_t stack, stack_size;
-	uint64_t ist, ist_size;          /* HL_IST_COUNT x (guard page + HL_IST_SIZE) */
-	uint64_t pt, pt_size;            /* page tables, not mapped in the guest */
+	uint64_t ist, ist_size; /* HL_IST_COUNT x (guard page + HL_IST_SIZE) */
+	uint64_t pt, pt_size;   /* page tables, not mapped in the guest */
 	uint64_t entry;
 };
 
@@ -52,10 +52,10 @@ struct hl__guest_fn {
 };
 
 enum hl__state {
-	HL__EMPTY,       /* created, nothing loaded */
-	HL__LOADED,      /* VM built, guest not yet run */
-	HL__READY,       /* initialised: calls allowed */
-	HL__BROKEN,      /* init failed: only free is useful */
+	HL__EMPTY,  /* created, nothing loaded */
+	HL__LOADED, /* VM built, guest not yet run */
+	HL__READY,  /* initialised: calls allowed */
+	HL__BROKEN, /* init failed: only free is useful */
 };
 
 struct hl_host_call {
@@ -69,7 +69,7 @@ struct hl_sandbox {
 	enum hl__state state;
 	bool poisoned;
 	bool verify_restore; /* HL_CONFIG_VERIFY_RESTORE or HYPERLIGHT_VERIFY_RESTORE=1 */
-	bool in_call; /* a guest call is running (host functions may not call in) */
+	bool in_call;        /* a guest call is running (host functions may not call in) */
 	char errmsg[1024];
 
 	/* VM and memory */
@@ -77,19 +77,19 @@ struct hl_sandbox {
 	uint8_t *mem; /* host mapping of guest memory */
 	struct hl__layout lay;
 	struct hl_backend_info bk; /* the hypervisor under sb->vm (backend.h) */
-	uint64_t image_hash;              /* FNV-1a of the ELF image: snapshot compatibility */
+	uint64_t image_hash;       /* FNV-1a of the ELF image: snapshot compatibility */
 	/* After init, guest memory is a MAP_PRIVATE view of base->fd: pages the
 	 * guest never wrote are the snapshot's. `initial` is what reset returns
 	 * to (the snapshot init took, or the one the sandbox was made from). */
 	struct hl_snapshot *base;
 	struct hl_snapshot *initial;
-	uint64_t *dirty;      /* pages written since memory last matched base */
-	uint64_t *dirty_tmp;  /* the hypervisor's log, before it is merged */
-	uint64_t *protect;    /* pages to write-protect again (snapshot.c, hot pages) */
+	uint64_t *dirty;     /* pages written since memory last matched base */
+	uint64_t *dirty_tmp; /* the hypervisor's log, before it is merged */
+	uint64_t *protect;   /* pages to write-protect again (snapshot.c, hot pages) */
 	struct {
-		uint32_t page;    /* page index in guest memory */
-		uint8_t age;      /* restores in a row that found it unchanged */
-	} hot[HL__HOT_MAX];   /* unprotected pages, copied back at every restore */
+		uint32_t page; /* page index in guest memory */
+		uint8_t age;   /* restores in a row that found it unchanged */
+	} hot[HL__HOT_MAX];    /* unprotected pages, copied back at every restore */
 	size_t nhot;
 	size_t dirty_words;
 	uint64_t in_dirty_hi; /* the host wrote [0, in_dirty_hi) of the input buffer */
@@ -98,7 +98,7 @@ struct hl_sandbox {
 
 	/* cancellation and the per-call timeout (cancel.c) */
 	struct hl_interrupt *intr;
-	void *timer;          /* timer_t, created lazily on the calling thread */
+	void *timer; /* timer_t, created lazily on the calling thread */
 	bool timer_armed;
 	int timer_tid;
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
@@ -210,8 +210,7 @@ static inline unsigned hl__backend_flags(const hl_sandbox *sb)
 HL__HIDDEN int hl__layout_compute(hl_sandbox *sb, uint64_t image_lo, uint64_t image_hi,
                                   uint64_t entry, struct hl__layout *out);
 struct hl_elf_image;
-HL__HIDDEN void hl__layout_page_tables(const struct hl__layout *l,
-                                       const struct hl_elf_image *img,
+HL__HIDDEN void hl__layout_page_tables(const struct hl__layout *l, const struct hl_elf_image *img,
                                        const struct hl_backend_info *bk, uint8_t *mem);
 HL__HIDDEN void hl__layout_print(const struct hl__layout *l, void *file);
 /*
@@ -223,8 +222,8 @@ HL__HIDDEN void hl__layout_print(const struct hl__layout *l, void *file);
  * executable; returns false if the address is not mapped or the page lies
  * outside guest memory. For the debugging code (coredump.c, gdbstub).
  */
-HL__HIDDEN bool hl__gva_translate(const hl_sandbox *sb, uint64_t cr3, uint64_t gva,
-                                  uint64_t *off, uint64_t *room, bool *w, bool *x);
+HL__HIDDEN bool hl__gva_translate(const hl_sandbox *sb, uint64_t cr3, uint64_t gva, uint64_t *off,
+                                  uint64_t *room, bool *w, bool *x);
 
 /*
  * The one way to read guest-written memory: copies [off, off+len) of the

@@ -40,7 +40,8 @@ const char *hl_js_strerror(int code)
 	case HL_JS_E_LOAD: return "HL_JS_E_LOAD: the JavaScript source failed to load";
 	case HL_JS_E_NOT_SETTLED: return "HL_JS_E_NOT_SETTLED: the handler's promise never settled";
 	case HL_JS_E_ENGINE: return "HL_JS_E_ENGINE: the JavaScript engine failed";
-	case HL_JS_E_NO_GUEST: return "HL_JS_E_NO_GUEST: the JavaScript guest is not built or not found";
+	case HL_JS_E_NO_GUEST:
+		return "HL_JS_E_NO_GUEST: the JavaScript guest is not built or not found";
 	default: return hl_strerror(code);
 	}
 }
@@ -116,7 +117,8 @@ int hl_js_find_guest(char *buf, size_t len)
 				char *slash = strrchr(self, '/');
 				if (slash) {
 					*slash = '\0';
-					snprintf(cand, sizeof cand, "%s/../share/hyperlight/guests/jsguest", self);
+					snprintf(cand, sizeof cand,
+					         "%s/../share/hyperlight/guests/jsguest", self);
 				}
 			}
 		}
@@ -184,7 +186,8 @@ static int js_result(hl_sandbox *sb, int rc, const char *what)
 	char text[2048];
 	snprintf(text, sizeof text, "%s", guest_text(hl_errmsg(sb)));
 	if (rc == HL_E_CANCELLED)
-		return hl__fail(sb, code, "%s ran past its timeout and was cancelled outside JavaScript",
+		return hl__fail(sb, code,
+		                "%s ran past its timeout and was cancelled outside JavaScript",
 		                what);
 	return hl__fail(sb, code, "%s: %s", what, text);
 }
@@ -199,7 +202,8 @@ int hl_js_sandbox_setup(hl_sandbox *sb, const hl_js_config *jc)
 		                "most 4 MiB");
 	hl_value a[2] = {hl_i64((int64_t)jc->memory_limit),
 	                 hl_i32((int32_t)(jc->max_stack ? jc->max_stack : DEFAULT_MAX_STACK))};
-	return js_result(sb, hl_call(sb, HL_JS_FN_LIMITS, a, 2, NULL), "setting the engine's limits");
+	return js_result(sb, hl_call(sb, HL_JS_FN_LIMITS, a, 2, NULL),
+	                 "setting the engine's limits");
 }
 
 int hl_js_sandbox_load(hl_sandbox *sb, const char *name, const char *source, size_t len,
@@ -212,7 +216,8 @@ int hl_js_sandbox_load(hl_sandbox *sb, const char *name, const char *source, siz
 		                "hl_js_sandbox_load: a handler name of 1 to 64 characters of "
 		                "[A-Za-z0-9_.] and a source are required");
 	if (has_nul(source, len))
-		return hl__fail(sb, HL_E_INVAL, "hl_js_sandbox_load: the source of '%s' has a NUL byte", name);
+		return hl__fail(sb, HL_E_INVAL,
+		                "hl_js_sandbox_load: the source of '%s' has a NUL byte", name);
 	const char *fn = function && *function ? function : "handler";
 	const char *file = filename && *filename ? filename : name;
 	hl_value a[4] = {hl_string(name, strlen(name)), hl_string(fn, strlen(fn)),
@@ -294,10 +299,11 @@ static int from_sandbox(hl_js *js, int rc)
 	const char *mark = strstr(body, HL_JS_STACK_MARK);
 	size_t blen = mark ? (size_t)(mark - body) : strlen(body);
 	const char *sep = memmem(body, blen, ": ", 2);
-	if (sep && (size_t)(sep - body) < sizeof js->ename && !memchr(body, ' ', (size_t)(sep - body))) {
+	if (sep && (size_t)(sep - body) < sizeof js->ename &&
+	    !memchr(body, ' ', (size_t)(sep - body))) {
 		snprintf(js->ename, sizeof js->ename, "%.*s", (int)(sep - body), body);
-		snprintf(js->emessage, sizeof js->emessage, "%.*s", (int)(blen - (size_t)(sep + 2 - body)),
-		         sep + 2);
+		snprintf(js->emessage, sizeof js->emessage, "%.*s",
+		         (int)(blen - (size_t)(sep + 2 - body)), sep + 2);
 	} else {
 		snprintf(js->emessage, sizeof js->emessage, "%.*s", (int)blen, body);
 	}
@@ -356,9 +362,10 @@ int hl_js_new(const hl_js_config *cfg, hl_js **out)
 	}
 	if (rc < 0) {
 		if (rc == HL_E_IO || rc == HL_E_ELF || rc == HL_E_VERSION)
-			return js_fail(js, HL_JS_E_NO_GUEST, "%s the JavaScript guest %s: %s: %s", step, guest,
-			               hl_strerror(rc), hl_errmsg(js->sb));
-		return js_fail(js, rc, "%s the JavaScript guest %s: %s", step, guest, hl_errmsg(js->sb));
+			return js_fail(js, HL_JS_E_NO_GUEST, "%s the JavaScript guest %s: %s: %s",
+			               step, guest, hl_strerror(rc), hl_errmsg(js->sb));
+		return js_fail(js, rc, "%s the JavaScript guest %s: %s", step, guest,
+		               hl_errmsg(js->sb));
 	}
 	js->failed = false;
 	return 0;
@@ -411,8 +418,8 @@ int hl_js_add_handler(hl_js *js, const char *name, const char *source, size_t le
 		               "and a source are required");
 	for (size_t i = 0; i < js->nnames; i++)
 		if (strcmp(js->names[i], name) == 0)
-			return js_fail(js, HL_E_EXISTS, "hl_js_add_handler: handler '%s' is loaded already",
-			               name);
+			return js_fail(js, HL_E_EXISTS,
+			               "hl_js_add_handler: handler '%s' is loaded already", name);
 	char *copy = hl__strdup(name);
 	char **nn = copy ? hl__realloc(js->names, (js->nnames + 1) * sizeof *nn) : NULL;
 	if (!nn) {

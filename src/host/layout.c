@@ -42,8 +42,14 @@
 #define PTE_NX (1ull << 63)
 #define PTE_ADDR 0x000ffffffffff000ull
 
-static uint64_t up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-static uint64_t down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
+static uint64_t up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+static uint64_t down(uint64_t v, uint64_t a)
+{
+	return v & ~(a - 1);
+}
 
 static uint64_t pt_pages_for(uint64_t lo, uint64_t end)
 {
@@ -109,7 +115,7 @@ struct pt_builder {
 	uint64_t base; /* guest address of mem[0] */
 	uint64_t next; /* next free page-table page (guest address) */
 	uint64_t pml4;
-	uint64_t us;   /* PTE_US where the backend needs it, else 0 */
+	uint64_t us; /* PTE_US where the backend needs it, else 0 */
 };
 
 static uint64_t *table(struct pt_builder *b, uint64_t gaddr)
@@ -181,7 +187,7 @@ void hl__layout_page_tables(const struct hl__layout *l, const struct hl_elf_imag
 void hl__layout_print(const struct hl__layout *l, void *file)
 {
 	FILE *f = file;
-#define ROW(name, a, sz, perm)                                                         \
+#define ROW(name, a, sz, perm)                                                                   \
 	fprintf(f, "  %-12s 0x%010llx-0x%010llx %8llu KiB  %s\n", name, (unsigned long long)(a), \
 	        (unsigned long long)((a) + (sz)), (unsigned long long)((sz) / 1024), perm)
 	fprintf(f, "guest memory layout (base 0x%llx, %llu KiB, entry 0x%llx):\n",

@@ -27,11 +27,13 @@
  *
  * It needs no stack and touches no memory but its code.
  */
+/* clang-format off */
 static const uint8_t probe_code[] = {
 	0xb8, 0x00, 0x00, 0x40, 0x40, 0x66, 0x0f, 0x6e, 0xc8, 0x66, 0x0f, 0xef, 0xc0,
 	0xf3, 0x0f, 0x58, 0xc1, 0xf3, 0x0f, 0x59, 0xc1, 0xf3, 0x0f, 0x2c, 0xc0,
 	0xe7, 0xe0, 0xe7, 0xe1, 0xeb, 0xfc,
 };
+/* clang-format on */
 #define PROBE_PORT_ANSWER 0xe0
 #define PROBE_PORT_LOOP 0xe1
 #define PROBE_ANSWER 9
@@ -53,11 +55,10 @@ static void describe(hl_platform_info *info, const struct hl_backend_info *bk)
 		info->mode = "hardware virtualisation: guest code runs on the CPU at CPL 0";
 		break;
 	case HL_PLATFORM_KVM_PVM:
-		info->mode = "native kernel mode: guest code runs on the CPU, entered by the library through SYSRET/SYSCALL";
+		info->mode =
+			"native kernel mode: guest code runs on the CPU, entered by the library through SYSRET/SYSCALL";
 		break;
-	default:
-		info->mode = "none";
-		break;
+	default: info->mode = "none"; break;
 	}
 }
 
@@ -131,8 +132,8 @@ static int run_probe(hl_platform_info *info, struct hl_vm *vm, bool measure)
 			continue;
 		if (x.kind != HL_EXIT_OUT || x.port != PROBE_PORT_LOOP) {
 			snprintf(info->reason, sizeof info->reason,
-			         "the probe guest left its loop (exit kind %d, port 0x%x)", (int)x.kind,
-			         x.port);
+			         "the probe guest left its loop (exit kind %d, port 0x%x)",
+			         (int)x.kind, x.port);
 			hl__free(samples);
 			return -1;
 		}
@@ -172,8 +173,8 @@ int hl_platform_probe(hl_platform_info *info, unsigned flags)
 	uint8_t *mem = hl__mmap(NULL, l.mem_size, PROT_READ | PROT_WRITE,
 	                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED) {
-		snprintf(info->reason, sizeof info->reason, "cannot map the probe guest's memory: %s",
-		         strerror(errno));
+		snprintf(info->reason, sizeof info->reason,
+		         "cannot map the probe guest's memory: %s", strerror(errno));
 		hl__backend.destroy(vm);
 		return 0;
 	}

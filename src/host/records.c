@@ -12,15 +12,39 @@
 #include "records.h"
 
 static const char *const vector_names[32] = {
-	"divide error (#DE)", "debug (#DB)", "NMI", "breakpoint (#BP)", "overflow (#OF)",
-	"bound range (#BR)", "invalid opcode (#UD)", "device not available (#NM)",
-	"double fault (#DF)", "coprocessor segment overrun", "invalid TSS (#TS)",
-	"segment not present (#NP)", "stack-segment fault (#SS)", "general protection (#GP)",
-	"page fault (#PF)", "reserved (15)", "x87 floating point (#MF)", "alignment check (#AC)",
-	"machine check (#MC)", "SIMD floating point (#XM)", "virtualization (#VE)",
-	"control protection (#CP)", "reserved (22)", "reserved (23)", "reserved (24)",
-	"reserved (25)", "reserved (26)", "reserved (27)", "hypervisor injection (#HV)",
-	"VMM communication (#VC)", "security (#SX)", "reserved (31)"};
+	"divide error (#DE)",
+	"debug (#DB)",
+	"NMI",
+	"breakpoint (#BP)",
+	"overflow (#OF)",
+	"bound range (#BR)",
+	"invalid opcode (#UD)",
+	"device not available (#NM)",
+	"double fault (#DF)",
+	"coprocessor segment overrun",
+	"invalid TSS (#TS)",
+	"segment not present (#NP)",
+	"stack-segment fault (#SS)",
+	"general protection (#GP)",
+	"page fault (#PF)",
+	"reserved (15)",
+	"x87 floating point (#MF)",
+	"alignment check (#AC)",
+	"machine check (#MC)",
+	"SIMD floating point (#XM)",
+	"virtualization (#VE)",
+	"control protection (#CP)",
+	"reserved (22)",
+	"reserved (23)",
+	"reserved (24)",
+	"reserved (25)",
+	"reserved (26)",
+	"reserved (27)",
+	"hypervisor injection (#HV)",
+	"VMM communication (#VC)",
+	"security (#SX)",
+	"reserved (31)",
+};
 
 bool hl__rec_value(const struct hl_wire_value *w, const uint8_t *rec, uint64_t len,
                    uint64_t min_off, hl_value *out)
@@ -31,7 +55,11 @@ bool hl__rec_value(const struct hl_wire_value *w, const uint8_t *rec, uint64_t l
 	case HL_TYPE_U32: out->u.u32 = (uint32_t)w->bits; return true;
 	case HL_TYPE_I64: out->u.i64 = (int64_t)w->bits; return true;
 	case HL_TYPE_U64: out->u.u64 = w->bits; return true;
-	case HL_TYPE_F32: { uint32_t b = (uint32_t)w->bits; memcpy(&out->u.f32, &b, 4); return true; }
+	case HL_TYPE_F32: {
+		uint32_t b = (uint32_t)w->bits;
+		memcpy(&out->u.f32, &b, 4);
+		return true;
+	}
 	case HL_TYPE_F64: memcpy(&out->u.f64, &w->bits, 8); return true;
 	case HL_TYPE_BOOL:
 		if (w->bits > 1)
@@ -52,8 +80,7 @@ bool hl__rec_value(const struct hl_wire_value *w, const uint8_t *rec, uint64_t l
 		out->u.bytes.ptr = rec + w->bits;
 		out->u.bytes.len = w->len;
 		return true;
-	default:
-		return false;
+	default: return false;
 	}
 }
 
@@ -97,17 +124,21 @@ void hl__rec_exception_message(const struct hl_exception *e, const struct hl__la
 		const char *region = hl__rec_region(lay, e->cr2);
 		char detail[96];
 		snprintf(detail, sizeof detail, "%s %s, %s",
-		         (e->error_code & 16) ? "instruction fetch" : (e->error_code & 2) ? "write" : "read",
-		         (e->error_code & 1) ? "of a page without that permission" : "of an unmapped page",
+		         (e->error_code & 16)  ? "instruction fetch"
+		         : (e->error_code & 2) ? "write"
+		                               : "read",
+		         (e->error_code & 1) ? "of a page without that permission"
+		                             : "of an unmapped page",
 		         region[0] ? region + 1 : "(mapped region)");
 		snprintf(buf, cap,
 		         "guest fault: %s, vector %u, at RIP 0x%llx: %s at address 0x%llx, error code 0x%llx",
-		         name, e->vector, (unsigned long long)e->rip, detail, (unsigned long long)e->cr2,
-		         (unsigned long long)e->error_code);
+		         name, e->vector, (unsigned long long)e->rip, detail,
+		         (unsigned long long)e->cr2, (unsigned long long)e->error_code);
 		return;
 	}
-	snprintf(buf, cap, "guest fault: %s, vector %u, at RIP 0x%llx, RSP 0x%llx, error code 0x%llx",
-	         name, e->vector, (unsigned long long)e->rip, (unsigned long long)e->rsp,
+	snprintf(buf, cap,
+	         "guest fault: %s, vector %u, at RIP 0x%llx, RSP 0x%llx, error code 0x%llx", name,
+	         e->vector, (unsigned long long)e->rip, (unsigned long long)e->rsp,
 	         (unsigned long long)e->error_code);
 }
 
@@ -268,9 +299,8 @@ const char *hl__rec_hostcall_name(const struct hl_hostcall *h, const uint8_t *re
 	return NULL;
 }
 
-enum hl__args_status hl__rec_hostcall_args(const struct hl__hostcall_req *req,
-                                           const hl_type *params, hl_value *args, uint32_t *bad,
-                                           uint32_t *bad_type)
+enum hl__args_status hl__rec_hostcall_args(const struct hl__hostcall_req *req, const hl_type *params,
+                                           hl_value *args, uint32_t *bad, uint32_t *bad_type)
 {
 	for (uint32_t i = 0; i < req->argc; i++) {
 		struct hl_wire_value w;
@@ -335,7 +365,6 @@ const char *hl__rec_result(const struct hl_result *r, hl_type expected, uint8_t 
 		out->msg = (const char *)payload;
 		out->msg_len = w->len;
 		return NULL;
-	default:
-		return "result with an unknown status";
+	default: return "result with an unknown status";
 	}
 }

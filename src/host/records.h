@@ -52,8 +52,7 @@ HL__REC_HIDDEN const char *hl__rec_exception(const struct hl_exception *e);
  * the kind of access and the region of `lay` the address falls in.
  */
 HL__REC_HIDDEN void hl__rec_exception_message(const struct hl_exception *e,
-                                              const struct hl__layout *lay, char *buf,
-                                              size_t cap);
+                                              const struct hl__layout *lay, char *buf, size_t cap);
 
 /* " (heap)", " (stack guard page: stack overflow)", ... or "" for an address. */
 HL__REC_HIDDEN const char *hl__rec_region(const struct hl__layout *lay, uint64_t addr);
@@ -65,9 +64,8 @@ HL__REC_HIDDEN const char *hl__rec_region(const struct hl__layout *lay, uint64_t
  * `buf_size` bytes. On success *msg is where the message lies, cut to at
  * most `max_msg` bytes (the caller's buffer, without its NUL).
  */
-HL__REC_HIDDEN const char *hl__rec_abort(const struct hl_abort *a, uint64_t off,
-                                         uint64_t buf_size, uint64_t max_msg,
-                                         struct hl__span *msg);
+HL__REC_HIDDEN const char *hl__rec_abort(const struct hl_abort *a, uint64_t off, uint64_t buf_size,
+                                         uint64_t max_msg, struct hl__span *msg);
 
 /*
  * Cleans guest text that ends up in logs and terminals, in place and byte
@@ -114,9 +112,9 @@ struct hl__hostcall_req {
 	const char *name; /* not NUL-terminated */
 	uint32_t name_len;
 	uint32_t argc;
-	uint32_t ret;      /* the type the guest expects back, as sent */
-	uint64_t fixed;    /* header + wire values: payloads lie at or after this */
-	uint64_t len;      /* the record's length (h->total_len) */
+	uint32_t ret;   /* the type the guest expects back, as sent */
+	uint64_t fixed; /* header + wire values: payloads lie at or after this */
+	uint64_t len;   /* the record's length (h->total_len) */
 	const uint8_t *rec;
 };
 
@@ -159,10 +157,10 @@ HL__REC_HIDDEN const char *hl__rec_result_head(const struct hl_result *r, uint64
 
 /* What a result record says. */
 struct hl__result_out {
-	uint32_t status;  /* HL_STATUS_OK, _ERROR or _HOST_ERROR */
-	hl_value value;   /* status OK: the value (payload pointers into the caller's copy) */
-	int32_t code;     /* status ERROR/HOST_ERROR: the guest's code */
-	const char *msg;  /* status ERROR/HOST_ERROR: the message (sanitized), NUL-terminated */
+	uint32_t status; /* HL_STATUS_OK, _ERROR or _HOST_ERROR */
+	hl_value value;  /* status OK: the value (payload pointers into the caller's copy) */
+	int32_t code;    /* status ERROR/HOST_ERROR: the guest's code */
+	const char *msg; /* status ERROR/HOST_ERROR: the message (sanitized), NUL-terminated */
 	uint32_t msg_len;
 };
 

@@ -41,8 +41,8 @@ static int check_range(hl_sandbox *sb, const char *name, uint64_t v, uint64_t lo
 {
 	if (v < lo || v > hi)
 		return hl__fail(sb, HL_E_CONFIG,
-		                "config: %s = %llu bytes is out of range [%llu KiB, %llu MiB]", name,
-		                (unsigned long long)v, (unsigned long long)(lo / KiB),
+		                "config: %s = %llu bytes is out of range [%llu KiB, %llu MiB]",
+		                name, (unsigned long long)v, (unsigned long long)(lo / KiB),
 		                (unsigned long long)(hi / MiB));
 	return 0;
 }
@@ -57,13 +57,14 @@ static int check_config(hl_sandbox *sb)
 	    (r = check_range(sb, "output_size", c->output_size, 4 * KiB, 64 * MiB)))
 		return r;
 	if (c->max_log_level > HL_LOG_TRACE)
-		return hl__fail(sb, HL_E_CONFIG, "config: max_log_level = %u, the highest is %d (trace)",
+		return hl__fail(sb, HL_E_CONFIG,
+		                "config: max_log_level = %u, the highest is %d (trace)",
 		                c->max_log_level, HL_LOG_TRACE);
 	if (c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE |
-	               HL_CONFIG_MSR_FILTER))
+	                 HL_CONFIG_MSR_FILTER))
 		return hl__fail(sb, HL_E_CONFIG, "config: unknown flags 0x%x",
-		                c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP | HL_CONFIG_VERIFY_RESTORE |
-	                              HL_CONFIG_MSR_FILTER));
+		                c->flags & ~(HL_CONFIG_DEBUG | HL_CONFIG_CORE_DUMP |
+		                             HL_CONFIG_VERIFY_RESTORE | HL_CONFIG_MSR_FILTER));
 	return hl__check_signal(sb);
 }
 
@@ -178,8 +179,9 @@ int hl_sandbox_load_file(hl_sandbox *sb, const char *path)
 	}
 	if ((uint64_t)st.st_size > MAX_FILE) {
 		close(fd);
-		return hl__fail(sb, HL_E_ELF, "guest '%s' is %lld bytes, larger than the %llu MiB limit",
-		                path, (long long)st.st_size, MAX_FILE / MiB);
+		return hl__fail(sb, HL_E_ELF,
+		                "guest '%s' is %lld bytes, larger than the %llu MiB limit", path,
+		                (long long)st.st_size, MAX_FILE / MiB);
 	}
 	size_t len = (size_t)st.st_size;
 	uint8_t *buf = hl__malloc(len ? len : 1);
@@ -270,7 +272,7 @@ int hl_sandbox_load_image(hl_sandbox *sb, const void *image, size_t len)
 
 	/* MAP_NORESERVE: pages the guest never touches cost nothing. */
 	void *mem = hl__mmap(NULL, l->mem_size, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED)
 		return hl__fail(sb, HL_E_NOMEM, "cannot map %llu KiB of guest memory: %s",
 		                (unsigned long long)(l->mem_size / KiB), strerror(errno));
@@ -342,9 +344,12 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 	hl__clear_error(sb);
 	if (!name || !fn || (nparams && !params))
 		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_register: %s is NULL",
-		                !name ? "name" : !fn ? "fn" : "params");
+		                !name ? "name"
+		                : !fn ? "fn"
+		                      : "params");
 	if (sb->in_call)
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_register('%s'): not during a call", name);
+		return hl__fail(sb, HL_E_STATE, "hl_sandbox_register('%s'): not during a call",
+		                name);
 	if ((sb->state == HL__READY && !(sb->from_snapshot && !sb->called)) ||
 	    sb->state == HL__BROKEN)
 		return hl__fail(sb, HL_E_STATE,
@@ -356,12 +361,13 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 		                "hl_sandbox_register: name '%.80s' must be 1..%u characters of [A-Za-z0-9_.]",
 		                name, HL_MAX_NAME);
 	if ((unsigned)ret >= HL_TYPE__COUNT)
-		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_register('%s'): return type %d is not a type",
-		                name, (int)ret);
+		return hl__fail(sb, HL_E_INVAL,
+		                "hl_sandbox_register('%s'): return type %d is not a type", name,
+		                (int)ret);
 	if (nparams > HL_MAX_PARAMS)
 		return hl__fail(sb, HL_E_INVAL,
-		                "hl_sandbox_register('%s'): %zu parameters, at most %u", name, nparams,
-		                HL_MAX_PARAMS);
+		                "hl_sandbox_register('%s'): %zu parameters, at most %u", name,
+		                nparams, HL_MAX_PARAMS);
 	for (size_t i = 0; i < nparams; i++)
 		if (params[i] == HL_TYPE_VOID || (unsigned)params[i] >= HL_TYPE__COUNT)
 			return hl__fail(sb, HL_E_INVAL,
@@ -369,7 +375,8 @@ int hl_sandbox_register(hl_sandbox *sb, const char *name, hl_type ret, const hl_
 			                name, i, (int)params[i]);
 	for (size_t i = 0; i < sb->n_host_fns; i++)
 		if (strcmp(sb->host_fns[i].name, name) == 0)
-			return hl__fail(sb, HL_E_EXISTS, "host function '%s' is registered already", name);
+			return hl__fail(sb, HL_E_EXISTS, "host function '%s' is registered already",
+			                name);
 	if (sb->n_host_fns == sb->cap_host_fns) {
 		size_t cap = sb->cap_host_fns ? sb->cap_host_fns * 2 : 8;
 		struct hl__host_fn *a = hl__realloc(sb->host_fns, cap * sizeof *a);
@@ -425,7 +432,8 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 	uint64_t osz = sb->lay.output_size;
 	if (!hl__out_copy(sb, off, sizeof t, &t))
 		return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
-		                      "guest function table at offset %u is outside the output buffer", off);
+		                      "guest function table at offset %u is outside the output buffer",
+		                      off);
 	if (t.magic != HL_FUNC_TABLE_MAGIC)
 		return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
 		                      "guest function table: bad magic 0x%08x", t.magic);
@@ -437,7 +445,8 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 	if (t.total_len < need || !hl__in_range(off, t.total_len, osz))
 		return hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
 		                      "guest function table: length %u does not fit (needs %llu, buffer %llu)",
-		                      t.total_len, (unsigned long long)need, (unsigned long long)osz);
+		                      t.total_len, (unsigned long long)need,
+		                      (unsigned long long)osz);
 	uint8_t *rec = sb->scratch;
 	hl__out_copy(sb, off, t.total_len, rec);
 	struct hl__guest_fn *fns = hl__calloc(t.count ? t.count : 1, sizeof *fns);
@@ -448,9 +457,11 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 		struct hl_func_desc d;
 		memcpy(&d, rec + sizeof t + (size_t)i * sizeof d, sizeof d);
 		const char *nm = (const char *)rec + d.name_off;
-		if (!hl__in_range(d.name_off, d.name_len, t.total_len) || !hl__valid_name(nm, d.name_len)) {
+		if (!hl__in_range(d.name_off, d.name_len, t.total_len) ||
+		    !hl__valid_name(nm, d.name_len)) {
 			r = hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
-			                   "guest function table: function %u has an invalid name", i);
+			                   "guest function table: function %u has an invalid name",
+			                   i);
 			break;
 		}
 		if (d.ret >= HL_TYPE__COUNT || d.nparams > HL_MAX_PARAMS) {
@@ -480,7 +491,8 @@ static int parse_func_table(hl_sandbox *sb, uint32_t off)
 		for (uint32_t j = 0; j < i; j++)
 			if (strcmp(fns[j].name, fns[i].name) == 0) {
 				r = hl__guest_fail(sb, HL_E_GUEST_PROTOCOL,
-				                   "guest function table: '%s' registered twice", fns[i].name);
+				                   "guest function table: '%s' registered twice",
+				                   fns[i].name);
 				break;
 			}
 		if (r < 0)
@@ -504,7 +516,7 @@ int hl_sandbox_init(hl_sandbox *sb)
 	hl__clear_error(sb);
 	if (sb->state != HL__LOADED)
 		return hl__fail(sb, HL_E_STATE, "hl_sandbox_init: %s",
-		                sb->state == HL__EMPTY ? "no guest loaded"
+		                sb->state == HL__EMPTY   ? "no guest loaded"
 		                : sb->state == HL__READY ? "already initialised"
 		                                         : "an earlier init failed");
 	sb->in_result_off = 0; /* host-call results during main() go to offset 0 */
@@ -570,15 +582,24 @@ int hl_sandbox_layout(const hl_sandbox *sb, hl_layout *out)
 		return HL_E_STATE;
 	const struct hl__layout *l = &sb->lay;
 	*out = (hl_layout){
-		.mem_base = l->mem_base, .mem_size = l->mem_size,
-		.image_base = l->image_lo, .image_size = l->image_hi - l->image_lo,
-		.entry = l->entry, .boot_info = l->boot_info,
-		.page_tables = l->pt, .page_tables_size = l->pt_size,
-		.input = l->input, .input_size = l->input_size,
-		.output = l->output, .output_size = l->output_size,
-		.heap = l->heap, .heap_size = l->heap_size,
-		.stack = l->stack, .stack_size = l->stack_size,
-		.ist = l->ist, .ist_size = l->ist_size,
+		.mem_base = l->mem_base,
+		.mem_size = l->mem_size,
+		.image_base = l->image_lo,
+		.image_size = l->image_hi - l->image_lo,
+		.entry = l->entry,
+		.boot_info = l->boot_info,
+		.page_tables = l->pt,
+		.page_tables_size = l->pt_size,
+		.input = l->input,
+		.input_size = l->input_size,
+		.output = l->output,
+		.output_size = l->output_size,
+		.heap = l->heap,
+		.heap_size = l->heap_size,
+		.stack = l->stack,
+		.stack_size = l->stack_size,
+		.ist = l->ist,
+		.ist_size = l->ist_size,
 	};
 	return 0;
 }

@@ -30,29 +30,57 @@
 static const int allowed[] = {
 	/* I/O on descriptors that are already open: the print sink, stdio, and
 	 * the snapshot memfd (restore reads it, snapshots write it). */
-	SCMP_SYS(read), SCMP_SYS(pread64), SCMP_SYS(write), SCMP_SYS(pwrite64), SCMP_SYS(writev),
-	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(close),
-	SCMP_SYS(memfd_create), SCMP_SYS(ftruncate), SCMP_SYS(fcntl),
+	SCMP_SYS(read),
+	SCMP_SYS(pread64),
+	SCMP_SYS(write),
+	SCMP_SYS(pwrite64),
+	SCMP_SYS(writev),
+	SCMP_SYS(lseek),
+	SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat),
+	SCMP_SYS(close),
+	SCMP_SYS(memfd_create),
+	SCMP_SYS(ftruncate),
+	SCMP_SYS(fcntl),
 	/* The default print and log sinks wait for their descriptor with a
 	 * bounded poll (the call's deadline; call.c). */
-	SCMP_SYS(poll), SCMP_SYS(ppoll),
+	SCMP_SYS(poll),
+	SCMP_SYS(ppoll),
 	/* Memory: malloc, restore (mmap MAP_FIXED of the snapshot), snapshots
 	 * (mincore). mmap and mprotect are below, without PROT_EXEC. */
-	SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(mincore),
+	SCMP_SYS(munmap),
+	SCMP_SYS(mremap),
+	SCMP_SYS(madvise),
+	SCMP_SYS(brk),
+	SCMP_SYS(mincore),
 	/* Locks, time, randomness, the thread's own identity. */
-	SCMP_SYS(futex), SCMP_SYS(sched_yield), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(getrandom), SCMP_SYS(gettid),
-	SCMP_SYS(getpid), SCMP_SYS(tgkill), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(futex),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(clock_gettime),
+	SCMP_SYS(gettimeofday),
+	SCMP_SYS(getrandom),
+	SCMP_SYS(gettid),
+	SCMP_SYS(getpid),
+	SCMP_SYS(tgkill),
+	SCMP_SYS(set_robust_list),
+	SCMP_SYS(rseq),
 	/* Cancellation: the interrupt signal's handler returns through
 	 * rt_sigreturn; the per-call timeout is a POSIX timer aimed at this
 	 * thread. */
-	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(restart_syscall),
 	/* The thread's own signal stack (sanitizer runtimes set and unset one
 	 * on every thread). */
 	SCMP_SYS(sigaltstack),
-	SCMP_SYS(timer_create), SCMP_SYS(timer_settime), SCMP_SYS(timer_gettime),
+	SCMP_SYS(timer_create),
+	SCMP_SYS(timer_settime),
+	SCMP_SYS(timer_gettime),
 	SCMP_SYS(timer_delete),
-	SCMP_SYS(exit), SCMP_SYS(exit_group),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
 };
 
 /* Maps a libseccomp error (a negative errno) to the library's codes. */

@@ -28,12 +28,11 @@
 
 #include "internal.h"
 
-
 struct hl_snapshot {
 	atomic_long refs;
-	int fd;                 /* sealed memfd with the memory */
-	const uint8_t *map;     /* the memfd mapped read-only: copy source of restores */
-	uint64_t bytes;         /* data the memfd holds */
+	int fd;             /* sealed memfd with the memory */
+	const uint8_t *map; /* the memfd mapped read-only: copy source of restores */
+	uint64_t bytes;     /* data the memfd holds */
 	struct hl__layout lay;
 	hl_config cfg;
 	uint64_t image_hash;
@@ -239,8 +238,8 @@ static bool promote(hl_sandbox *sb)
 			bits &= bits - 1;
 			bool hot = false;
 			for (size_t i = 0; i < sb->nhot && !hot; i++)
-				hot = sb->hot[i].page == p; /* logged again: the backend protects on read */
-			if (hot)
+				hot = sb->hot[i].page == p;
+			if (hot) /* logged again: the backend protects on read */
 				continue;
 			if (sb->nhot < HL__HOT_MAX) {
 				sb->hot[sb->nhot].page = (uint32_t)p;
@@ -284,7 +283,7 @@ static int restore_dirty(hl_sandbox *sb)
 static int rebase(hl_sandbox *sb, struct hl_snapshot *s)
 {
 	void *p = hl__mmap(sb->mem, sb->lay.mem_size, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, s->fd, 0);
+	                   MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, s->fd, 0);
 	if (p == MAP_FAILED)
 		return hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
 	int r = clear_dirty(sb);
@@ -324,13 +323,15 @@ static int copy_memory(hl_sandbox *sb, struct hl_snapshot *s)
 			q++;
 		uint64_t off = p * PAGE, len = (q - p) * PAGE, done = 0;
 		while (done < len) {
-			ssize_t n = pwrite(s->fd, sb->mem + off + done, len - done, (off_t)(off + done));
+			ssize_t n = pwrite(s->fd, sb->mem + off + done, len - done,
+			                   (off_t)(off + done));
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
 				int e = n < 0 ? errno : EIO;
 				hl__free(vec);
-				return hl__fail(sb, HL_E_NOMEM, "writing the snapshot: %s", strerror(e));
+				return hl__fail(sb, HL_E_NOMEM, "writing the snapshot: %s",
+				                strerror(e));
 			}
 			done += (uint64_t)n;
 		}
@@ -427,9 +428,11 @@ int hl_sandbox_snapshot(hl_sandbox *sb, hl_snapshot **out)
 		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_snapshot: out is NULL");
 	*out = NULL;
 	if (sb->state != HL__READY)
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_snapshot: the sandbox is not initialised");
+		return hl__fail(sb, HL_E_STATE,
+		                "hl_sandbox_snapshot: the sandbox is not initialised");
 	if (sb->in_call)
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_snapshot: not from inside a host function");
+		return hl__fail(sb, HL_E_STATE,
+		                "hl_sandbox_snapshot: not from inside a host function");
 	if (sb->poisoned)
 		return hl__fail(sb, HL_E_POISONED,
 		                "hl_sandbox_snapshot: the sandbox is poisoned; restore it first");
@@ -453,8 +456,9 @@ static int check_compatible(hl_sandbox *sb, const struct hl_snapshot *s, const c
 		                (unsigned long long)(sb->lay.mem_size / 1024),
 		                (unsigned long long)(sb->lay.heap_size / 1024));
 	if (s->cfg.max_log_level != sb->cfg.max_log_level)
-		return hl__fail(sb, HL_E_INVAL, "%s: the snapshot has max_log_level %u, this sandbox %u",
-		                who, s->cfg.max_log_level, sb->cfg.max_log_level);
+		return hl__fail(sb, HL_E_INVAL,
+		                "%s: the snapshot has max_log_level %u, this sandbox %u", who,
+		                s->cfg.max_log_level, sb->cfg.max_log_level);
 	return 0;
 }
 
@@ -477,7 +481,8 @@ static int verify_restore(hl_sandbox *sb, const struct hl_snapshot *snap, const 
 		return hl__fail(sb, HL_E_NOMEM, "%s: out of memory to verify the restore", who);
 	int r = 0;
 	for (uint64_t off = 0; off < sb->lay.mem_size && r == 0; off += 64 * PAGE) {
-		uint64_t len = sb->lay.mem_size - off < 64 * PAGE ? sb->lay.mem_size - off : 64 * PAGE;
+		uint64_t len = sb->lay.mem_size - off < 64 * PAGE ? sb->lay.mem_size - off
+		                                                  : 64 * PAGE;
 		ssize_t got = pread(snap->fd, buf, len, (off_t)off);
 		if (got < 0) {
 			r = hl__fail(sb, HL_E_HYPERVISOR, "%s: reading the snapshot: %s", who,
@@ -506,9 +511,11 @@ int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 	if (!snap)
 		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_restore: snapshot is NULL");
 	if (sb->state != HL__READY)
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_restore: the sandbox was never initialised");
+		return hl__fail(sb, HL_E_STATE,
+		                "hl_sandbox_restore: the sandbox was never initialised");
 	if (sb->in_call)
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_restore: not from inside a host function");
+		return hl__fail(sb, HL_E_STATE,
+		                "hl_sandbox_restore: not from inside a host function");
 	int r = check_compatible(sb, snap, "hl_sandbox_restore");
 	if (r < 0)
 		return r;
@@ -541,7 +548,8 @@ int hl_sandbox_reset(hl_sandbox *sb)
 		return HL_E_INVAL;
 	if (sb->state != HL__READY) {
 		hl__clear_error(sb);
-		return hl__fail(sb, HL_E_STATE, "hl_sandbox_reset: the sandbox was never initialised");
+		return hl__fail(sb, HL_E_STATE,
+		                "hl_sandbox_reset: the sandbox was never initialised");
 	}
 	return hl_sandbox_restore(sb, sb->initial);
 }
@@ -579,7 +587,7 @@ int hl__snapshot_adopt(hl_sandbox *sb, struct hl_snapshot *snap)
 	const struct hl__layout *l = &sb->lay;
 	struct hl_errbuf eb = {{0}};
 	void *mem = hl__mmap(NULL, l->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
-	                 snap->fd, 0);
+	                     snap->fd, 0);
 	if (mem == MAP_FAILED) {
 		r = hl__fail(sb, HL_E_NOMEM, "mapping the snapshot: %s", strerror(errno));
 		goto bad;

@@ -19,7 +19,8 @@
 #define STATS_MIN_SIZE sizeof(hl_stats)
 
 /* hl_stats_add and hl_stats_format walk the counters as an array. */
-_Static_assert((offsetof(hl_stats, call_ns_total) - offsetof(hl_stats, calls)) % sizeof(uint64_t) == 0,
+#define COUNTERS_BYTES (offsetof(hl_stats, call_ns_total) - offsetof(hl_stats, calls))
+_Static_assert(COUNTERS_BYTES % sizeof(uint64_t) == 0,
                "the counters before the durations are all uint64_t");
 
 uint64_t hl__stats_now(void)
@@ -182,10 +183,23 @@ int hl_stats_format(const hl_stats *s, char *buf, size_t len)
 		size_t off;
 	} rows[] = {
 #define ROW(f) {#f, offsetof(hl_stats, f)}
-		ROW(calls), ROW(calls_ok), ROW(rejected), ROW(guest_errors),
-		ROW(host_function_errors), ROW(aborts), ROW(faults), ROW(protocol_errors),
-		ROW(cancelled), ROW(timeouts), ROW(other_errors), ROW(host_calls), ROW(prints),
-		ROW(logs), ROW(vm_exits), ROW(restores), ROW(snapshots),
+		ROW(calls),
+		ROW(calls_ok),
+		ROW(rejected),
+		ROW(guest_errors),
+		ROW(host_function_errors),
+		ROW(aborts),
+		ROW(faults),
+		ROW(protocol_errors),
+		ROW(cancelled),
+		ROW(timeouts),
+		ROW(other_errors),
+		ROW(host_calls),
+		ROW(prints),
+		ROW(logs),
+		ROW(vm_exits),
+		ROW(restores),
+		ROW(snapshots),
 #undef ROW
 	};
 	size_t off = 0;

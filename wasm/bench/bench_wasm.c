@@ -99,8 +99,9 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--wasm-dir") == 0 && i + 1 < argc)
 			wdir = argv[++i];
 		else {
-			fprintf(stderr, "usage: hl_wasm_bench [--iters N] [--node FILE] [--guest-dir DIR] "
-			                "[--wasm-dir DIR]\n");
+			fprintf(stderr,
+			        "usage: hl_wasm_bench [--iters N] [--node FILE] [--guest-dir DIR] "
+			        "[--wasm-dir DIR]\n");
 			return 1;
 		}
 	}
@@ -114,7 +115,8 @@ int main(int argc, char **argv)
 		if (f)
 			fclose(f);
 		if (!n)
-			fprintf(stderr, "hl_wasm_bench: cannot read %s: Node figures left out\n", node_file);
+			fprintf(stderr, "hl_wasm_bench: cannot read %s: Node figures left out\n",
+			        node_file);
 	}
 
 	char native_path[4096], wasm_path[4096];
@@ -131,7 +133,8 @@ int main(int argc, char **argv)
 	}
 	hl_snapshot *nsnap = NULL, *wsnap = NULL;
 	if (hl_sandbox_snapshot(native, &nsnap) != 0 || hl_sandbox_snapshot(wasm, &wsnap) != 0) {
-		fprintf(stderr, "hl_wasm_bench: snapshot: %s %s\n", hl_errmsg(native), hl_errmsg(wasm));
+		fprintf(stderr, "hl_wasm_bench: snapshot: %s %s\n", hl_errmsg(native),
+		        hl_errmsg(wasm));
 		return 1;
 	}
 	hl_value add[2] = {hl_i32(1), hl_i32(2)};

@@ -63,7 +63,8 @@ struct build {
 	bool temp;      /* remove it afterwards */
 };
 
-static int failf(struct build *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int failf(struct build *b, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static int failf(struct build *b, int code, const char *fmt, ...)
 {
 	if (b->err && b->errlen) {
@@ -172,7 +173,8 @@ static int run(struct build *b, const char *what, char *const argv[])
 		char line[8192];
 		size_t k = 0;
 		for (int i = 0; argv[i] && k < sizeof line; i++)
-			k += (size_t)snprintf(line + k, sizeof line - k, "%s%s", i ? " " : "", argv[i]);
+			k += (size_t)snprintf(line + k, sizeof line - k, "%s%s", i ? " " : "",
+			                      argv[i]);
 		notef(b, "running: %s", line);
 	}
 	char log[4200];
@@ -188,7 +190,8 @@ static int run(struct build *b, const char *what, char *const argv[])
 	int e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e != 0)
-		return failf(b, HL_WASM_E_TOOL, "cannot run %s '%s': %s%s", what, argv[0], strerror(e),
+		return failf(b, HL_WASM_E_TOOL, "cannot run %s '%s': %s%s", what, argv[0],
+		             strerror(e),
 		             e == ENOENT ? " (Debian: apt-get install wabt musl-tools)" : "");
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
@@ -262,7 +265,8 @@ static int write_glue(struct build *b, const struct hl__wasm_module *m)
 	size_t hlen;
 	int r = read_file(hpath, 64u << 20, &header, &hlen);
 	if (r < 0)
-		return failf(b, HL_WASM_E_TOOL, "wasm2c wrote no readable %s: %s", hpath, strerror(-r));
+		return failf(b, HL_WASM_E_TOOL, "wasm2c wrote no readable %s: %s", hpath,
+		             strerror(-r));
 	FILE *f = fopen(gpath, "we");
 	if (!f) {
 		free(header);
@@ -296,7 +300,8 @@ static const char *default_sdk(char *buf, size_t len)
 	char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
 	if (slash) {
 		*slash = '\0';
-		if ((size_t)snprintf(buf, len, "%s/%s", exe, HL_WASM_SDK_FROM_BIN) < len && sdk_ok(buf))
+		if ((size_t)snprintf(buf, len, "%s/%s", exe, HL_WASM_SDK_FROM_BIN) < len &&
+		    sdk_ok(buf))
 			return buf;
 	}
 	return HL_WASM_DEFAULT_SDK;
@@ -308,15 +313,17 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 {
 	const hl_wasm_build_opts *o = b->o;
 	const char *env;
-	const char *wasm2c = o->wasm2c ? o->wasm2c
+	const char *wasm2c = o->wasm2c                                     ? o->wasm2c
 	                     : (env = getenv("HYPERLIGHT_WASM2C")) && *env ? env
 	                                                                   : HL_WASM_DEFAULT_WASM2C;
-	const char *cc = o->cc ? o->cc
-	                 : (env = getenv("HYPERLIGHT_WASM_CC")) && *env ? env : HL_WASM_DEFAULT_CC;
+	const char *cc = o->cc                                          ? o->cc
+	                 : (env = getenv("HYPERLIGHT_WASM_CC")) && *env ? env
+	                                                                : HL_WASM_DEFAULT_CC;
 	char sdkbuf[4200];
-	const char *sdk = o->sdk_dir                                      ? o->sdk_dir
-	                  : (env = getenv("HYPERLIGHT_WASM_SDK")) && *env ? env
-	                                                                  : default_sdk(sdkbuf, sizeof sdkbuf);
+	const char *sdk = o->sdk_dir ? o->sdk_dir
+	                  : (env = getenv("HYPERLIGHT_WASM_SDK")) && *env
+	                          ? env
+	                          : default_sdk(sdkbuf, sizeof sdkbuf);
 
 	char rtlib[4200], guestlib[4200], inc[4200];
 	if (!*sdk)
@@ -339,7 +346,8 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 	    !path_in(b->dir, "glue.o", gobj, sizeof gobj))
 		return failf(b, HL_E_IO, "the work directory's path is too long");
 
-	char *const w2c[] = {(char *)wasm2c, (char *)wasm_path, "-n", HL__WASM_MODNAME, "-o", csrc, NULL};
+	char *const w2c[] =
+		{(char *)wasm2c, (char *)wasm_path, "-n", HL__WASM_MODNAME, "-o", csrc, NULL};
 	/* (wasm_path is the renamed copy in the work directory when a map applied.) */
 	int r = run(b, "wasm2c", w2c);
 	if (r < 0)
@@ -354,6 +362,7 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 	/* Generated code: its warnings are wasm2c's business, not the user's.
 	 * Bounds checks in C (no signal handler in a guest) and the stack-aware
 	 * depth limit of hl_wasm_rt.h. */
+	/* clang-format off */
 	char *const cc_module[] = {(char *)cc, "-c", opt, "-fno-pie", "-w",
 	                           "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0",
 	                           "-DWASM_RT_MAX_CALL_STACK_DEPTH=hl_wasm__depth_limit()",
@@ -363,6 +372,7 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 	char *const cc_glue[] = {(char *)cc, "-c", opt, "-fno-pie", "-Wall", "-Wextra",
 	                         "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0", incflag, wdflag, glue,
 	                         "-o", gobj, NULL};
+	/* clang-format on */
 	if ((r = run(b, "the C compiler (glue)", cc_glue)) < 0)
 		return r;
 
@@ -374,7 +384,7 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 		nflags++;
 	if (nsrc > 256 || nflags > 256)
 		return failf(b, HL_E_INVAL, "more than 256 C sources or C flags");
-	char (*objs)[4200] = calloc(nsrc ? nsrc : 1, sizeof *objs);
+	char(*objs)[4200] = calloc(nsrc ? nsrc : 1, sizeof *objs);
 	char **argv = calloc(nflags + 16, sizeof *argv);
 	char **link = calloc(nsrc + 24, sizeof *link);
 	if (!objs || !argv || !link) {
@@ -413,9 +423,14 @@ static int compile(struct build *b, const char *wasm_path, const char *out_path,
 	if (r == 0) {
 		/* The guest link of guests/CMakeLists.txt; main() is in the wasm
 		 * runtime's archive, so it is pulled in by name like _start. */
-		static const char *const head[] = {"-static", "-no-pie", "-nostartfiles", "-Wl,-u,_start",
-		                                   "-Wl,-u,main", "-Wl,-z,separate-code",
-		                                   "-Wl,-z,noexecstack", "-Wl,--build-id=none"};
+		static const char *const head[] = {"-static",
+		                                   "-no-pie",
+		                                   "-nostartfiles",
+		                                   "-Wl,-u,_start",
+		                                   "-Wl,-u,main",
+		                                   "-Wl,-z,separate-code",
+		                                   "-Wl,-z,noexecstack",
+		                                   "-Wl,--build-id=none"};
 		size_t k = 0;
 		link[k++] = (char *)cc;
 		for (size_t j = 0; j < sizeof head / sizeof head[0]; j++)
@@ -448,8 +463,10 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 	struct build b = {.o = &o, .err = err, .errlen = errlen};
 	/* The 1.0 structure ends where import_map begins; the fields after it
 	 * keep their defaults. */
-	if (opts && opts->size != sizeof *opts && opts->size != offsetof(hl_wasm_build_opts, import_map))
-		return failf(&b, HL_E_INVAL, "hl_wasm_build: opts->size is not sizeof(hl_wasm_build_opts)");
+	if (opts && opts->size != sizeof *opts &&
+	    opts->size != offsetof(hl_wasm_build_opts, import_map))
+		return failf(&b, HL_E_INVAL,
+		             "hl_wasm_build: opts->size is not sizeof(hl_wasm_build_opts)");
 	if (opts)
 		memcpy(&o, opts, opts->size);
 	o.size = sizeof o;
@@ -466,7 +483,8 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 	if (r == -ENOMEM)
 		return failf(&b, HL_E_NOMEM, "out of memory for %s", wasm_path);
 	if (r == -EFBIG)
-		return failf(&b, HL_WASM_E_MODULE, "%s is larger than %u MiB", wasm_path, MAX_MODULE >> 20);
+		return failf(&b, HL_WASM_E_MODULE, "%s is larger than %u MiB", wasm_path,
+		             MAX_MODULE >> 20);
 	if (r < 0)
 		return failf(&b, HL_E_IO, "cannot read %s: %s", wasm_path, strerror(-r));
 
@@ -482,8 +500,9 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 		if (mr < 0) {
 			hl__wasm_module_free(&m);
 			free(bytes);
-			return failf(&b, mr == -ENOMEM ? HL_E_NOMEM : HL_E_IO, "cannot read the import map %s: %s",
-			             opts->import_map, strerror(-mr));
+			return failf(&b, mr == -ENOMEM ? HL_E_NOMEM : HL_E_IO,
+			             "cannot read the import map %s: %s", opts->import_map,
+			             strerror(-mr));
 		}
 		struct hl__wasm_rename_map map;
 		uint8_t *renamed = NULL;
@@ -491,8 +510,8 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 		char mmsg[900] = "";
 		r = hl__wasm_parse_rename_map(maptext, maplen, &map, mmsg, sizeof mmsg);
 		if (r == 0) {
-			r = hl__wasm_rename((const uint8_t *)bytes, len, &m, &map, &renamed, &rlen, mmsg,
-			                    sizeof mmsg);
+			r = hl__wasm_rename((const uint8_t *)bytes, len, &m, &map, &renamed, &rlen,
+			                    mmsg, sizeof mmsg);
 			hl__wasm_rename_map_free(&map);
 		}
 		free(maptext);
@@ -501,8 +520,8 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 			free(bytes);
 			if (r == -ENOMEM)
 				return failf(&b, HL_E_NOMEM, "out of memory renaming %s", wasm_path);
-			return failf(&b, HL_WASM_E_MODULE, "%s: import map %s: %s", wasm_path, opts->import_map,
-			             mmsg);
+			return failf(&b, HL_WASM_E_MODULE, "%s: import map %s: %s", wasm_path,
+			             opts->import_map, mmsg);
 		}
 		free(bytes);
 		bytes = (char *)renamed;
@@ -525,8 +544,8 @@ int hl_wasm_build(const char *wasm_path, const char *out_path, const hl_wasm_bui
 			r = failf(&b, HL_E_INVAL, "keep_dir is too long");
 	} else {
 		const char *tmp = getenv("TMPDIR");
-		if ((size_t)snprintf(b.dir, sizeof b.dir, "%s/hl-wasm-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
-		    sizeof b.dir)
+		if ((size_t)snprintf(b.dir, sizeof b.dir, "%s/hl-wasm-XXXXXX",
+		                     tmp && *tmp ? tmp : "/tmp") >= sizeof b.dir)
 			r = failf(&b, HL_E_INVAL, "$TMPDIR is too long");
 		else if (!mkdtemp(b.dir))
 			r = failf(&b, HL_E_IO, "cannot create a temporary directory %s: %s", b.dir,

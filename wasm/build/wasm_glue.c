@@ -52,7 +52,8 @@ static const struct wasi_fn em_fns[] = {
  * the file mappings fail with ENOSYS; any other is refused by the build. */
 static bool em_reserved(struct hl__wasm_name n)
 {
-	static const char *const prefixes[] = {"emscripten_", "_emscripten_", "__syscall_", "__wasi_"};
+	static const char *const prefixes[] = {"emscripten_", "_emscripten_", "__syscall_",
+	                                       "__wasi_"};
 	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
 		size_t l = strlen(prefixes[i]);
 		if (n.len >= l && memcmp(n.p, prefixes[i], l) == 0)
@@ -209,8 +210,8 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 	char a[400], b[400];
 	/* The checks below compare every pair of imports. */
 	if (m->nimports > HL__WASM_MAX_IMPORTS) {
-		hl__wasm_say(err, errlen, "%u imports: a wasm guest supports at most %u", m->nimports,
-		    HL__WASM_MAX_IMPORTS);
+		hl__wasm_say(err, errlen, "%u imports: a wasm guest supports at most %u",
+		             m->nimports, HL__WASM_MAX_IMPORTS);
 		return -EINVAL;
 	}
 	uint32_t nmem = 0;
@@ -230,18 +231,20 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 			else if (im->min > 65535)
 				why = "its initial size is more than 65535 pages";
 			if (why) {
-				hl__wasm_say(err, errlen, "import '%s' '%s' is a memory: %s", a, b, why);
+				hl__wasm_say(err, errlen, "import '%s' '%s' is a memory: %s", a, b,
+				             why);
 				return -EINVAL;
 			}
 			nmem++;
 			continue;
 		}
 		if (im->kind != HL__WASM_FUNC) {
-			static const char *const kinds[] = {"function", "table", "memory", "global", "tag"};
+			static const char *const kinds[] = {"function", "table", "memory", "global",
+			                                    "tag"};
 			hl__wasm_say(err, errlen,
-			    "import '%s' '%s' is a %s: a wasm guest can import only functions and an 'env' "
-			    "memory (tables and globals must be defined by the module)",
-			    a, b, im->kind < 5 ? kinds[im->kind] : "?");
+			             "import '%s' '%s' is a %s: a wasm guest can import only functions and an 'env' "
+			             "memory (tables and globals must be defined by the module)",
+			             a, b, im->kind < 5 ? kinds[im->kind] : "?");
 			return -EINVAL;
 		}
 		const struct hl__wasm_functype *t = &m->types[im->type];
@@ -251,7 +254,9 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 			    memcmp(p->module.p, im->module.p, im->module.len) == 0 &&
 			    memcmp(p->name.p, im->name.p, im->name.len) == 0 &&
 			    (p->kind != im->kind || !same_type(&m->types[p->type], t))) {
-				hl__wasm_say(err, errlen, "import '%s' '%s' appears twice with different types", a, b);
+				hl__wasm_say(err, errlen,
+				             "import '%s' '%s' appears twice with different types",
+				             a, b);
 				return -EINVAL;
 			}
 		}
@@ -262,30 +267,32 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 			case ENV_RUNTIME:
 				if (!wasi_sig_matches(fn, t)) {
 					hl__wasm_say(err, errlen,
-					    "import 'env' '%s' does not have the signature of emscripten's %s",
-					    b, fn->name);
+					             "import 'env' '%s' does not have the signature of emscripten's %s",
+					             b, fn->name);
 					return -EINVAL;
 				}
 				continue;
 			case ENV_ENOSYS:
 				if (t->nresults != 1 || t->results[0] != HL__WASM_I32 || why) {
 					hl__wasm_say(err, errlen,
-					    "import 'env' '%s' is an emscripten system call that is not "
-					    "supported, and it does not return an errno (i32) that could say so",
-					    b);
+					             "import 'env' '%s' is an emscripten system call that is not "
+					             "supported, and it does not return an errno (i32) that could say so",
+					             b);
 					return -EINVAL;
 				}
 				continue;
 			case ENV_GUEST:
 				if (why) {
-					hl__wasm_say(err, errlen, "import 'env' '%s' cannot be a guest import: %s", b, why);
+					hl__wasm_say(err, errlen,
+					             "import 'env' '%s' cannot be a guest import: %s",
+					             b, why);
 					return -EINVAL;
 				}
 				if (!hl__wasm_valid_hl_name(im->name)) {
 					hl__wasm_say(err, errlen,
-					    "import 'env' '%s': a guest import's name must be 1 to 64 characters "
-					    "of [A-Za-z0-9_.]",
-					    b);
+					             "import 'env' '%s': a guest import's name must be 1 to 64 characters "
+					             "of [A-Za-z0-9_.]",
+					             b);
 					return -EINVAL;
 				}
 				continue;
@@ -293,44 +300,50 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 			}
 			if (em_reserved(im->name)) {
 				hl__wasm_say(err, errlen,
-				    "import 'env' '%s' is a function of emscripten's JavaScript runtime that "
-				    "the wasm guest runtime does not implement (it implements the clocks, heap "
-				    "growth, abort, assertions, the time zone (UTC), and ENOSYS for system "
-				    "calls and file mappings; docs/wasm.md lists them)",
-				    b);
+				             "import 'env' '%s' is a function of emscripten's JavaScript runtime that "
+				             "the wasm guest runtime does not implement (it implements the clocks, heap "
+				             "growth, abort, assertions, the time zone (UTC), and ENOSYS for system "
+				             "calls and file mappings; docs/wasm.md lists them)",
+				             b);
 				return -EINVAL;
 			}
 			if (!hl__wasm_valid_hl_name(im->name)) {
 				hl__wasm_say(err, errlen,
-				    "import 'env' '%s': a host function name must be 1 to 64 characters of "
-				    "[A-Za-z0-9_.]",
-				    b);
+				             "import 'env' '%s': a host function name must be 1 to 64 characters of "
+				             "[A-Za-z0-9_.]",
+				             b);
 				return -EINVAL;
 			}
 			if (why) {
-				hl__wasm_say(err, errlen, "import 'env' '%s' cannot be a host function: %s", b, why);
+				hl__wasm_say(err, errlen,
+				             "import 'env' '%s' cannot be a host function: %s", b,
+				             why);
 				return -EINVAL;
 			}
 		} else if (hl__wasm_name_is(im->module, WASI_MODULE)) {
 			const struct wasi_fn *w = wasi_lookup(im->name);
 			if (w && !wasi_sig_matches(w, t)) {
-				hl__wasm_say(err, errlen, "import '" WASI_MODULE "' '%s' does not have WASI's signature",
-				    b);
+				hl__wasm_say(err, errlen,
+				             "import '" WASI_MODULE
+				             "' '%s' does not have WASI's signature",
+				             b);
 				return -EINVAL;
 			}
-			if (!w && (t->nresults != 1 || t->results[0] != HL__WASM_I32 || type_problem(t))) {
+			if (!w && (t->nresults != 1 || t->results[0] != HL__WASM_I32 ||
+			           type_problem(t))) {
 				hl__wasm_say(err, errlen,
-				    "import '" WASI_MODULE "' '%s' is not supported and does not return an "
-				    "errno (i32) that could say so",
-				    b);
+				             "import '" WASI_MODULE
+				             "' '%s' is not supported and does not return an "
+				             "errno (i32) that could say so",
+				             b);
 				return -EINVAL;
 			}
 		} else {
 			hl__wasm_say(err, errlen,
-			    "import '%s' '%s': a wasm guest can import functions only from module 'env' "
-			    "(host functions, guest imports, emscripten's runtime) and '" WASI_MODULE
-			    "' (WASI)",
-			    a, b);
+			             "import '%s' '%s': a wasm guest can import functions only from module 'env' "
+			             "(host functions, guest imports, emscripten's runtime) and '" WASI_MODULE
+			             "' (WASI)",
+			             a, b);
 			return -EINVAL;
 		}
 	}
@@ -338,11 +351,13 @@ int hl__wasm_check_imports(const struct hl__wasm_module *m, const struct hl__was
 	for (const char *const *g = o ? o->guest_imports : NULL; g && *g; g++) {
 		bool found = false;
 		for (uint32_t i = 0; i < m->nimports && !found; i++)
-			found = m->imports[i].kind == HL__WASM_FUNC && hl__wasm_name_is(m->imports[i].module, "env") &&
+			found = m->imports[i].kind == HL__WASM_FUNC &&
+			        hl__wasm_name_is(m->imports[i].module, "env") &&
 			        hl__wasm_name_is(m->imports[i].name, *g);
 		if (!found) {
-			hl__wasm_say(err, errlen, "guest import '%.80s' is not an 'env' function import of the module",
-			    *g);
+			hl__wasm_say(err, errlen,
+			             "guest import '%.80s' is not an 'env' function import of the module",
+			             *g);
 			return -EINVAL;
 		}
 	}
@@ -466,9 +481,9 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 		sprintf(decl, "%s(struct %s*", fn, inst);
 		if (!declared(header, decl)) {
 			hl__wasm_say(err, errlen,
-			    "wasm2c's header does not declare the import '%s' as %s...): this wasm2c "
-			    "names things differently from wasm2c 1.0.32, which hyperlight expects",
-			    show(im->name, shown, sizeof shown), decl);
+			             "wasm2c's header does not declare the import '%s' as %s...): this wasm2c "
+			             "names things differently from wasm2c 1.0.32, which hyperlight expects",
+			             show(im->name, shown, sizeof shown), decl);
 			free(fn);
 			free(inst);
 			free(decl);
@@ -477,9 +492,10 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 		if (im->kind == HL__WASM_MEMORY) {
 			/* The imported memory lives in the glue; the module asks for it
 			 * through this function. */
-			fprintf(f, "\n/* imported memory %.*s */\nstatic wasm_rt_memory_t hlw_memory;\n"
-			           "wasm_rt_memory_t *%s(struct %s *ctx)\n{\n\t(void)ctx;\n\treturn "
-			           "&hlw_memory;\n}\n",
+			fprintf(f,
+			        "\n/* imported memory %.*s */\nstatic wasm_rt_memory_t hlw_memory;\n"
+			        "wasm_rt_memory_t *%s(struct %s *ctx)\n{\n\t(void)ctx;\n\treturn "
+			        "&hlw_memory;\n}\n",
 			        (int)im->name.len, im->name.p, fn, inst);
 			free(fn);
 			free(inst);
@@ -489,12 +505,15 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 		const struct hl__wasm_functype *t = &m->types[im->type];
 		const char *ret = t->nresults ? c_type(t->results[0]) : "void";
 		const struct wasi_fn *w = NULL;
-		enum env_kind kind = hl__wasm_name_is(im->module, "env") ? env_kind(im->name, o, &w) : ENV_HOST;
+		enum env_kind kind = hl__wasm_name_is(im->module, "env") ? env_kind(im->name, o, &w)
+		                                                         : ENV_HOST;
 		if (hl__wasm_name_is(im->module, "env") && kind == ENV_HOST) {
 			fprintf(f, "\n/* host function %.*s */\n", (int)im->name.len, im->name.p);
-			fprintf(f, "static const struct hl_wasm_import hlw_import%u = {\"%.*s\", %s, %u, {", i,
-			        (int)im->name.len, im->name.p,
-			        t->nresults ? hl_type_macro(t->results[0]) : "HL_TYPE_VOID", t->nparams);
+			fprintf(f,
+			        "static const struct hl_wasm_import hlw_import%u = {\"%.*s\", %s, %u, {",
+			        i, (int)im->name.len, im->name.p,
+			        t->nresults ? hl_type_macro(t->results[0]) : "HL_TYPE_VOID",
+			        t->nparams);
 			write_type_list(f, t);
 			fprintf(f, "}};\n%s %s", ret, fn);
 			write_import_params(f, inst, t);
@@ -502,9 +521,11 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 			if (t->nparams) {
 				fprintf(f, "\tuint64_t a[%u] = {", t->nparams);
 				for (uint32_t k = 0; k < t->nparams; k++) {
-					const char *conv = t->params[k] == HL__WASM_F32   ? "hl_wasm__f32_bits"
-					                   : t->params[k] == HL__WASM_F64 ? "hl_wasm__f64_bits"
-					                                                  : "(uint64_t)";
+					const char *conv = t->params[k] == HL__WASM_F32
+					                           ? "hl_wasm__f32_bits"
+					                   : t->params[k] == HL__WASM_F64
+					                           ? "hl_wasm__f64_bits"
+					                           : "(uint64_t)";
 					fprintf(f, "%s%s(p%u)", k ? ", " : "", conv, k);
 				}
 				fprintf(f, "};\n");
@@ -513,19 +534,23 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 			if (!t->nresults)
 				fprintf(f, "\thl_wasm__call_import(&hlw_import%u, %s);\n", i, args);
 			else if (t->results[0] == HL__WASM_F32)
-				fprintf(f, "\treturn hl_wasm__bits_f32(hl_wasm__call_import(&hlw_import%u, %s));\n", i,
-				        args);
+				fprintf(f,
+				        "\treturn hl_wasm__bits_f32(hl_wasm__call_import(&hlw_import%u, %s));\n",
+				        i, args);
 			else if (t->results[0] == HL__WASM_F64)
-				fprintf(f, "\treturn hl_wasm__bits_f64(hl_wasm__call_import(&hlw_import%u, %s));\n", i,
-				        args);
+				fprintf(f,
+				        "\treturn hl_wasm__bits_f64(hl_wasm__call_import(&hlw_import%u, %s));\n",
+				        i, args);
 			else
-				fprintf(f, "\treturn (%s)hl_wasm__call_import(&hlw_import%u, %s);\n", ret, i, args);
+				fprintf(f, "\treturn (%s)hl_wasm__call_import(&hlw_import%u, %s);\n",
+				        ret, i, args);
 			fprintf(f, "}\n");
 		} else if (hl__wasm_name_is(im->module, "env")) {
 			fprintf(f, "\n/* %s %.*s */\n%s %s",
-			        kind == ENV_GUEST     ? "guest import"
-			        : kind == ENV_RUNTIME ? "emscripten runtime function"
-			                              : "emscripten system call: not supported, -ENOSYS",
+			        kind == ENV_GUEST ? "guest import"
+			        : kind == ENV_RUNTIME
+			                ? "emscripten runtime function"
+			                : "emscripten system call: not supported, -ENOSYS",
 			        (int)im->name.len, im->name.p, ret, fn);
 			write_import_params(f, inst, t);
 			fprintf(f, "\n{\n\t(void)ctx;\n");
@@ -533,12 +558,14 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 				for (uint32_t k = 0; k < t->nparams; k++)
 					fprintf(f, "\t(void)p%u;\n", k);
 				fprintf(f, "\treturn (u32)-(int32_t)HL_WASM__WASI_ENOSYS;\n");
-				note(o, "emscripten system call '%s' is not supported: it returns -ENOSYS",
+				note(o,
+				     "emscripten system call '%s' is not supported: it returns -ENOSYS",
 				     show(im->name, shown, sizeof shown));
 			} else {
 				fprintf(f, "\t%s", t->nresults ? "return " : "");
 				if (kind == ENV_GUEST)
-					fprintf(f, "hl_wasm_env_%.*s", (int)im->name.len, im->name.p);
+					fprintf(f, "hl_wasm_env_%.*s", (int)im->name.len,
+					        im->name.p);
 				else
 					fputs(w->impl, f);
 				write_call_args(f, t);
@@ -550,8 +577,8 @@ static int write_imports(FILE *f, const struct hl__wasm_module *m, const char *h
 			/* The name goes into a comment only if it cannot end it. */
 			bool plain = hl__wasm_valid_hl_name(im->name);
 			fprintf(f, "\n/* WASI %.*s%s */\n%s %s", plain ? (int)im->name.len : 1,
-			        plain ? (const char *)im->name.p : "?", w ? "" : ": not supported, ENOSYS",
-			        ret, fn);
+			        plain ? (const char *)im->name.p : "?",
+			        w ? "" : ": not supported, ENOSYS", ret, fn);
 			write_import_params(f, inst, t);
 			fprintf(f, "\n{\n\t(void)ctx;\n");
 			if (w) {
@@ -579,18 +606,21 @@ int hl__wasm_write_glue_header(FILE *f, const struct hl__wasm_module *m,
 {
 	(void)err;
 	(void)errlen;
-	fprintf(f, "/* hl_wasm_glue.h - generated by hyperlight wasm build: what the guest's own C "
-	           "sources see of the module. Do not edit. */\n"
-	           "#ifndef HL_WASM_GLUE_H_GENERATED\n#define HL_WASM_GLUE_H_GENERATED\n"
-	           "#include \"hl_wasm_rt.h\"\n#include \"module.h\"\n\n"
-	           "/* The module's instance: pass &hl_wasm_instance to its exports "
-	           "(Z_" HL__WASM_MODNAME "Z_<name>). */\n"
-	           "extern " HL__WASM_MODNAME_T " hl_wasm_instance;\n");
+	fprintf(f,
+	        "/* hl_wasm_glue.h - generated by hyperlight wasm build: what the guest's own C "
+	        "sources see of the module. Do not edit. */\n"
+	        "#ifndef HL_WASM_GLUE_H_GENERATED\n#define HL_WASM_GLUE_H_GENERATED\n"
+	        "#include \"hl_wasm_rt.h\"\n#include \"module.h\"\n\n"
+	        "/* The module's instance: pass &hl_wasm_instance to its exports "
+	        "(Z_" HL__WASM_MODNAME
+	        "Z_<name>). */\n"
+	        "extern " HL__WASM_MODNAME_T " hl_wasm_instance;\n");
 	for (uint32_t i = 0; i < m->nimports; i++) {
 		const struct hl__wasm_import *im = &m->imports[i];
 		bool dup = false;
 		for (uint32_t j = 0; j < i && !dup; j++)
-			dup = hl__wasm_name_is(m->imports[j].module, "env") && m->imports[j].kind == HL__WASM_FUNC &&
+			dup = hl__wasm_name_is(m->imports[j].module, "env") &&
+			      m->imports[j].kind == HL__WASM_FUNC &&
 			      m->imports[j].name.len == im->name.len &&
 			      memcmp(m->imports[j].name.p, im->name.p, im->name.len) == 0;
 		if (dup || im->kind != HL__WASM_FUNC || !hl__wasm_name_is(im->module, "env") ||
@@ -619,8 +649,8 @@ static bool write_export(FILE *f, const struct hl__wasm_module *m, uint32_t i, c
 	if (!hl__wasm_valid_hl_name(e->name))
 		why = "its name is not 1 to 64 characters of [A-Za-z0-9_.]";
 	if (why) {
-		note(o, "export '%s' is not callable from the host: %s", show(e->name, shown, sizeof shown),
-		     why);
+		note(o, "export '%s' is not callable from the host: %s",
+		     show(e->name, shown, sizeof shown), why);
 		return false;
 	}
 	struct hl__wasm_name none = {NULL, 0};
@@ -630,13 +660,14 @@ static bool write_export(FILE *f, const struct hl__wasm_module *m, uint32_t i, c
 	char decl[400];
 	snprintf(decl, sizeof decl, " %s(" HL__WASM_MODNAME_T "*", fn);
 	if (!declared(header, decl)) {
-		note(o, "export '%s' is not callable from the host: wasm2c's header does not declare %s",
+		note(o,
+		     "export '%s' is not callable from the host: wasm2c's header does not declare %s",
 		     show(e->name, shown, sizeof shown), fn);
 		free(fn);
 		return false;
 	}
-	fprintf(f, "\n/* export %.*s */\nstatic int hlw_body%u(hl_call *c)\n{\n\t", (int)e->name.len,
-	        e->name.p, i);
+	fprintf(f, "\n/* export %.*s */\nstatic int hlw_body%u(hl_call *c)\n{\n\t",
+	        (int)e->name.len, e->name.p, i);
 	if (t->nresults)
 		fprintf(f, "%s r = ", c_type(t->results[0]));
 	fprintf(f, "%s(&hl_wasm_instance", fn);
@@ -659,8 +690,9 @@ static bool write_export(FILE *f, const struct hl__wasm_module *m, uint32_t i, c
 		fprintf(f, "\treturn hl_return_f32(c, r);\n");
 	else
 		fprintf(f, "\treturn hl_return_f64(c, r);\n");
-	fprintf(f, "}\nstatic int hlw_export%u(hl_call *c)\n{\n\treturn hl_wasm__invoke(c, hlw_body%u);\n}\n", i,
-	        i);
+	fprintf(f,
+	        "}\nstatic int hlw_export%u(hl_call *c)\n{\n\treturn hl_wasm__invoke(c, hlw_body%u);\n}\n",
+	        i, i);
 	*cname = fn;
 	return true;
 }
@@ -686,17 +718,18 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 		commas += *p == ',';
 	if (!line || commas != nmods) {
 		hl__wasm_say(err, errlen,
-		    "wasm2c's header does not declare %s...) with %u import instance%s: this wasm2c "
-		    "differs from wasm2c 1.0.32, which hyperlight expects",
-		    inst_decl, nmods, nmods == 1 ? "" : "s");
+		             "wasm2c's header does not declare %s...) with %u import instance%s: this wasm2c "
+		             "differs from wasm2c 1.0.32, which hyperlight expects",
+		             inst_decl, nmods, nmods == 1 ? "" : "s");
 		return -EINVAL;
 	}
 
-	fprintf(f, "/* glue.c - generated by hyperlight wasm build: binds the module to the guest's "
-	           "wasm runtime. Do not edit. */\n"
-	           "#include \"hl_wasm_glue.h\"\n\n"
-	           "const uint32_t hl_wasm__max_depth = %uu;\n"
-	           HL__WASM_MODNAME_T " hl_wasm_instance;\n",
+	fprintf(f,
+	        "/* glue.c - generated by hyperlight wasm build: binds the module to the guest's "
+	        "wasm runtime. Do not edit. */\n"
+	        "#include \"hl_wasm_glue.h\"\n\n"
+	        "const uint32_t hl_wasm__max_depth = %uu;\n" HL__WASM_MODNAME_T
+	        " hl_wasm_instance;\n",
 	        o->max_call_depth ? o->max_call_depth : UINT32_MAX);
 	int r = write_imports(f, m, header, o, err, errlen);
 	if (r < 0)
@@ -717,7 +750,8 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 		for (uint32_t i = 0; i < m->nexports && initialize < 0; i++) {
 			const struct hl__wasm_export *e = &m->exports[i];
 			if (e->kind == HL__WASM_FUNC &&
-			    hl__wasm_name_is(e->name, pass == 0 ? "_initialize" : "__wasm_call_ctors")) {
+			    hl__wasm_name_is(e->name,
+			                     pass == 0 ? "_initialize" : "__wasm_call_ctors")) {
 				const struct hl__wasm_functype *t = hl__wasm_func_type(m, e->index);
 				if (t->nparams == 0 && t->nresults == 0)
 					initialize = (int)i;
@@ -729,8 +763,10 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 			continue;
 		if (nreg == HL_MAX_FUNCTIONS) {
 			if (e->kind == HL__WASM_FUNC)
-				note(o, "export %u is not callable from the host: a guest has at most %u "
-				        "functions", i, HL_MAX_FUNCTIONS);
+				note(o,
+				     "export %u is not callable from the host: a guest has at most %u "
+				     "functions",
+				     i, HL_MAX_FUNCTIONS);
 			continue;
 		}
 		if (write_export(f, m, i, header, o, &names[i]))
@@ -744,8 +780,10 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 				continue;
 			const struct hl__wasm_export *e = &m->exports[i];
 			const struct hl__wasm_functype *t = hl__wasm_func_type(m, e->index);
-			fprintf(f, "\t{\"%.*s\", hlw_export%u, %s, %u, {", (int)e->name.len, e->name.p, i,
-			        t->nresults ? hl_type_macro(t->results[0]) : "HL_TYPE_VOID", t->nparams);
+			fprintf(f, "\t{\"%.*s\", hlw_export%u, %s, %u, {", (int)e->name.len,
+			        e->name.p, i,
+			        t->nresults ? hl_type_macro(t->results[0]) : "HL_TYPE_VOID",
+			        t->nparams);
 			write_type_list(f, t);
 			fprintf(f, "}},\n");
 		}
@@ -762,14 +800,16 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 		if (m->imports[i].kind == HL__WASM_MEMORY)
 			mem_import = &m->imports[i];
 	for (uint32_t i = 0; i < m->nexports && !mem && !mem_import; i++)
-		if (m->exports[i].kind == HL__WASM_MEMORY && hl__wasm_name_is(m->exports[i].name, "memory")) {
+		if (m->exports[i].kind == HL__WASM_MEMORY &&
+		    hl__wasm_name_is(m->exports[i].name, "memory")) {
 			struct hl__wasm_name none = {NULL, 0};
 			mem = c_name(none, HL__WASM_MODNAME, m->exports[i].name);
 		}
 	fprintf(f, "\nstatic void instantiate(void)\n{\n");
 	if (mem_import)
-		fprintf(f, "\twasm_rt_allocate_memory(&hlw_memory, %lluu, %lluu);\n"
-		           "\thl_wasm__memory = &hlw_memory;\n",
+		fprintf(f,
+		        "\twasm_rt_allocate_memory(&hlw_memory, %lluu, %lluu);\n"
+		        "\thl_wasm__memory = &hlw_memory;\n",
 		        (unsigned long long)mem_import->min,
 		        (unsigned long long)(mem_import->max > 65536 ? 65536 : mem_import->max));
 	else if (mem)
@@ -786,7 +826,9 @@ int hl__wasm_write_glue(FILE *f, const struct hl__wasm_module *m, const char *he
 			hl__wasm_say(err, errlen, "out of memory");
 			r = -ENOMEM;
 		} else {
-			fprintf(f, "\nstatic void initialize(void)\n{\n\t%s(&hl_wasm_instance);\n}\n", init);
+			fprintf(f,
+			        "\nstatic void initialize(void)\n{\n\t%s(&hl_wasm_instance);\n}\n",
+			        init);
 			free(init);
 		}
 	}

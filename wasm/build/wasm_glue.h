@@ -15,7 +15,7 @@
 #define HL__WASM_MAX_IMPORTS 10000u
 
 struct hl__wasm_glue_opts {
-	uint32_t max_call_depth; /* 0: no count limit */
+	uint32_t max_call_depth;                   /* 0: no count limit */
 	void (*note)(const char *msg, void *user); /* warnings; may be NULL */
 	void *note_user;
 	/* "env" function imports implemented by the guest's own C sources, as

@@ -154,7 +154,8 @@ static void parse_types(struct rd *r, struct hl__wasm_module *m)
 	for (uint32_t i = 0; i < m->ntypes && !r->failed; i++) {
 		uint8_t form = rd_byte(r);
 		if (!r->failed && form != 0x60) {
-			fail(r, "type %u: unsupported type form 0x%02x (only function types)", i, form);
+			fail(r, "type %u: unsupported type form 0x%02x (only function types)", i,
+			     form);
 			return;
 		}
 		m->types[i].params = rd_valtypes(r, &m->types[i].nparams);
@@ -271,8 +272,8 @@ int hl__wasm_parse(const uint8_t *buf, size_t len, struct hl__wasm_module *m, ch
 		return -EINVAL;
 	}
 	if (memcmp(buf + 4, header + 4, 4) != 0) {
-		fail(&r, "unsupported wasm binary version %u", buf[4] | buf[5] << 8 | buf[6] << 16 |
-		                                                    (unsigned)buf[7] << 24);
+		fail(&r, "unsupported wasm binary version %u",
+		     buf[4] | buf[5] << 8 | buf[6] << 16 | (unsigned)buf[7] << 24);
 		return -EINVAL;
 	}
 	r.p += 8;
@@ -323,7 +324,8 @@ int hl__wasm_parse(const uint8_t *buf, size_t len, struct hl__wasm_module *m, ch
 		for (uint32_t i = 0; i < m->nexports; i++)
 			if (m->exports[i].kind == HL__WASM_FUNC &&
 			    !hl__wasm_func_type(m, m->exports[i].index)) {
-				fail(&r, "export %u: function index %u out of range", i, m->exports[i].index);
+				fail(&r, "export %u: function index %u out of range", i,
+				     m->exports[i].index);
 				break;
 			}
 	}
@@ -370,8 +372,8 @@ size_t hl__wasm_mangle(const uint8_t *p, size_t len, char *out, size_t outlen)
 		uint8_t c = p[i];
 		char piece[3];
 		size_t k = 0;
-		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		             c == '_';
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		             (c >= '0' && c <= '9') || c == '_';
 		if (plain && c != 'Z') {
 			piece[k++] = (char)c;
 		} else {
@@ -454,7 +456,9 @@ int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rena
 			memset(&r, 0, sizeof r);
 			r.is_import = hl__wasm_name_is(kind, "import");
 			if (!r.is_import && !hl__wasm_name_is(kind, "export")) {
-				hl__wasm_say(err, errlen, "line %u: a rule starts with 'import' or 'export'", lineno);
+				hl__wasm_say(err, errlen,
+				             "line %u: a rule starts with 'import' or 'export'",
+				             lineno);
 				goto bad;
 			}
 			if (r.is_import)
@@ -468,16 +472,20 @@ int hl__wasm_parse_rename_map(const char *text, size_t len, struct hl__wasm_rena
 			                  (r.is_import && (!r.module.len || !r.new_module.len));
 			if (short_rule || extra.len || p < stop) {
 				hl__wasm_say(err, errlen,
-				    "line %u: expected 'import MODULE NAME NEWMODULE NEWNAME' or 'export NAME "
-				    "NEWNAME' (printable ASCII names without spaces)",
-				    lineno);
+				             "line %u: expected 'import MODULE NAME NEWMODULE NEWNAME' or 'export NAME "
+				             "NEWNAME' (printable ASCII names without spaces)",
+				             lineno);
 				goto bad;
 			}
 			if (map->nrules == cap) {
 				uint32_t ncap = cap ? cap * 2 : 32;
-				void *nr = ncap > 100000 ? NULL : realloc(map->rules, ncap * sizeof *map->rules);
+				void *nr = ncap > 100000
+				                   ? NULL
+				                   : realloc(map->rules, ncap * sizeof *map->rules);
 				if (!nr) {
-					hl__wasm_say(err, errlen, ncap > 100000 ? "more than 100000 rules" : "out of memory");
+					hl__wasm_say(err, errlen,
+					             ncap > 100000 ? "more than 100000 rules"
+					                           : "out of memory");
 					hl__wasm_rename_map_free(map);
 					return ncap > 100000 ? -EINVAL : -ENOMEM;
 				}
@@ -553,8 +561,8 @@ static void put_section(struct wbuf *w, uint8_t id, const struct wbuf *body)
 }
 
 int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module *m,
-                    const struct hl__wasm_rename_map *map, uint8_t **out, size_t *outlen,
-                    char *err, size_t errlen)
+                    const struct hl__wasm_rename_map *map, uint8_t **out, size_t *outlen, char *err,
+                    size_t errlen)
 {
 	/* Which rule applies to each import and export; every rule must apply
 	 * exactly once. */
@@ -594,28 +602,29 @@ int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module
 		}
 		if (hits != 1) {
 			if (r->is_import)
-				hl__wasm_say(err, errlen, "rename rule %u: import '%.*s' '%.*s' %s", k + 1,
-				    (int)r->module.len, (const char *)r->module.p, (int)r->name.len,
-				    (const char *)r->name.p,
-				    hits ? "is named by more than one rule (or imported twice)"
-				         : "is not in the module: the map was made for another module");
+				hl__wasm_say(err, errlen, "rename rule %u: import '%.*s' '%.*s' %s",
+				             k + 1, (int)r->module.len, (const char *)r->module.p,
+				             (int)r->name.len, (const char *)r->name.p,
+				             hits ? "is named by more than one rule (or imported twice)"
+				                  : "is not in the module: the map was made for another module");
 			else
-				hl__wasm_say(err, errlen, "rename rule %u: export '%.*s' %s", k + 1, (int)r->name.len,
-				    (const char *)r->name.p,
-				    hits ? "is named by more than one rule"
-				         : "is not in the module: the map was made for another module");
+				hl__wasm_say(err, errlen, "rename rule %u: export '%.*s' %s", k + 1,
+				             (int)r->name.len, (const char *)r->name.p,
+				             hits ? "is named by more than one rule"
+				                  : "is not in the module: the map was made for another module");
 			goto done;
 		}
 	}
 	/* Export names must stay unique (the module is invalid otherwise). */
 	for (uint32_t i = 0; i < m->nexports; i++) {
-		struct hl__wasm_name a = exp_rule[i] >= 0 ? map->rules[exp_rule[i]].new_name : m->exports[i].name;
+		struct hl__wasm_name a = exp_rule[i] >= 0 ? map->rules[exp_rule[i]].new_name
+		                                          : m->exports[i].name;
 		for (uint32_t j = 0; j < i; j++) {
-			struct hl__wasm_name b =
-				exp_rule[j] >= 0 ? map->rules[exp_rule[j]].new_name : m->exports[j].name;
+			struct hl__wasm_name b = exp_rule[j] >= 0 ? map->rules[exp_rule[j]].new_name
+			                                          : m->exports[j].name;
 			if (names_equal(a, b)) {
-				hl__wasm_say(err, errlen, "renaming leaves two exports named '%.*s'", (int)a.len,
-				    (const char *)a.p);
+				hl__wasm_say(err, errlen, "renaming leaves two exports named '%.*s'",
+				             (int)a.len, (const char *)a.p);
 				goto done;
 			}
 		}
@@ -652,7 +661,8 @@ int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module
 			put_leb(&sec, m->nexports);
 			for (uint32_t i = 0; i < m->nexports; i++) {
 				const struct hl__wasm_export *e = &m->exports[i];
-				put_name(&sec, exp_rule[i] >= 0 ? map->rules[exp_rule[i]].new_name : e->name);
+				put_name(&sec, exp_rule[i] >= 0 ? map->rules[exp_rule[i]].new_name
+				                                : e->name);
 				put(&sec, &e->kind, 1);
 				put_leb(&sec, e->index);
 			}

@@ -18,7 +18,13 @@ enum {
 };
 
 /* Import and export kinds. */
-enum { HL__WASM_FUNC = 0, HL__WASM_TABLE = 1, HL__WASM_MEMORY = 2, HL__WASM_GLOBAL = 3, HL__WASM_TAG = 4 };
+enum {
+	HL__WASM_FUNC = 0,
+	HL__WASM_TABLE = 1,
+	HL__WASM_MEMORY = 2,
+	HL__WASM_GLOBAL = 3,
+	HL__WASM_TAG = 4
+};
 
 struct hl__wasm_functype {
 	uint32_t nparams, nresults;
@@ -34,9 +40,9 @@ struct hl__wasm_name {
 struct hl__wasm_import {
 	struct hl__wasm_name module, name;
 	uint8_t kind;
-	uint32_t type; /* functions: the type index */
-	uint64_t min, max; /* tables and memories: the limits (max UINT64_MAX if none) */
-	bool mem64;        /* memories: memory64 limits */
+	uint32_t type;       /* functions: the type index */
+	uint64_t min, max;   /* tables and memories: the limits (max UINT64_MAX if none) */
+	bool mem64;          /* memories: memory64 limits */
 	const uint8_t *desc; /* the bytes after the names (kind and description), for rewriting */
 	uint32_t desc_len;
 };
@@ -57,7 +63,7 @@ struct hl__wasm_module {
 	uint32_t nfuncs;
 	struct hl__wasm_export *exports;
 	uint32_t nexports;
-	uint32_t nmemories; /* defined */
+	uint32_t nmemories;                        /* defined */
 	uint64_t mem_initial_pages, mem_max_pages; /* of memory 0; max UINT64_MAX if none */
 	/* Where the import and export sections are in the module's bytes
 	 * (offset of the section id byte, and the whole section's length);
@@ -85,7 +91,7 @@ void hl__wasm_module_free(struct hl__wasm_module *m);
  */
 struct hl__wasm_rename_rule {
 	bool is_import;
-	struct hl__wasm_name module, name;       /* module unused for exports */
+	struct hl__wasm_name module, name; /* module unused for exports */
 	struct hl__wasm_name new_module, new_name;
 };
 
@@ -108,12 +114,11 @@ void hl__wasm_rename_map_free(struct hl__wasm_rename_map *map);
  * Returns 0, -ENOMEM, or -EINVAL with the rule named in err.
  */
 int hl__wasm_rename(const uint8_t *buf, size_t len, const struct hl__wasm_module *m,
-                    const struct hl__wasm_rename_map *map, uint8_t **out, size_t *outlen,
-                    char *err, size_t errlen);
+                    const struct hl__wasm_rename_map *map, uint8_t **out, size_t *outlen, char *err,
+                    size_t errlen);
 
 /* The type of function `index` (imports first), or NULL if out of range. */
-const struct hl__wasm_functype *hl__wasm_func_type(const struct hl__wasm_module *m,
-                                                    uint32_t index);
+const struct hl__wasm_functype *hl__wasm_func_type(const struct hl__wasm_module *m, uint32_t index);
 
 /*
  * wasm2c 1.0.32's C name for a name: [A-Za-z0-9_] stay, except 'Z', which
@@ -132,6 +137,7 @@ bool hl__wasm_name_is(struct hl__wasm_name n, const char *s);
 
 /* Formats a message into err (size errlen; nothing if err is NULL or
  * errlen 0), as every function here reports what was wrong. */
-void hl__wasm_say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void hl__wasm_say(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

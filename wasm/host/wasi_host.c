@@ -94,7 +94,8 @@ int hl_wasi_register(hl_sandbox *sb, const hl_wasi *w)
 	if (!sb || !w)
 		return HL_E_INVAL;
 	/* The callbacks only read *w, which nothing changes after hl_wasi_new. */
-	int r = hl_sandbox_register(sb, HL_WASI_ARGS_FN, HL_TYPE_BYTES, NULL, 0, give_args, (void *)w);
+	int r = hl_sandbox_register(sb, HL_WASI_ARGS_FN, HL_TYPE_BYTES, NULL, 0, give_args,
+	                            (void *)w);
 	if (r == 0)
 		r = hl_sandbox_register(sb, HL_WASI_ENVIRON_FN, HL_TYPE_BYTES, NULL, 0, give_env,
 		                        (void *)w);

@@ -144,5 +144,5 @@ void hl_wasm__em_gmtime(uint64_t t, uint32_t tmp)
 uint32_t hl_wasm__em_setitimer(uint32_t which, double timeout_ms)
 {
 	(void)which;
-	return timeout_ms == 0.0 ? 0u : (uint32_t)-(int32_t)HL_WASM__WASI_ENOSYS;
+	return timeout_ms == 0.0 ? 0u : (uint32_t)(-(int32_t)HL_WASM__WASI_ENOSYS);
 }

@@ -120,7 +120,8 @@ uint32_t hl_wasm__em_setitimer(uint32_t which, double timeout_ms);
 
 /* Ends the running wasm call like a trap of kind `code` (HL_WASM_TRAP_*),
  * with `fmt` as the message after "wasm trap: ". */
-_Noreturn void hl_wasm__trap_msg(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn void hl_wasm__trap_msg(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* True once a trap has ended a call: the module's memory and globals are as
  * the trap left them, which an embedder whose state lives there (an engine

@@ -49,7 +49,8 @@ void wasm_rt_trap(wasm_rt_trap_t kind)
 	if (!trap_armed) {
 		if (kind == TRAP_MSG_KIND)
 			hl_abort(trap_msg_code, "wasm trap outside a guarded call: %s", trap_msg);
-		hl_abort(HL_WASM_TRAP_OTHER, "wasm trap outside a guarded call: %s", wasm_rt_strerror(kind));
+		hl_abort(HL_WASM_TRAP_OTHER, "wasm trap outside a guarded call: %s",
+		         wasm_rt_strerror(kind));
 	}
 	if (kind != TRAP_MSG_KIND)
 		trap_msg[0] = '\0';
@@ -107,8 +108,8 @@ static int trap_code(wasm_rt_trap_t kind)
 }
 
 struct guarded {
-	void (*fn)(void);              /* main(): instantiate, _initialize */
-	int (*body)(hl_call *call);    /* a guest call */
+	void (*fn)(void);           /* main(): instantiate, _initialize */
+	int (*body)(hl_call *call); /* a guest call */
 	hl_call *call;
 	int rc;
 };
@@ -162,7 +163,9 @@ uint64_t hl_wasm__call_import(const struct hl_wasm_import *imp, const uint64_t *
 		case HL_TYPE_I64: v[i] = hl_i64((int64_t)args[i]); break;
 		case HL_TYPE_F32: v[i] = hl_f32(hl_wasm__bits_f32(args[i])); break;
 		case HL_TYPE_F64: v[i] = hl_f64(hl_wasm__bits_f64(args[i])); break;
-		default: hl_abort(-1, "wasm import %s: parameter %u has type %d", imp->name, i, imp->params[i]);
+		default:
+			hl_abort(-1, "wasm import %s: parameter %u has type %d", imp->name, i,
+			         imp->params[i]);
 		}
 	}
 	hl_value r;
@@ -175,8 +178,8 @@ uint64_t hl_wasm__call_import(const struct hl_wasm_import *imp, const uint64_t *
 	} else {
 		memset(&r, 0, sizeof r);
 		if (hl_call_host(imp->name, imp->ret, &r, v, imp->nparams) < 0)
-			hl_abort(-1, "host function %s failed while the module was initialised: %s", imp->name,
-			         hl_host_error());
+			hl_abort(-1, "host function %s failed while the module was initialised: %s",
+			         imp->name, hl_host_error());
 	}
 	switch (imp->ret) {
 	case HL_TYPE_I32: return (uint32_t)r.u.i32;
@@ -217,8 +220,8 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
 {
 	uint32_t n = params + results;
 	if (n < params || n > 4096)
-		hl_abort(HL_WASM_TRAP_OTHER, "wasm: a function type with %u parameters and %u results",
-		         params, results);
+		hl_abort(HL_WASM_TRAP_OTHER,
+		         "wasm: a function type with %u parameters and %u results", params, results);
 	uint8_t t[4096];
 	va_list ap;
 	va_start(ap, results);
@@ -352,10 +355,12 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
 	size_t *slot = reservation_of(mem, true);
 	mem->data = NULL;
 	if (reserve) {
-		void *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		               -1, 0);
 		if (p == MAP_FAILED && reserve > bytes) {
 			reserve = bytes; /* no room for the reservation: the memory alone */
-			p = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+			p = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
 			          : NULL;
 		}
 		if (p == MAP_FAILED || !slot)
@@ -383,8 +388,9 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 		/* Past the reservation: a bigger mapping (the heap is full when
 		 * this fails, and memory.grow returns -1). */
 		void *p = mem->data && reserved && *reserved
-		              ? mremap(mem->data, *reserved, bytes, MREMAP_MAYMOVE)
-		              : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		                  ? mremap(mem->data, *reserved, bytes, MREMAP_MAYMOVE)
+		                  : mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			return UINT32_MAX;
 		/* mremap's new tail is zero; so is a new mapping, into which the
@@ -450,30 +456,29 @@ static void *alloc_table(uint32_t elements, size_t elem)
 /* Allocate, free and grow, alike for both kinds of table. calloc's zero
  * bytes are the null element of each: the funcref {0, NULL, NULL} and the
  * NULL externref. */
-#define TABLE_OPS(kind)                                                                  \
-	void wasm_rt_allocate_##kind##_table(wasm_rt_##kind##_table_t *t, uint32_t elements,  \
-	                                     uint32_t max_elements)                           \
-	{                                                                                     \
-		t->data = alloc_table(elements, sizeof *t->data);                             \
-		t->size = elements;                                                           \
-		t->max_size = max_elements;                                                   \
-	}                                                                                     \
-                                                                                              \
-	void wasm_rt_free_##kind##_table(wasm_rt_##kind##_table_t *t)                         \
-	{                                                                                     \
-		free(t->data);                                                                \
-		t->data = NULL;                                                               \
-		t->size = 0;                                                                  \
-	}                                                                                     \
-                                                                                              \
-	uint32_t wasm_rt_grow_##kind##_table(wasm_rt_##kind##_table_t *t, uint32_t delta,     \
-	                                     wasm_rt_##kind##_t init)                         \
-	{                                                                                     \
-		void *d = t->data;                                                            \
-		uint32_t r =                                                                  \
-		    grow_table(&d, &t->size, t->max_size, sizeof *t->data, delta, &init);     \
-		t->data = d;                                                                  \
-		return r;                                                                     \
+#define TABLE_OPS(kind)                                                                            \
+	void wasm_rt_allocate_##kind##_table(wasm_rt_##kind##_table_t *t, uint32_t elements,       \
+	                                     uint32_t max_elements)                                \
+	{                                                                                          \
+		t->data = alloc_table(elements, sizeof *t->data);                                  \
+		t->size = elements;                                                                \
+		t->max_size = max_elements;                                                        \
+	}                                                                                          \
+                                                                                                   \
+	void wasm_rt_free_##kind##_table(wasm_rt_##kind##_table_t *t)                              \
+	{                                                                                          \
+		free(t->data);                                                                     \
+		t->data = NULL;                                                                    \
+		t->size = 0;                                                                       \
+	}                                                                                          \
+                                                                                                   \
+	uint32_t wasm_rt_grow_##kind##_table(wasm_rt_##kind##_table_t *t, uint32_t delta,          \
+	                                     wasm_rt_##kind##_t init)                              \
+	{                                                                                          \
+		void *d = t->data;                                                                 \
+		uint32_t r = grow_table(&d, &t->size, t->max_size, sizeof *t->data, delta, &init); \
+		t->data = d;                                                                       \
+		return r;                                                                          \
 	}
 
 TABLE_OPS(funcref)

@@ -161,7 +161,9 @@ static int detect_platform(struct hl_vm *vm, struct hl_errbuf *err)
 	}
 	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000u), "c"(0));
 	if (a >= 0x80000001u) {
-		__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001u), "c"(0));
+		__asm__ volatile("cpuid"
+		                 : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+		                 : "a"(0x80000001u), "c"(0));
 		if (c & (1u << 2)) {
 			vm->platform = HL_PLATFORM_KVM_SVM;
 			return 0;
@@ -223,12 +225,13 @@ static int kvm_create(struct hl_vm **out, unsigned flags, struct hl_errbuf *err)
 		goto out;
 	if (vm->platform == HL_PLATFORM_KVM_PVM && hl__pvm_setup(vm, err) < 0)
 		goto out;
-	vm->has_xcrs = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XCRS) > 0;
+	vm->has_xcrs = (kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+	                          (void *)(uintptr_t)KVM_CAP_XCRS) > 0);
 	/* kvm-pvm runs AVX natively but reports no XSAVE in CPUID: the XSAVE
 	 * ioctls are the only way to put YMM back, so use them wherever KVM
 	 * has them, not only where CPUID says XSAVE. */
-	vm->has_xsave_ioctl =
-		kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XSAVE) > 0;
+	vm->has_xsave_ioctl = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+	                                (void *)(uintptr_t)KVM_CAP_XSAVE) > 0;
 	int khz = kvm_ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, NULL);
 	vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
 	if (hl__kvm_state_init(vm, flags & HL_BACKEND_MSR_FILTER, err) < 0)
@@ -330,13 +333,12 @@ void hl__kvm_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
 	s->db = code ? 0 : 1;
 }
 
-static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
-                             struct hl_errbuf *err)
+static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br, struct hl_errbuf *err)
 {
 	struct kvm_sregs sr = {0};
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
 		return hl__kvm_fail(err, "KVM_GET_SREGS");
-	hl__kvm_seg(&sr.cs, 0x08, 0xb, true); /* execute/read, accessed */
+	hl__kvm_seg(&sr.cs, 0x08, 0xb, true);  /* execute/read, accessed */
 	hl__kvm_seg(&sr.ds, 0x10, 0x3, false); /* read/write, accessed */
 	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
 	/* No GDT or IDT yet: the guest runtime builds its own first thing. */
@@ -350,13 +352,13 @@ static int kvm_set_boot_regs(struct hl_vm *vm, const struct hl_boot_regs *br,
 	sr.tr.type = 0xb; /* busy 64-bit TSS, required by VMX entry checks */
 	sr.tr.present = 1;
 	sr.tr.limit = 0x67;
-	sr.cr0 = 0x80050033;  /* PG | AM | WP | NE | ET | MP | PE */
+	sr.cr0 = 0x80050033;     /* PG | AM | WP | NE | ET | MP | PE */
 	sr.cr0 &= ~(1ull << 18); /* no AM */
 	sr.cr3 = br->cr3;
-	sr.cr4 = (1u << 5) | (1u << 9) | (1u << 10); /* PAE | OSFXSR | OSXMMEXCPT */
+	sr.efer = (1u << 0) | (1u << 8) | (1u << 10) | (1u << 11); /* SCE | LME | LMA | NXE */
+	sr.cr4 = (1u << 5) | (1u << 9) | (1u << 10);               /* PAE | OSFXSR | OSXMMEXCPT */
 	if (vm->has_xsave)
 		sr.cr4 |= 1u << 18; /* OSXSAVE */
-	sr.efer = (1u << 0) | (1u << 8) | (1u << 10) | (1u << 11); /* SCE | LME | LMA | NXE */
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sr) < 0)
 		return hl__kvm_fail(err, "KVM_SET_SREGS (long mode)");
 
@@ -448,19 +450,13 @@ again:
 		x->write = run->mmio.is_write;
 		x->size = (uint8_t)run->mmio.len;
 		return 0;
-	case KVM_EXIT_SHUTDOWN:
-		x->kind = HL_EXIT_SHUTDOWN;
-		return 0;
-	case KVM_EXIT_HLT:
-		x->kind = HL_EXIT_HLT;
-		return 0;
+	case KVM_EXIT_SHUTDOWN: x->kind = HL_EXIT_SHUTDOWN; return 0;
+	case KVM_EXIT_HLT: x->kind = HL_EXIT_HLT; return 0;
 	case KVM_EXIT_FAIL_ENTRY:
 		x->kind = HL_EXIT_FAIL;
 		x->detail = run->fail_entry.hardware_entry_failure_reason;
 		return 0;
-	case KVM_EXIT_INTR:
-		x->kind = HL_EXIT_INTR;
-		return 0;
+	case KVM_EXIT_INTR: x->kind = HL_EXIT_INTR; return 0;
 	case KVM_EXIT_DEBUG:
 		x->kind = HL_EXIT_DEBUG;
 		x->value = run->debug.arch.exception;
@@ -479,9 +475,7 @@ again:
 		x->kind = HL_EXIT_FAIL;
 		x->detail = run->internal.suberror;
 		return 0;
-	default:
-		x->kind = HL_EXIT_FAIL;
-		return 0;
+	default: x->kind = HL_EXIT_FAIL; return 0;
 	}
 }
 
@@ -495,6 +489,7 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 		return hl__kvm_fail(err, "KVM_GET_REGS");
 	if (kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
 		return hl__kvm_fail(err, "KVM_GET_SREGS");
+	/* clang-format off */
 	*o = (struct hl_regs){
 		.rax = r.rax, .rbx = r.rbx, .rcx = r.rcx, .rdx = r.rdx,
 		.rsi = r.rsi, .rdi = r.rdi, .rbp = r.rbp, .rsp = r.rsp,
@@ -506,6 +501,7 @@ static int kvm_get_regs(struct hl_vm *vm, struct hl_regs *o, struct hl_errbuf *e
 		.cs = s.cs.selector, .ss = s.ss.selector, .ds = s.ds.selector,
 		.es = s.es.selector, .fs = s.fs.selector, .gs = s.gs.selector,
 	};
+	/* clang-format on */
 	/* In native kernel mode kvm-pvm shows the user selectors it runs the
 	 * guest with, each on its own: CS 0x33 and SS 0x2b, but after an
 	 * exception CS 0x08 while SS still reads 0x2b (measured). The guest
@@ -523,6 +519,7 @@ static int kvm_set_regs(struct hl_vm *vm, const struct hl_regs *i, struct hl_err
 {
 	if (hl__kvm_flush_sync(vm, err) < 0)
 		return -1;
+	/* clang-format off */
 	struct kvm_regs r = {
 		.rax = i->rax, .rbx = i->rbx, .rcx = i->rcx, .rdx = i->rdx,
 		.rsi = i->rsi, .rdi = i->rdi, .rbp = i->rbp, .rsp = i->rsp,
@@ -530,6 +527,7 @@ static int kvm_set_regs(struct hl_vm *vm, const struct hl_regs *i, struct hl_err
 		.r12 = i->r12, .r13 = i->r13, .r14 = i->r14, .r15 = i->r15,
 		.rip = i->rip, .rflags = i->rflags,
 	};
+	/* clang-format on */
 	if (kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
 		return hl__kvm_fail(err, "KVM_SET_REGS");
 	return 0;
@@ -630,16 +628,15 @@ static void kvm_info(struct hl_vm *vm, struct hl_backend_info *info)
 		info->data_va = HL__PVM_DATA_VA;
 		info->no_debug_exits = true; /* see kvm_set_debug */
 		break;
-	default:
-		info->name = "kvm";
-		break;
+	default: info->name = "kvm"; break;
 	}
 }
 
 static const char *internal_suberror(uint32_t sub)
 {
 	switch (sub) {
-	case KVM_INTERNAL_ERROR_EMULATION: return "the instruction emulator could not run an instruction";
+	case KVM_INTERNAL_ERROR_EMULATION:
+		return "the instruction emulator could not run an instruction";
 	case KVM_INTERNAL_ERROR_SIMUL_EX: return "an exception while delivering an exception";
 	case KVM_INTERNAL_ERROR_DELIVERY_EV: return "an exit while delivering an event";
 	case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: return "an exit reason KVM did not expect";
@@ -677,7 +674,8 @@ static void kvm_explain_fail(struct hl_vm *vm, const struct hl_exit *x, char *bu
 			append(buf, n, &k, "%s",
 			       "; on kvm-pvm this means guest code ran at emulated CPL 0 (no SSE there) and could not be brought back to native kernel mode: did the guest load page tables of its own? (`hyperlight doctor` checks the platform)");
 	} else if (x->raw == KVM_EXIT_FAIL_ENTRY) {
-		snprintf(buf, n, "KVM could not enter the guest: hardware entry failure reason 0x%llx",
+		snprintf(buf, n,
+		         "KVM could not enter the guest: hardware entry failure reason 0x%llx",
 		         (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 	} else {
 		snprintf(buf, n, "KVM exit reason %llu, which this backend does not handle",

@@ -41,6 +41,7 @@
  * guest that enabled kvmclock or steal time would otherwise have KVM keep
  * writing into the memory of the next request.
  */
+/* clang-format off */
 static const uint32_t extra_msrs[] = {
 	0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, /* STAR, LSTAR, CSTAR, SFMASK */
 	0xc0000102, 0xc0000103,                         /* KERNEL_GS_BASE, TSC_AUX */
@@ -53,6 +54,7 @@ static const uint32_t extra_msrs[] = {
 	0xc0010114, 0xc0010117, 0xc0010010,             /* VM_CR, VM_HSAVE_PA, SYSCFG (AMD) */
 	0xc0010015, 0x140, 0x1a2,                       /* HWCR, MISC_FEATURES_ENABLES, TEMPERATURE_TARGET */
 };
+/* clang-format on */
 
 /*
  * HL_CONFIG_MSR_FILTER. The MSRs a guest may write: those its runtime writes (SYSCALL set-up,
@@ -91,13 +93,18 @@ int hl__kvm_msr_filter(struct hl_vm *vm, bool allow_pvm_features, struct hl_errb
 	memset(bits, 0, sizeof bits);
 	for (size_t r = 0; r < NRANGES; r++) {
 		uint32_t base = filter_ranges[r].base, n = filter_ranges[r].n;
-		for (size_t i = 0; i < sizeof guest_writable / sizeof guest_writable[0]; i++)
-			if (guest_writable[i] >= base && guest_writable[i] - base < n)
-				bits[r][(guest_writable[i] - base) / 8] |= 1u << ((guest_writable[i] - base) % 8);
-		if (allow_pvm_features && MSR_PVM_FEATURES >= base && MSR_PVM_FEATURES - base < n)
-			bits[r][(MSR_PVM_FEATURES - base) / 8] |= 1u << ((MSR_PVM_FEATURES - base) % 8);
-		f.ranges[r] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_WRITE, .nmsrs = n,
-		                                            .base = base, .bitmap = bits[r]};
+		for (size_t i = 0; i < sizeof guest_writable / sizeof guest_writable[0]; i++) {
+			uint32_t bit = guest_writable[i] - base;
+			if (guest_writable[i] >= base && bit < n)
+				bits[r][bit / 8] |= 1u << (bit % 8);
+		}
+		uint32_t bit = MSR_PVM_FEATURES - base;
+		if (allow_pvm_features && MSR_PVM_FEATURES >= base && bit < n)
+			bits[r][bit / 8] |= 1u << (bit % 8);
+		f.ranges[r] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_WRITE,
+		                                            .nmsrs = n,
+		                                            .base = base,
+		                                            .bitmap = bits[r]};
 	}
 	if (kvm_ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0)
 		return hl__kvm_fail(err, "KVM_X86_SET_MSR_FILTER");
@@ -110,7 +117,8 @@ static int msr_filter_init(struct hl_vm *vm, struct hl_errbuf *err)
 {
 	int um = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
 	                   (void *)(uintptr_t)KVM_CAP_X86_USER_SPACE_MSR);
-	int mf = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_X86_MSR_FILTER);
+	int mf = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+	                   (void *)(uintptr_t)KVM_CAP_X86_MSR_FILTER);
 	if (um < 0 || mf < 0)
 		return hl__kvm_fail(err, "KVM_CHECK_EXTENSION (MSR filter)");
 	if (um <= 0 || mf <= 0)
@@ -143,9 +151,9 @@ static struct {
 	bool ready;
 	uint32_t n;
 	uint32_t idx[MAX_MSRS];
-	uint32_t listed;       /* how many KVM_GET_MSR_INDEX_LIST gave */
-	uint32_t dropped;      /* listed or extra, but not readable and writable */
-	uint32_t counters;     /* readable and writable, but counting by themselves */
+	uint32_t listed;   /* how many KVM_GET_MSR_INDEX_LIST gave */
+	uint32_t dropped;  /* listed or extra, but not readable and writable */
+	uint32_t counters; /* readable and writable, but counting by themselves */
 } msr_set = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* KVM's own list, read at VM creation while the system fd is open. */
@@ -157,7 +165,7 @@ static struct {
 } kvm_list = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 struct hl_vcpu_state {
-	uint64_t id;           /* unique in the process: which state a vCPU last had */
+	uint64_t id; /* unique in the process: which state a vCPU last had */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_fpu fpu;
@@ -166,9 +174,9 @@ struct hl_vcpu_state {
 	struct kvm_vcpu_events events;
 	uint64_t tsc_offset;
 	bool has_tsc_offset;
-	struct kvm_msrs *msrs; /* msrs->nmsrs entries, its own allocation */
+	struct kvm_msrs *msrs;     /* msrs->nmsrs entries, its own allocation */
 	struct kvm_msrs *writable; /* the guest_writable ones among them, the same way */
-	struct kvm_xsave xsave; /* last: newer headers end it in a flexible array */
+	struct kvm_xsave xsave;    /* last: newer headers end it in a flexible array */
 };
 
 static atomic_ullong next_state_id = 1;
@@ -275,7 +283,7 @@ static int drop_counters(struct hl_vm *vm, struct hl_errbuf *err)
 		return -1;
 	}
 	struct kvm_msrs *b = (struct kvm_msrs *)(void *)((uint8_t *)a + sizeof *a +
-	                                                  n * sizeof a->entries[0]);
+	                                                 n * sizeof a->entries[0]);
 	a->nmsrs = b->nmsrs = n;
 	for (uint32_t i = 0; i < n; i++)
 		a->entries[i].index = b->entries[i].index = msr_set.idx[i];
@@ -395,7 +403,8 @@ void hl__kvm_free_state(struct hl_vcpu_state *st)
 
 static int get_tsc_offset(struct hl_vm *vm, uint64_t *v)
 {
-	struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+	struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+	                            .attr = KVM_VCPU_TSC_OFFSET,
 	                            .addr = (uint64_t)(uintptr_t)v};
 	return kvm_ioctl(vm->vcpu_fd, KVM_GET_DEVICE_ATTR, &a);
 }
@@ -446,8 +455,8 @@ int hl__kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_e
 		goto bad;
 	}
 	st->writable = hl__calloc(1, sizeof *st->writable +
-	                                 sizeof guest_writable / sizeof guest_writable[0] *
-	                                         sizeof st->writable->entries[0]);
+	                                     sizeof guest_writable / sizeof guest_writable[0] *
+	                                             sizeof st->writable->entries[0]);
 	if (!st->writable) {
 		snprintf(err->msg, sizeof err->msg, "KVM: out of memory for vCPU state");
 		goto bad;
@@ -469,8 +478,7 @@ bad:
  * state and the interrupt shadow, and SMM where KVM reported it. */
 #define EVENT_FLAGS (KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW)
 
-int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
-                          struct hl_errbuf *err)
+int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st, struct hl_errbuf *err)
 {
 	if (hl__kvm_complete_exit(vm, err) < 0)
 		return -1;
@@ -527,7 +535,8 @@ int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
 		return hl__kvm_fail(err, "KVM_SET_VCPU_EVENTS");
 	if (st->has_tsc_offset && vm->has_tsc_offset && !same) {
 		uint64_t off = st->tsc_offset;
-		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+		                            .attr = KVM_VCPU_TSC_OFFSET,
 		                            .addr = (uint64_t)(uintptr_t)&off};
 		if (kvm_ioctl(vm->vcpu_fd, KVM_SET_DEVICE_ATTR, &a) < 0)
 			return hl__kvm_fail(err, "KVM_SET_DEVICE_ATTR (TSC offset)");
@@ -565,8 +574,8 @@ struct diff {
 static void differs(struct diff *d, const char *what, uint64_t got, uint64_t want)
 {
 	if (d->count++ == 0)
-		snprintf(d->buf, d->n, "%s is 0x%llx after the restore, the snapshot has 0x%llx", what,
-		         (unsigned long long)got, (unsigned long long)want);
+		snprintf(d->buf, d->n, "%s is 0x%llx after the restore, the snapshot has 0x%llx",
+		         what, (unsigned long long)got, (unsigned long long)want);
 }
 
 static void cmp(struct diff *d, const char *what, uint64_t got, uint64_t want)
@@ -600,7 +609,8 @@ static void cmp_regs(struct diff *d, const struct kvm_regs *a, const struct kvm_
 	static const char *const names[18] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi",
 	                                      "rsp", "rbp", "r8",  "r9",  "r10", "r11",
 	                                      "r12", "r13", "r14", "r15", "rip", "rflags"};
-	const uint64_t *x = (const uint64_t *)(const void *)a, *y = (const uint64_t *)(const void *)b;
+	const uint64_t *x = (const uint64_t *)(const void *)a,
+		       *y = (const uint64_t *)(const void *)b;
 	for (int i = 0; i < 18; i++)
 		cmp(d, names[i], x[i], y[i]);
 }
@@ -608,12 +618,14 @@ static void cmp_regs(struct diff *d, const struct kvm_regs *a, const struct kvm_
 /* The registers kvm-pvm's entry code will load, as a struct kvm_regs. */
 static void regs_from_resume_block(const uint64_t *rb, struct kvm_regs *r)
 {
+	/* clang-format off */
 	*r = (struct kvm_regs){
 		.rip = rb[0], .rsp = rb[1], .rflags = rb[2], .rax = rb[3], .rbx = rb[4],
 		.rcx = rb[5], .rdx = rb[6], .rsi = rb[7], .rdi = rb[8], .rbp = rb[9],
 		.r8 = rb[10], .r9 = rb[11], .r10 = rb[12], .r11 = rb[13], .r12 = rb[14],
 		.r13 = rb[15], .r14 = rb[16], .r15 = rb[17],
 	};
+	/* clang-format on */
 }
 
 /* An XSAVE component is in its initial state (all zeros for SSE and AVX)
@@ -700,8 +712,8 @@ int hl__kvm_verify_state(struct hl_vm *vm, const struct hl_vcpu_state *st, char 
 		cmp(&d, "a debug address register (DR0-DR3)", dr.db[i], st->dregs.db[i]);
 	cmp(&d, "dr6", dr.dr6, st->dregs.dr6);
 	cmp(&d, "dr7", dr.dr7, st->dregs.dr7);
-	cmp(&d, "a pending exception", ev.exception.injected | ev.exception.pending << 8 |
-	                                      (uint64_t)ev.exception.nr << 16,
+	cmp(&d, "a pending exception",
+	    ev.exception.injected | ev.exception.pending << 8 | (uint64_t)ev.exception.nr << 16,
 	    st->events.exception.injected | st->events.exception.pending << 8 |
 	            (uint64_t)st->events.exception.nr << 16);
 	cmp(&d, "a pending interrupt", ev.interrupt.injected | (uint64_t)ev.interrupt.nr << 8,
@@ -719,7 +731,8 @@ int hl__kvm_verify_state(struct hl_vm *vm, const struct hl_vcpu_state *st, char 
 	if (vm->has_xsave_ioctl) {
 		struct kvm_xsave *x = hl__calloc(1, sizeof *x);
 		if (!x) {
-			snprintf(err->msg, sizeof err->msg, "KVM: out of memory (verifying the restore)");
+			snprintf(err->msg, sizeof err->msg,
+			         "KVM: out of memory (verifying the restore)");
 			return -1;
 		}
 		if (kvm_ioctl(vm->vcpu_fd, KVM_GET_XSAVE, x) < 0) {

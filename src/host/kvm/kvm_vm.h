@@ -30,32 +30,32 @@ struct hl_vm {
 	size_t run_size;
 	uint64_t tsc_khz;
 	bool has_xcrs;
-	bool has_xsave;       /* the guest's CPUID has XSAVE (CR4.OSXSAVE may be set) */
-	bool has_xsave_ioctl; /* KVM_GET/SET_XSAVE: the whole register file, YMM included */
-	bool has_tsc_offset;  /* the vCPU's TSC offset can be read and set (KVM_VCPU_TSC_CTRL) */
-	bool exit_pending;    /* the last run ended in an exit KVM completes at the next KVM_RUN */
-	bool manual_protect;  /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on for the slot */
-	bool has_sync_regs;   /* KVM_CAP_SYNC_REGS covers regs, sregs and events */
-	bool sync_pending;    /* kvm_run holds registers KVM applies at the next KVM_RUN */
-	bool msr_filter;      /* guest MSR writes are filtered (kvm_state.c) */
+	bool has_xsave;         /* the guest's CPUID has XSAVE (CR4.OSXSAVE may be set) */
+	bool has_xsave_ioctl;   /* KVM_GET/SET_XSAVE: the whole register file, YMM included */
+	bool has_tsc_offset;    /* the vCPU's TSC offset can be read and set (KVM_VCPU_TSC_CTRL) */
+	bool exit_pending;      /* the last run's exit is completed by KVM at the next KVM_RUN */
+	bool manual_protect;    /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on for the slot */
+	bool has_sync_regs;     /* KVM_CAP_SYNC_REGS covers regs, sregs and events */
+	bool sync_pending;      /* kvm_run holds registers KVM applies at the next KVM_RUN */
+	bool msr_filter;        /* guest MSR writes are filtered (kvm_state.c) */
 	bool filter_allows_pvm; /* ... but kvm-pvm's feature MSR may be written (pvm.c) */
-	uint64_t state_id;    /* the saved state the vCPU has exactly (MSRs aside from the
-	                       * guest-writable ones), 0 if none */
-	int platform;         /* enum hl_platform_kind */
-	uint64_t mem_size;    /* the one slot, for the dirty-log bitmap */
+	uint64_t state_id;      /* the saved state the vCPU has exactly (MSRs aside from the
+	                         * guest-writable ones), 0 if none */
+	int platform;           /* enum hl_platform_kind */
+	uint64_t mem_size;      /* the one slot, for the dirty-log bitmap */
 	uint64_t mem_gpa;
 	/* kvm-pvm only (pvm.c). */
-	uint8_t *pvm_mem;      /* HL__PVM_SLOT_PAGES pages at GPA 0 (pvm_entry.h) */
-	bool pvm_native;       /* the vCPU is known to be in native kernel mode */
-	bool pvm_entering;     /* the run in progress started at the entry code */
-	bool pvm_retried;      /* re-entered after an emulation failure, no exit since */
+	uint8_t *pvm_mem;  /* HL__PVM_SLOT_PAGES pages at GPA 0 (pvm_entry.h) */
+	bool pvm_native;   /* the vCPU is known to be in native kernel mode */
+	bool pvm_entering; /* the run in progress started at the entry code */
+	bool pvm_retried;  /* re-entered after an emulation failure, no exit since */
 	uint64_t pvm_retry_rip;
-	uint64_t pvm_features;  /* MSR 0x4b564d10 as the host read it after the last entry */
+	uint64_t pvm_features; /* MSR 0x4b564d10 as the host read it after the last entry */
 };
 
 /* struct kvm_msrs ends in a flexible array: storage for it with room for
  * n entries, used through msr_block(). */
-#define MSR_STORAGE(name, n) \
+#define MSR_STORAGE(name, n)                    \
 	_Alignas(struct kvm_msrs) unsigned char \
 		name[sizeof(struct kvm_msrs) + (n) * sizeof(struct kvm_msr_entry)]
 #define msr_block(storage) ((struct kvm_msrs *)(void *)(storage))
@@ -89,10 +89,9 @@ int hl__kvm_complete_exit(struct hl_vm *vm, struct hl_errbuf *err);
  * anything reads or sets the vCPU's registers by ioctl. */
 int hl__kvm_flush_sync(struct hl_vm *vm, struct hl_errbuf *err);
 int hl__kvm_save_state(struct hl_vm *vm, struct hl_vcpu_state **out, struct hl_errbuf *err);
-int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st,
-                          struct hl_errbuf *err);
-int hl__kvm_verify_state(struct hl_vm *vm, const struct hl_vcpu_state *st, char *diff,
-                         size_t n, struct hl_errbuf *err);
+int hl__kvm_restore_state(struct hl_vm *vm, const struct hl_vcpu_state *st, struct hl_errbuf *err);
+int hl__kvm_verify_state(struct hl_vm *vm, const struct hl_vcpu_state *st, char *diff, size_t n,
+                         struct hl_errbuf *err);
 void hl__kvm_free_state(struct hl_vcpu_state *st);
 /* Refuses guest writes to every MSR but the runtime's own (and, while
  * kvm-pvm's entry code runs, its feature MSR). */

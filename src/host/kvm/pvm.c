@@ -51,7 +51,7 @@ int hl__pvm_setup(struct hl_vm *vm, struct hl_errbuf *err)
 volatile int hl__test_skip_native_entry;
 
 int hl__pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs *sr,
-                     struct hl_errbuf *err)
+                  struct hl_errbuf *err)
 {
 	if (hl__test_skip_native_entry) {
 		if (hl__test_skip_native_entry == 1)
@@ -72,16 +72,15 @@ int hl__pvm_enter(struct hl_vm *vm, const struct kvm_regs *to, struct kvm_sregs 
 	size_t len = (size_t)((uintptr_t)hl__pvm_entry_end - (uintptr_t)hl__pvm_entry_begin);
 	memcpy(code, hl__pvm_entry_begin, len);
 	const uint64_t rb[] = {
-		[HL__PVM_RB_RIP / 8] = to->rip, [HL__PVM_RB_RSP / 8] = to->rsp,
-		[HL__PVM_RB_RFLAGS / 8] = to->rflags,
-		[HL__PVM_RB_RAX / 8] = to->rax, [HL__PVM_RB_RBX / 8] = to->rbx,
-		[HL__PVM_RB_RCX / 8] = to->rcx, [HL__PVM_RB_RDX / 8] = to->rdx,
-		[HL__PVM_RB_RSI / 8] = to->rsi, [HL__PVM_RB_RDI / 8] = to->rdi,
-		[HL__PVM_RB_RBP / 8] = to->rbp,
-		[HL__PVM_RB_R8 / 8] = to->r8, [HL__PVM_RB_R9 / 8] = to->r9,
-		[HL__PVM_RB_R10 / 8] = to->r10, [HL__PVM_RB_R11 / 8] = to->r11,
-		[HL__PVM_RB_R12 / 8] = to->r12, [HL__PVM_RB_R13 / 8] = to->r13,
-		[HL__PVM_RB_R14 / 8] = to->r14, [HL__PVM_RB_R15 / 8] = to->r15,
+		[HL__PVM_RB_RIP / 8] = to->rip,       [HL__PVM_RB_RSP / 8] = to->rsp,
+		[HL__PVM_RB_RFLAGS / 8] = to->rflags, [HL__PVM_RB_RAX / 8] = to->rax,
+		[HL__PVM_RB_RBX / 8] = to->rbx,       [HL__PVM_RB_RCX / 8] = to->rcx,
+		[HL__PVM_RB_RDX / 8] = to->rdx,       [HL__PVM_RB_RSI / 8] = to->rsi,
+		[HL__PVM_RB_RDI / 8] = to->rdi,       [HL__PVM_RB_RBP / 8] = to->rbp,
+		[HL__PVM_RB_R8 / 8] = to->r8,         [HL__PVM_RB_R9 / 8] = to->r9,
+		[HL__PVM_RB_R10 / 8] = to->r10,       [HL__PVM_RB_R11 / 8] = to->r11,
+		[HL__PVM_RB_R12 / 8] = to->r12,       [HL__PVM_RB_R13 / 8] = to->r13,
+		[HL__PVM_RB_R14 / 8] = to->r14,       [HL__PVM_RB_R15 / 8] = to->r15,
 	};
 	memcpy(data, rb, sizeof rb);
 	hl__kvm_seg(&sr->cs, 0x08, 0xb, true);

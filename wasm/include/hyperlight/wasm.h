@@ -63,12 +63,12 @@ typedef struct hl_wasm_build_opts {
 	size_t size; /* sizeof(hl_wasm_build_opts), set by hl_wasm_build_opts_init */
 	/* Tools and files; NULL means: the environment variable named, else
 	 * the path this library was built with. All borrowed. */
-	const char *wasm2c;  /* $HYPERLIGHT_WASM2C, else wabt's wasm2c */
-	const char *cc;      /* $HYPERLIGHT_WASM_CC, else musl-gcc */
-	const char *sdk_dir; /* $HYPERLIGHT_WASM_SDK, else ../share/hyperlight/wasm-sdk
-	                        from the running program (an installed tree), else
-	                        the build tree's wasm/sdk: include/ and lib/ of
-	                        the guest and wasm runtimes */
+	const char *wasm2c;   /* $HYPERLIGHT_WASM2C, else wabt's wasm2c */
+	const char *cc;       /* $HYPERLIGHT_WASM_CC, else musl-gcc */
+	const char *sdk_dir;  /* $HYPERLIGHT_WASM_SDK, else ../share/hyperlight/wasm-sdk
+	                         from the running program (an installed tree), else
+	                         the build tree's wasm/sdk: include/ and lib/ of
+	                         the guest and wasm runtimes */
 	const char *keep_dir; /* if set: an existing directory used instead of a
 	                         temporary one and kept: module.c, module.h,
 	                         glue.c, their objects and tool.log */
@@ -77,8 +77,8 @@ typedef struct hl_wasm_build_opts {
 	 * 16 KiB left (a quarter of it if smaller), so the stack size in
 	 * hl_config bounds the depth too. Default 0. */
 	uint32_t max_call_depth;
-	int opt_level; /* the C compiler's -O level, 0..3; default 2 */
-	int verbose;   /* nonzero: report each command through `note` */
+	int opt_level;        /* the C compiler's -O level, 0..3; default 2 */
+	int verbose;          /* nonzero: report each command through `note` */
 	hl_wasm_note_fn note; /* NULL: warnings are dropped */
 	void *note_user;
 	/* Appended in 1.1 (a size of offsetof(hl_wasm_build_opts, import_map) is
