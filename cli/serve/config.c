@@ -24,10 +24,12 @@ static const char usage_text[] =
 	"\n"
 	"Serves the functions of each guest over HTTP, a sandbox in the state right\n"
 	"after the guest's init for every request. A guest's URL name is its file\n"
-	"name without extension. Native guests and WASM guests (from\n"
-	"'hyperlight wasm build') are both served.\n"
+	"name without extension. Native guests, WASM guests (from\n"
+	"'hyperlight wasm build') and JavaScript files (*.js, *.mjs: the function\n"
+	"'handler', or the \"handlers\" of the guest's entry in --config) are served.\n"
 	"\n"
 	"  POST /v1/GUEST/FUNCTION   JSON array of arguments -> {\"result\": ...}\n"
+	"  POST /v1/GUEST/HANDLER    JavaScript: one JSON value -> {\"result\": ...}\n"
 	"  GET  /v1/GUEST            the guest's functions and signatures\n"
 	"  GET  /v1                  the guests\n"
 	"  GET  /healthz             200 while serving, 503 while draining\n"
@@ -245,6 +247,73 @@ static const struct key *key_by_json(const char *name)
 	return NULL;
 }
 
+const char *sv_kind_name(enum sv_kind kind)
+{
+	static const char *const names[] = {"auto", "native", "wasm", "js"};
+	return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
+}
+
+static bool kind_by_name(const char *s, enum sv_kind *out)
+{
+	for (int k = SV_KIND_AUTO; s && k <= SV_KIND_JS; k++)
+		if (strcmp(s, sv_kind_name((enum sv_kind)k)) == 0) {
+			*out = (enum sv_kind)k;
+			return true;
+		}
+	return false;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+	return n > t && strcmp(s + n - t, tail) == 0;
+}
+
+static bool is_js_file(const char *path)
+{
+	return ends_with(path, ".js") || ends_with(path, ".mjs");
+}
+
+/* A handler's name is also a JavaScript identifier and a URL segment. */
+static bool valid_handler(const char *s)
+{
+	if (!*s || strlen(s) > 64 || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+/* "handlers": a non-empty array of distinct names. */
+static int set_handlers(const char *file, const char *where, struct sv_guest_conf *g, json_t *v)
+{
+	size_t n = json_is_array(v) ? json_array_size(v) : 0;
+	if (n == 0 || n > 256)
+		return cfg_error("%s: %s\"handlers\" must be an array of 1 to 256 function names",
+		                 file, where);
+	g->handlers = calloc(n, sizeof *g->handlers);
+	if (!g->handlers)
+		return cfg_error("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *h = json_string_value(json_array_get(v, i));
+		if (!h || !valid_handler(h))
+			return cfg_error(
+				"%s: %shandlers[%zu] must be a function name: a letter or '_', "
+				"then letters, digits or '_', at most 64",
+				file, where, i);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(g->handlers[j], h) == 0)
+				return cfg_error("%s: %shandlers[%zu]: \"%s\" is listed twice",
+				                 file, where, i, h);
+		if (!(g->handlers[i] = strdup(h)))
+			return cfg_error("out of memory");
+		g->nhandlers = i + 1;
+	}
+	return 0;
+}
+
 static int add_guest(struct sv_config *cfg, const char *path, const char *name, enum sv_kind kind,
                      struct sv_guest_conf **out)
 {
@@ -256,7 +325,7 @@ static int add_guest(struct sv_config *cfg, const char *path, const char *name, 
 	memset(g, 0, sizeof *g);
 	g->set.reuse = -1;
 	g->set.queue_timeout_ms = UINT32_MAX; /* unset: 0 is a valid value */
-	g->kind = kind;
+	g->kind = kind == SV_KIND_AUTO && is_js_file(path) ? SV_KIND_JS : kind;
 	g->path = strdup(path);
 	if (name) {
 		g->name = strdup(name);
@@ -328,13 +397,11 @@ static int load_file(struct sv_config *cfg, const char *file)
 		enum sv_kind kind = SV_KIND_AUTO;
 		if (jk) {
 			const char *ks = json_string_value(jk);
-			if (ks && strcmp(ks, "native") == 0)
-				kind = SV_KIND_NATIVE;
-			else if (ks && strcmp(ks, "wasm") == 0)
-				kind = SV_KIND_WASM;
-			else if (!ks || strcmp(ks, "auto") != 0) {
-				rc = cfg_error("%s: %s\"kind\" must be \"auto\", \"native\" or \"wasm\"",
-				               file, where);
+			if (!kind_by_name(ks, &kind)) {
+				rc = cfg_error(
+					"%s: %s\"kind\" must be \"auto\", \"native\", \"wasm\" or "
+					"\"js\"",
+					file, where);
 				goto out;
 			}
 		}
@@ -345,6 +412,11 @@ static int load_file(struct sv_config *cfg, const char *file)
 		json_object_foreach(ge, name, v) {
 			if (!strcmp(name, "path") || !strcmp(name, "name") || !strcmp(name, "kind"))
 				continue;
+			if (!strcmp(name, "handlers")) {
+				if ((rc = set_handlers(file, where, g, v)) < 0)
+					goto out;
+				continue;
+			}
 			const struct key *k = key_by_json(name);
 			uint64_t u = 0;
 			bool b = false;
@@ -358,6 +430,13 @@ static int load_file(struct sv_config *cfg, const char *file)
 			if ((rc = json_value(file, where, k, v, &u, &b, &s)) < 0 ||
 			    (rc = apply(cfg, &g->set, k, u, b, s)) < 0)
 				goto out;
+		}
+		if (g->nhandlers && g->kind != SV_KIND_JS) {
+			rc = cfg_error(
+				"%s: %s\"handlers\" is for JavaScript guests (a .js or .mjs file, or "
+				"\"kind\": \"js\")",
+				file, where);
+			goto out;
 		}
 	}
 out:
@@ -496,6 +575,9 @@ void sv_config_free(struct sv_config *cfg)
 	for (size_t i = 0; i < cfg->nguests; i++) {
 		free(cfg->guests[i].name);
 		free(cfg->guests[i].path);
+		for (size_t j = 0; j < cfg->guests[i].nhandlers; j++)
+			free(cfg->guests[i].handlers[j]);
+		free(cfg->guests[i].handlers);
 	}
 	free(cfg->guests);
 	free(cfg->listen);

@@ -29,6 +29,7 @@
 
 #include <microhttpd.h>
 
+#include "hyperlight/js.h"
 #include "hyperlight/wasm.h"
 #include "internal.h"
 #include "sample_host.h"
@@ -127,6 +128,124 @@ static int read_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
+/* The guest's sizes over the defaults of its kind already in g->cfg. */
+static void apply_settings(struct sv_guest *g)
+{
+	if (g->set.heap)
+		g->cfg.heap_size = g->set.heap;
+	if (g->set.stack)
+		g->cfg.stack_size = g->set.stack;
+	if (g->set.input)
+		g->cfg.input_size = g->set.input;
+	if (g->set.output)
+		g->cfg.output_size = g->set.output;
+	g->cfg.interrupt_signal = interrupt_signal();
+}
+
+/* Entry i of g->funcs; the name is copied. */
+static int set_func(struct sv_guest *g, size_t i, const char *name, bool json, hl_type ret,
+                    size_t nparams, const hl_type *params)
+{
+	struct sv_func *f = &g->funcs[i];
+	f->name = strdup(name);
+	f->json = json;
+	f->ret = ret;
+	f->nparams = nparams <= HL_MAX_PARAMS ? nparams : HL_MAX_PARAMS;
+	memcpy(f->params, params, f->nparams * sizeof *f->params);
+	return f->name ? 0 : HL_E_NOMEM;
+}
+
+static int alloc_funcs(struct sv_guest *g, size_t n)
+{
+	g->nfuncs = n;
+	g->funcs = calloc(n ? n : 1, sizeof *g->funcs);
+	return g->funcs ? 0 : HL_E_NOMEM;
+}
+
+/* A native or WASM guest, initialised in *t from its image: the sample
+ * host functions, WASI for WASM; its function table copied. */
+static int image_template(struct sv_guest *g, const char *img, size_t len, hl_sandbox **t,
+                          const char **step)
+{
+	if (g->kind == SV_KIND_WASM)
+		hl_wasm_config_init(&g->cfg);
+	else
+		hl_config_init(&g->cfg);
+	apply_settings(g);
+	int r;
+	*step = "new";
+	if ((r = hl_sandbox_new(&g->cfg, t)) < 0)
+		return r;
+	*step = "load";
+	if ((r = hl_sandbox_load_image(*t, img, len)) < 0)
+		return r;
+	*step = "register";
+	if ((r = hl_sample_host_register(*t)) < 0)
+		return r;
+	if (g->kind == SV_KIND_WASM) {
+		const char *args[] = {g->name, NULL};
+		hl_wasi *wasi = NULL;
+		if ((r = hl_wasi_new(args, NULL, &wasi)) < 0)
+			return r;
+		g->wasi = wasi;
+		if ((r = hl_wasi_register(*t, wasi)) < 0)
+			return r;
+	}
+	*step = "init";
+	if ((r = set_output(g, *t)) < 0 || (r = hl_sandbox_init(*t)) < 0)
+		return r;
+	if ((r = alloc_funcs(g, hl_function_count(*t))) < 0)
+		return r;
+	for (size_t i = 0; i < g->nfuncs; i++) {
+		hl_function_info fi;
+		if ((r = hl_function_get(*t, i, &fi)) < 0 ||
+		    (r = set_func(g, i, fi.name, false, fi.ret, fi.nparams, fi.params)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A JavaScript file: the JavaScript guest (hl_js_find_guest) initialised
+ * in *t with the engine's default limits and the call timeout, and the
+ * file's handlers loaded, each in a realm of its own. */
+static int js_template(struct sv_guest *g, const struct sv_guest_conf *gc, const char *src,
+                       size_t len, hl_sandbox **t, const char **step)
+{
+	static const char *const default_handler[] = {"handler"};
+	const char *const *handlers = gc->nhandlers ? (const char *const *)gc->handlers
+	                                            : default_handler;
+	size_t n = gc->nhandlers ? gc->nhandlers : 1;
+	hl_js_config jc;
+	hl_js_config_init(&jc);
+	jc.timeout_ms = g->set.timeout_ms;
+	hl_js_sandbox_config(&jc, &g->cfg);
+	apply_settings(g);
+	char guest[4096];
+	int r;
+	*step = "finding the JavaScript guest";
+	if ((r = hl_js_find_guest(guest, sizeof guest)) < 0)
+		return r;
+	*step = "new";
+	if ((r = hl_sandbox_new(&g->cfg, t)) < 0)
+		return r;
+	*step = "load";
+	if ((r = hl_sandbox_load_file(*t, guest)) < 0)
+		return r;
+	*step = "init";
+	if ((r = set_output(g, *t)) < 0 || (r = hl_sandbox_init(*t)) < 0 ||
+	    (r = hl_js_sandbox_setup(*t, &jc)) < 0)
+		return r;
+	static const hl_type json_param[] = {HL_TYPE_STRING};
+	if ((r = alloc_funcs(g, n)) < 0)
+		return r;
+	*step = "loading the handlers";
+	for (size_t i = 0; i < n; i++)
+		if ((r = hl_js_sandbox_load(*t, handlers[i], src, len, handlers[i], gc->path)) < 0 ||
+		    (r = set_func(g, i, handlers[i], true, HL_TYPE_STRING, 1, json_param)) < 0)
+			return r;
+	return 0;
+}
+
 static int load_guest(struct sv_guest *g, const struct sv_guest_conf *gc)
 {
 	char *img = NULL;
@@ -139,81 +258,34 @@ static int load_guest(struct sv_guest *g, const struct sv_guest_conf *gc)
 	/* A guest built by `hyperlight wasm build` fetches its WASI lists at
 	 * init through a host function of this name, so the name is in its
 	 * image; a native guest has no reason to hold it. */
-	g->wasm = gc->kind == SV_KIND_WASM ||
-	          (gc->kind == SV_KIND_AUTO &&
-	           memmem(img, len, HL_WASI_ARGS_FN, sizeof HL_WASI_ARGS_FN));
-	if (g->wasm)
-		hl_wasm_config_init(&g->cfg);
-	else
-		hl_config_init(&g->cfg);
-	if (g->set.heap)
-		g->cfg.heap_size = g->set.heap;
-	if (g->set.stack)
-		g->cfg.stack_size = g->set.stack;
-	if (g->set.input)
-		g->cfg.input_size = g->set.input;
-	if (g->set.output)
-		g->cfg.output_size = g->set.output;
-	g->cfg.interrupt_signal = interrupt_signal();
-
+	g->kind = gc->kind;
+	if (g->kind == SV_KIND_AUTO)
+		g->kind = memmem(img, len, HL_WASI_ARGS_FN, sizeof HL_WASI_ARGS_FN)
+		                  ? SV_KIND_WASM
+		                  : SV_KIND_NATIVE;
 	hl_sandbox *t = NULL;
-	hl_wasi *wasi = NULL;
 	const char *step = "new";
-	if ((r = hl_sandbox_new(&g->cfg, &t)) < 0)
-		goto fail;
-	step = "load";
-	r = hl_sandbox_load_image(t, img, len);
+	r = g->kind == SV_KIND_JS ? js_template(g, gc, img, len, &t, &step)
+	                          : image_template(g, img, len, &t, &step);
 	free(img);
-	img = NULL;
-	if (r < 0)
-		goto fail;
-	step = "register";
-	if ((r = hl_sample_host_register(t)) < 0)
-		goto fail;
-	if (g->wasm) {
-		const char *args[] = {g->name, NULL};
-		if ((r = hl_wasi_new(args, NULL, &wasi)) < 0 || (r = hl_wasi_register(t, wasi)) < 0)
-			goto fail;
-		g->wasi = wasi;
+	if (r == 0) {
+		step = "snapshot";
+		r = hl_sandbox_snapshot(t, &g->snap);
 	}
-	step = "init";
-	if ((r = set_output(g, t)) < 0 || (r = hl_sandbox_init(t)) < 0)
-		goto fail;
-	/* The function table, copied: the template goes away. */
-	g->nfuncs = hl_function_count(t);
-	g->funcs = calloc(g->nfuncs ? g->nfuncs : 1, sizeof *g->funcs);
-	if (!g->funcs) {
-		r = HL_E_NOMEM;
-		goto fail;
+	if (r == 0) {
+		step = "pool";
+		r = hl_pool_new(g->snap, &g->cfg, g->set.pool, &g->pool);
 	}
-	for (size_t i = 0; i < g->nfuncs; i++) {
-		hl_function_info fi;
-		if ((r = hl_function_get(t, i, &fi)) < 0)
-			goto fail;
-		struct sv_func *f = &g->funcs[i];
-		f->name = strdup(fi.name);
-		f->ret = fi.ret;
-		f->nparams = fi.nparams <= HL_MAX_PARAMS ? fi.nparams : HL_MAX_PARAMS;
-		memcpy(f->params, fi.params, f->nparams * sizeof *f->params);
-		if (!f->name) {
-			r = HL_E_NOMEM;
-			goto fail;
-		}
+	if (r < 0) {
+		const char *detail = t ? hl_errmsg(t) : "";
+		if (r == HL_JS_E_NO_GUEST)
+			detail = "it is built when the QuickJS module was fetched (scripts/fetch-quickjs.sh, "
+				 "then cmake --build), or set HYPERLIGHT_JS_GUEST";
+		fprintf(stderr, SV_PROG ": guest '%s' (%s): %s failed: %s%s%s\n", g->name, gc->path,
+		        step, hl_js_strerror(r), *detail ? ": " : "", detail);
 	}
-	step = "snapshot";
-	if ((r = hl_sandbox_snapshot(t, &g->snap)) < 0)
-		goto fail;
-	step = "pool";
-	if ((r = hl_pool_new(g->snap, &g->cfg, g->set.pool, &g->pool)) < 0)
-		goto fail;
 	hl_sandbox_free(t);
-	return 0;
-fail:
-	fprintf(stderr, SV_PROG ": guest '%s' (%s): %s failed: %s%s%s\n", g->name, gc->path, step,
-	        hl_strerror(r), t && *hl_errmsg(t) ? ": " : "", t ? hl_errmsg(t) : "");
-	free(img);
-	hl_sandbox_free(t);
-	return -1;
+	return r < 0 ? -1 : 0;
 }
 
 struct sv_guest *sv_guest_find(struct sv_server *srv, const char *name, size_t len)
@@ -339,6 +411,14 @@ static const char *code_name(int rc)
 	case HL_E_POISONED: return "HL_E_POISONED";
 	case HL_E_CANCELLED: return "HL_E_CANCELLED";
 	case HL_E_BUSY: return "HL_E_BUSY";
+	case HL_JS_E_EXCEPTION: return "HL_JS_E_EXCEPTION";
+	case HL_JS_E_TIMEOUT: return "HL_JS_E_TIMEOUT";
+	case HL_JS_E_MEMORY: return "HL_JS_E_MEMORY";
+	case HL_JS_E_STACK: return "HL_JS_E_STACK";
+	case HL_JS_E_RESULT: return "HL_JS_E_RESULT";
+	case HL_JS_E_NO_HANDLER: return "HL_JS_E_NO_HANDLER";
+	case HL_JS_E_NOT_SETTLED: return "HL_JS_E_NOT_SETTLED";
+	case HL_JS_E_ENGINE: return "HL_JS_E_ENGINE";
 	default: return "HL_E_INTERNAL";
 	}
 }
@@ -355,11 +435,13 @@ static int take_sandbox(struct sv_worker *w)
 	return r;
 }
 
-/* After the answer: a fresh state for the next request. */
-static void recycle(struct sv_worker *w)
+/* After the answer: a fresh state for the next request (with `reuse`,
+ * only after a failure that left the sandbox or the engine unusable:
+ * `broken`). */
+static void recycle(struct sv_worker *w, bool broken)
 {
 	struct sv_guest *g = w->g;
-	if (g->set.reuse && !hl_sandbox_poisoned(w->sb))
+	if (g->set.reuse && !broken && !hl_sandbox_poisoned(w->sb))
 		return;
 	int r = hl_sandbox_restore(w->sb, g->snap);
 	if (r == 0) {
@@ -382,6 +464,9 @@ static void run(struct sv_worker *w, struct sv_request *r)
 	struct sv_error e = {0};
 	hl_interrupt *ih = NULL;
 	hl_value res;
+	const char *js_out = NULL;
+	size_t js_len = 0;
+	bool r_json = r->f->json; /* r is not ours once answered */
 	int rc;
 	if (!w->sb && take_sandbox(w) < 0) {
 		e = (struct sv_error){.status = 503, .code = "HL_E_BUSY"};
@@ -408,7 +493,12 @@ static void run(struct sv_worker *w, struct sv_request *r)
 		w->deadline_ns = deadline;
 		pthread_mutex_unlock(&w->lock);
 		wd_kick(g->srv, deadline);
-		rc = hl_call(w->sb, r->f->name, r->args, r->nargs, &res);
+		if (r->f->json)
+			rc = hl_js_sandbox_call(w->sb, r->f->name, r->args[0].u.str.ptr,
+			                        r->args[0].u.str.len, g->set.timeout_ms, &js_out,
+			                        &js_len);
+		else
+			rc = hl_call(w->sb, r->f->name, r->args, r->nargs, &res);
 	}
 	pthread_mutex_lock(&w->lock);
 	enum sv_cancel_reason reason = w->reason;
@@ -420,7 +510,8 @@ static void run(struct sv_worker *w, struct sv_request *r)
 
 	if (rc == 0) {
 		size_t len;
-		char *body = sv_json_result(&res, &len, &e);
+		char *body = r->f->json ? sv_json_js_result(js_out, js_len, &len, &e)
+		                        : sv_json_result(&res, &len, &e);
 		if (body)
 			sv_request_finish(r, 200, body, len);
 		else
@@ -433,6 +524,23 @@ static void run(struct sv_worker *w, struct sv_request *r)
 		case HL_E_HOST_FUNCTION:
 			e.status = 422;
 			e.guest_code = hl_sandbox_guest_code(w->sb);
+			break;
+		case HL_JS_E_EXCEPTION:
+		case HL_JS_E_MEMORY:
+		case HL_JS_E_STACK:
+		case HL_JS_E_NOT_SETTLED:
+			e.status = 422; /* the handler failed (a restore follows: see below) */
+			break;
+		case HL_JS_E_TIMEOUT:
+			e.status = 504;
+			atomic_fetch_add(&g->timeouts, 1);
+			break;
+		case HL_JS_E_RESULT:
+			e.status = 500; /* as a native guest's result larger than the output buffer */
+			break;
+		case HL_JS_E_ENGINE:
+			e.status = 500;
+			atomic_fetch_add(&g->faults, 1);
 			break;
 		case HL_E_GUEST_ABORT:
 		case HL_E_GUEST_FAULT:
@@ -472,8 +580,9 @@ static void run(struct sv_worker *w, struct sv_request *r)
 		}
 		sv_request_fail(r, &e);
 	}
-	/* r belongs to the HTTP side from here on. */
-	recycle(w);
+	/* r belongs to the HTTP side from here on. A JavaScript failure other
+	 * than an exception leaves the engine unusable until a restore. */
+	recycle(w, r_json && rc != 0 && rc != HL_JS_E_EXCEPTION);
 	atomic_fetch_sub(&g->in_use, 1);
 }
 

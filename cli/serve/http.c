@@ -139,7 +139,7 @@ static enum MHD_Result list_guest(struct sv_request *r)
 		return fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
 	}
 	json_object_set_new(o, "guest", json_string(g->name));
-	json_object_set_new(o, "kind", json_string(g->wasm ? "wasm" : "native"));
+	json_object_set_new(o, "kind", json_string(sv_kind_name(g->kind)));
 	json_object_set_new(o, "pool", json_integer(g->set.pool));
 	json_object_set_new(o, "queue", json_integer(g->set.queue));
 	json_object_set_new(o, "timeout_ms", json_integer(g->set.timeout_ms));
@@ -148,10 +148,12 @@ static enum MHD_Result list_guest(struct sv_request *r)
 		struct sv_func *f = &g->funcs[i];
 		json_t *fo = json_object(), *ps = json_array();
 		for (size_t j = 0; j < f->nparams; j++)
-			json_array_append_new(ps, json_string(hl_type_name(f->params[j])));
+			json_array_append_new(ps, json_string(f->json ? "json"
+			                                              : hl_type_name(f->params[j])));
 		json_object_set_new(fo, "name", sv_json_string_lossy(f->name, strlen(f->name)));
 		json_object_set_new(fo, "params", ps);
-		json_object_set_new(fo, "result", json_string(hl_type_name(f->ret)));
+		json_object_set_new(fo, "result",
+		                    json_string(f->json ? "json" : hl_type_name(f->ret)));
 		json_array_append_new(fns, fo);
 	}
 	json_object_set_new(o, "functions", fns);
@@ -168,8 +170,7 @@ static enum MHD_Result list_guests(struct sv_request *r)
 	for (size_t i = 0; i < srv->nguests; i++) {
 		json_t *go = json_object();
 		json_object_set_new(go, "name", json_string(srv->guests[i].name));
-		json_object_set_new(go, "kind",
-		                    json_string(srv->guests[i].wasm ? "wasm" : "native"));
+		json_object_set_new(go, "kind", json_string(sv_kind_name(srv->guests[i].kind)));
 		json_object_set_new(go, "functions",
 		                    json_integer((json_int_t)srv->guests[i].nfuncs));
 		json_array_append_new(a, go);

@@ -22,7 +22,12 @@
 
 /* ---- Configuration (config.c) ------------------------------------------------ */
 
-enum sv_kind { SV_KIND_AUTO = 0, SV_KIND_NATIVE, SV_KIND_WASM };
+/* What a guest file is. AUTO: a file named *.js or *.mjs is JavaScript,
+ * else its image says native or wasm (guests.c). */
+enum sv_kind { SV_KIND_AUTO = 0, SV_KIND_NATIVE, SV_KIND_WASM, SV_KIND_JS };
+
+/* "native", "wasm", "js" ("auto" for SV_KIND_AUTO). */
+const char *sv_kind_name(enum sv_kind kind);
 
 /* Settings a guest may override; 0 (or -1 for reuse) means "not set here". */
 struct sv_guest_settings {
@@ -39,6 +44,10 @@ struct sv_guest_conf {
 	char *path;
 	enum sv_kind kind;
 	struct sv_guest_settings set;
+	/* JavaScript: the functions of the file served as handlers, each a
+	 * global function (script) or export (module); none given: "handler". */
+	char **handlers;
+	size_t nhandlers;
 };
 
 struct sv_config {
@@ -100,6 +109,7 @@ struct sv_status_counts {
 
 struct sv_func {
 	char *name;
+	bool json; /* a JavaScript handler: one JSON value in, one out (as strings) */
 	hl_type ret;
 	size_t nparams;
 	hl_type params[HL_MAX_PARAMS];
@@ -127,7 +137,7 @@ struct sv_worker {
 struct sv_guest {
 	struct sv_server *srv;
 	char *name, *path;
-	bool wasm;
+	enum sv_kind kind;            /* never SV_KIND_AUTO once loaded */
 	struct sv_guest_settings set; /* every field set */
 	hl_config cfg;
 	void *wasi; /* hl_wasi * for wasm guests (wasm.h stays in guests.c) */
@@ -267,13 +277,19 @@ void sv_http_stop(struct sv_server *srv);
 
 /* Parses the body of a call as a JSON array of f's arguments. On success
  * fills r->json, r->args, r->owned, r->nargs and returns 0; otherwise
- * fills *e (400) and returns -1. */
+ * fills *e (400) and returns -1. For a JavaScript handler the body is one
+ * JSON value of any type (empty: null), checked here and passed on as
+ * text: r->args[0] is the string. */
 int sv_json_args(const struct sv_func *f, struct sv_request *r, struct sv_error *e);
 /* Frees what sv_json_args made. */
 void sv_json_args_free(struct sv_request *r);
 /* {"result": v} as malloc'd text; NULL with *e filled (500: a string
  * result that is not UTF-8) or on allocation failure. */
 char *sv_json_result(const hl_value *v, size_t *len, struct sv_error *e);
+/* {"result": <json>} for a JavaScript handler's result, the guest's JSON
+ * text (untrusted: parsed and written anew); NULL with *e filled (500:
+ * not JSON) or on allocation failure. */
+char *sv_json_js_result(const char *json, size_t json_len, size_t *len, struct sv_error *e);
 /* {"error": {"code": ..., "message": ..., ["guest_code": n]}} (always succeeds or NULL on OOM). */
 char *sv_json_error(const struct sv_error *e, size_t *len);
 /* Dumps a JSON value as malloc'd text with a trailing newline, and frees it. */

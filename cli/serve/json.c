@@ -267,8 +267,37 @@ static int arg(const struct sv_func *f, size_t idx, json_t *v, struct sv_request
 	}
 }
 
+/* The JSON a JavaScript handler takes or gives: one value of any type;
+ * integers read as reals, so that any number JavaScript would read is
+ * taken (and none beyond a double's range). Only checked: the text itself
+ * is passed on. */
+static bool js_json_ok(const char *text, size_t len, json_error_t *jerr)
+{
+	json_t *v = json_loadb(text, len,
+	                       JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, jerr);
+	json_decref(v);
+	return v != NULL;
+}
+
+/* A JavaScript handler's argument: the body as it is, once it is JSON. */
+static int js_arg(struct sv_request *r, struct sv_error *e)
+{
+	json_error_t jerr;
+	if (r->len == 0)
+		r->args[0] = hl_string("null", 4); /* no body: null */
+	else if (js_json_ok(r->body, r->len, &jerr))
+		r->args[0] = hl_string(r->body, r->len);
+	else
+		return bad(e, 400, "HL_E_JSON", "malformed JSON at line %d, column %d: %s",
+		           jerr.line, jerr.column, jerr.text);
+	r->nargs = 1;
+	return 0;
+}
+
 int sv_json_args(const struct sv_func *f, struct sv_request *r, struct sv_error *e)
 {
+	if (f->json)
+		return js_arg(r, e);
 	json_t *root;
 	if (r->len == 0) {
 		root = json_array(); /* no body: no arguments */
@@ -432,6 +461,29 @@ char *sv_json_result(const hl_value *v, size_t *len, struct sv_error *e)
 	char *s = dump_flags(o, flags, len);
 	if (!s)
 		bad(e, 500, "HL_E_NOMEM", "out of memory");
+	return s;
+}
+
+char *sv_json_js_result(const char *json, size_t json_len, size_t *len, struct sv_error *e)
+{
+	static const char head[] = "{\"result\":", tail[] = "}\n";
+	json_error_t jerr;
+	if (!js_json_ok(json, json_len, &jerr)) {
+		bad(e, 500, "HL_E_GUEST_PROTOCOL",
+		    "the handler's result is not JSON (%zu bytes; line %d, column %d: %s)",
+		    json_len, jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	size_t n = sizeof head - 1 + json_len + sizeof tail - 1;
+	char *s = malloc(n + 1);
+	if (!s) {
+		bad(e, 500, "HL_E_NOMEM", "out of memory");
+		return NULL;
+	}
+	memcpy(s, head, sizeof head - 1);
+	memcpy(s + sizeof head - 1, json, json_len);
+	memcpy(s + sizeof head - 1 + json_len, tail, sizeof tail);
+	*len = n;
 	return s;
 }
 

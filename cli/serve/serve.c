@@ -117,8 +117,10 @@ int hl_cli_serve(int argc, char **argv)
 		fprintf(stderr, SV_PROG ": listening on http://%s:%u/ (", listen, port);
 		for (size_t i = 0; i < srv.nguests; i++) {
 			struct sv_guest *g = &srv.guests[i];
-			fprintf(stderr, "%s%s: %s, %zu functions, pool %u", i ? "; " : "", g->name,
-			        g->wasm ? "wasm" : "native", g->nfuncs, g->set.pool);
+			fprintf(stderr, "%s%s: %s, %zu %s%s, pool %u", i ? "; " : "", g->name,
+			        sv_kind_name(g->kind), g->nfuncs,
+			        g->kind == SV_KIND_JS ? "handler" : "function",
+			        g->nfuncs == 1 ? "" : "s", g->set.pool);
 		}
 		fprintf(stderr, ")\n");
 	}
