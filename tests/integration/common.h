@@ -17,10 +17,10 @@
 bool hlt_have_kvm(void);
 
 /* Skips the current test when there is no KVM. */
-#define HLT_REQUIRE_KVM()                                                      \
-	do {                                                                   \
-		if (!hlt_have_kvm())                                           \
-			skip();                                                \
+#define HLT_REQUIRE_KVM()            \
+	do {                         \
+		if (!hlt_have_kvm()) \
+			skip();      \
 	} while (0)
 
 /* The path of a guest built by the project ("simpleguest"). Thread-local buffer. */
@@ -116,19 +116,19 @@ int hlt_probe_find(hl_sandbox *sb, const struct hlt_probe *p);
 void hlt_assert_restores_clear(hl_sandbox *sb, hl_snapshot *snap, const struct hlt_probe *p);
 
 /* Asserts that `expr` (an int result) equals `code`, printing the message. */
-#define HLT_ASSERT_CODE(sb, expr, code)                                         \
-	do {                                                                    \
-		int hlt_r_ = (expr);                                            \
-		if (hlt_r_ != (code))                                           \
+#define HLT_ASSERT_CODE(sb, expr, code)                                                      \
+	do {                                                                                 \
+		int hlt_r_ = (expr);                                                         \
+		if (hlt_r_ != (code))                                                        \
 			fail_msg("%s returned %d (%s), expected %d (%s); errmsg: %s", #expr, \
-			         hlt_r_, hl_strerror(hlt_r_), (code), hl_strerror(code),   \
-			         hl_errmsg(sb));                                        \
+			         hlt_r_, hl_strerror(hlt_r_), (code), hl_strerror(code),     \
+			         hl_errmsg(sb));                                             \
 	} while (0)
 
 /* Asserts the sandbox message contains `needle`. */
-#define HLT_ASSERT_MSG(sb, needle)                                              \
-	do {                                                                    \
-		if (!strstr(hl_errmsg(sb), (needle)))                           \
+#define HLT_ASSERT_MSG(sb, needle)                                                               \
+	do {                                                                                     \
+		if (!strstr(hl_errmsg(sb), (needle)))                                            \
 			fail_msg("message '%s' does not mention '%s'", hl_errmsg(sb), (needle)); \
 	} while (0)
 

@@ -24,7 +24,11 @@ static int teardown(void **state)
 }
 
 #define SB(state) ((hl_sandbox *)(*(state)))
-#define NEED_SB(state) do { HLT_REQUIRE_KVM(); assert_non_null(*(state)); } while (0)
+#define NEED_SB(state)                     \
+	do {                               \
+		HLT_REQUIRE_KVM();         \
+		assert_non_null(*(state)); \
+	} while (0)
 
 static void echo_string_returns_its_argument(void **state)
 {
@@ -127,8 +131,8 @@ static void echo_f32_keeps_bits_including_nan_and_inf(void **state)
 static void echo_f64_keeps_bits_including_nan_and_inf(void **state)
 {
 	NEED_SB(state);
-	double v[] = {0.0, -0.0, 1.5, 1e-300, -1.7976931348623157e308, INFINITY, -INFINITY, NAN,
-	              4.9e-324};
+	double v[] = {0.0,      -0.0,      1.5, 1e-300,  -1.7976931348623157e308,
+	              INFINITY, -INFINITY, NAN, 4.9e-324};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		hl_value a = hl_f64(v[i]);
 		hl_value r = hlt_call_ok(SB(state), "EchoF64", &a, 1);
@@ -410,7 +414,6 @@ static void function_list_has_signatures(void **state)
 	hl_function_info fi;
 	assert_int_equal(hl_function_get(SB(state), n, &fi), HL_E_INVAL);
 }
-
 
 int main(void)
 {

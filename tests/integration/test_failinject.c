@@ -22,8 +22,8 @@
 
 /* ---- an allocator that counts (installed with hl_set_allocator) ------------------ */
 
-static long app_live;   /* blocks the library holds from this allocator */
-static long app_total;  /* blocks it ever took */
+static long app_live;  /* blocks the library holds from this allocator */
+static long app_total; /* blocks it ever took */
 
 static void *count_malloc(size_t n, void *user)
 {
@@ -49,8 +49,8 @@ static void count_free(void *p, void *user)
 	free(p);
 }
 
-static const hl_allocator counting = {sizeof(hl_allocator), count_malloc, count_realloc,
-                                      count_free, NULL};
+static const hl_allocator counting = {sizeof(hl_allocator), count_malloc, count_realloc, count_free,
+                                      NULL};
 
 /* ---- what the process holds ----------------------------------------------------------- */
 
@@ -96,8 +96,8 @@ static void check_failure(const struct where *w, int code, const hl_sandbox *sb,
 	/* Without a sandbox the code is the whole report: it must be named. */
 	const char *msg = sb ? hl_errmsg(sb) : hl_strerror(code);
 	if (!msg[0] || strcmp(msg, "unknown error code") == 0)
-		fail_msg("%s #%ld: %s failed with %s but left no message", kind_names[w->kind], w->n,
-		         w->step, hl_strerror(code));
+		fail_msg("%s #%ld: %s failed with %s but left no message", kind_names[w->kind],
+		         w->n, w->step, hl_strerror(code));
 }
 
 static const int NEW_CODES[] = {HL_E_NOMEM, 0};
@@ -142,8 +142,8 @@ static void must_recover(hl_sandbox *sb, struct where *w)
 		         w->n, failed, hl_strerror(rc), hl_errmsg(sb));
 	rc = call_both(sb, w, "recovered");
 	if (rc != 0)
-		fail_msg("%s #%ld: after %s failed and a reset, %s = %s: %s", kind_names[w->kind], w->n,
-		         failed, w->step, hl_strerror(rc), hl_errmsg(sb));
+		fail_msg("%s #%ld: after %s failed and a reset, %s = %s: %s", kind_names[w->kind],
+		         w->n, failed, w->step, hl_strerror(rc), hl_errmsg(sb));
 }
 
 static int signo(void)
@@ -307,10 +307,12 @@ static void assert_nothing_held(const struct held *before, const struct where *w
 	struct held after = now();
 	if (after.live != before->live || after.app_live != before->app_live ||
 	    after.fds != before->fds || (MAPS_CHECKED && after.maps != before->maps))
-		fail_msg("%s #%ld (failed at %s): leaked: allocations %ld -> %ld (allocator %ld -> %ld), "
-		         "fds %d -> %d, mappings %d -> %d",
-		         kind_names[w->kind], w->n, w->step, before->live, after.live, before->app_live,
-		         after.app_live, before->fds, after.fds, before->maps, after.maps);
+		fail_msg(
+			"%s #%ld (failed at %s): leaked: allocations %ld -> %ld (allocator %ld -> %ld), "
+			"fds %d -> %d, mappings %d -> %d",
+			kind_names[w->kind], w->n, w->step, before->live, after.live,
+			before->app_live, after.app_live, before->fds, after.fds, before->maps,
+			after.maps);
 }
 
 /* For N = 1, 2, ... until the sequence runs without reaching the Nth use. */

@@ -53,7 +53,8 @@ static void failure_is_reported(void **state)
 	hl_fault f;
 	assert_int_equal(hl_sandbox_last_fault(sb, &f), 0);
 	if (f.kind != t->kind)
-		fail_msg("%s: fault kind %d, expected %d (%s)", t->fn, f.kind, t->kind, hl_errmsg(sb));
+		fail_msg("%s: fault kind %d, expected %d (%s)", t->fn, f.kind, t->kind,
+		         hl_errmsg(sb));
 	if (t->vector >= 0)
 		assert_int_equal(f.vector, t->vector);
 	assert_true(hl_sandbox_poisoned(sb));
@@ -143,9 +144,10 @@ static void process_survives_every_fault_and_runs_other_sandboxes(void **state)
 {
 	(void)state;
 	HLT_REQUIRE_KVM();
-	const char *faults[] = {"NullDeref", "DivideByZero", "InvalidOpcode", "GeneralProtection",
-	                        "Breakpoint", "WriteToCode", "ExecuteData", "InfiniteRecursion",
-	                        "TripleFault", "OutsideMemory", "UnknownPort", "CallLibcAbort"};
+	const char *faults[] = {"NullDeref",         "DivideByZero",      "InvalidOpcode",
+	                        "GeneralProtection", "Breakpoint",        "WriteToCode",
+	                        "ExecuteData",       "InfiniteRecursion", "TripleFault",
+	                        "OutsideMemory",     "UnknownPort",       "CallLibcAbort"};
 	hl_sandbox *other = hlt_open("simpleguest", NULL, NULL);
 	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
 		hl_sandbox *sb = hlt_open("simpleguest", NULL, NULL);

@@ -38,8 +38,13 @@ static void quiet_log(enum hl_log_level level, const char *file, int line, const
 }
 
 /* Codes a call may end with when the guest misbehaves (hyperlight.h). */
-static const int documented[] = {0, HL_E_TOO_LARGE, HL_E_GUEST_ERROR, HL_E_HOST_FUNCTION,
-                                 HL_E_GUEST_ABORT, HL_E_GUEST_FAULT, HL_E_GUEST_PROTOCOL,
+static const int documented[] = {0,
+                                 HL_E_TOO_LARGE,
+                                 HL_E_GUEST_ERROR,
+                                 HL_E_HOST_FUNCTION,
+                                 HL_E_GUEST_ABORT,
+                                 HL_E_GUEST_FAULT,
+                                 HL_E_GUEST_PROTOCOL,
                                  HL_E_CANCELLED};
 #define N_CODES (sizeof documented / sizeof documented[0])
 
@@ -52,7 +57,8 @@ static void echo_works(hl_sandbox *sb, unsigned long long seed)
 	if (r != 0)
 		fail_msg("seed %llu: Echo afterwards failed: %s: %s", seed, hl_strerror(r),
 		         hl_errmsg(sb));
-	if (v.type != HL_TYPE_STRING || v.u.str.len != (size_t)n || memcmp(v.u.str.ptr, text, n) != 0)
+	if (v.type != HL_TYPE_STRING || v.u.str.len != (size_t)n ||
+	    memcmp(v.u.str.ptr, text, n) != 0)
 		fail_msg("seed %llu: Echo afterwards returned something else", seed);
 }
 
@@ -81,15 +87,17 @@ static void random_guests_leave_the_host_intact(void **state)
 		while (k < N_CODES && documented[k] != r)
 			k++;
 		if (k == N_CODES)
-			fail_msg("seed %llu: undocumented result %d (%s): %s", seed, r, hl_strerror(r),
-			         hl_errmsg(sb));
+			fail_msg("seed %llu: undocumented result %d (%s): %s", seed, r,
+			         hl_strerror(r), hl_errmsg(sb));
 		count[k]++;
 		if (r != 0 && hl_errmsg(sb)[0] == '\0')
 			fail_msg("seed %llu: %s with an empty message", seed, hl_strerror(r));
-		if (r == 0 && (v.type != HL_TYPE_I32 || v.u.i32 < 0 || (unsigned long long)v.u.i32 > steps))
+		if (r == 0 &&
+		    (v.type != HL_TYPE_I32 || v.u.i32 < 0 || (unsigned long long)v.u.i32 > steps))
 			fail_msg("seed %llu: success with a result that Fuzz cannot return", seed);
 		if (r == HL_E_GUEST_ERROR && hl_sandbox_guest_code(sb) == FUZZ_E_VALID)
-			fail_msg("seed %llu: a valid request got a wrong answer: %s", seed, hl_errmsg(sb));
+			fail_msg("seed %llu: a valid request got a wrong answer: %s", seed,
+			         hl_errmsg(sb));
 		if (hl_sandbox_poisoned(sb)) {
 			/* Only guest failures poison; a poisoned sandbox refuses calls. */
 			if (r == 0 || r == HL_E_GUEST_ERROR)

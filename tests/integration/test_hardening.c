@@ -157,7 +157,8 @@ static size_t read_maps(struct mapping *maps, size_t max)
 	while (n < max && fgets(line, sizeof line, f)) {
 		struct mapping *m = &maps[n];
 		m->path[0] = '\0';
-		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255[^\n]", &m->lo, &m->hi, m->perms, m->path) >= 3)
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255[^\n]", &m->lo, &m->hi, m->perms,
+		           m->path) >= 3)
 			n++;
 	}
 	fclose(f);
@@ -205,10 +206,11 @@ static void guest_memory_is_never_executable_in_the_host(void **state)
 		run += strstr(m->path, "kvm-vcpu") != NULL;
 		/* ...and no mapping that appeared with them is executable. */
 		if (!translator && is_exec(m) && !was_exec_before(before, nb, m))
-			fail_msg("new executable mapping %lx-%lx %s %s", m->lo, m->hi, m->perms, m->path);
-		if ((strstr(m->path, "hyperlight") || strstr(m->path, "kvm")) && is_exec(m))
-			fail_msg("guest memory mapped executable: %lx-%lx %s %s", m->lo, m->hi, m->perms,
+			fail_msg("new executable mapping %lx-%lx %s %s", m->lo, m->hi, m->perms,
 			         m->path);
+		if ((strstr(m->path, "hyperlight") || strstr(m->path, "kvm")) && is_exec(m))
+			fail_msg("guest memory mapped executable: %lx-%lx %s %s", m->lo, m->hi,
+			         m->perms, m->path);
 	}
 	if (guest < 3 || run < 4)
 		fail_msg("expected 3 guest memories and 4 kvm_run pages in /proc/self/maps, saw %d and %d",
@@ -278,7 +280,8 @@ static void null_handles_and_outputs_are_invalid_everywhere(void **state)
 	HLT_ASSERT_CODE(sb, hl_sandbox_snapshot(sb, &snap), HL_E_STATE);
 	assert_null(snap);
 	HLT_ASSERT_CODE(sb, hl_call_fresh(sb, NULL, "NoOp", NULL, 0, NULL), HL_E_INVAL);
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", HL_TYPE_I32, NULL, 2, noop_fn, NULL), HL_E_INVAL);
+	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", HL_TYPE_I32, NULL, 2, noop_fn, NULL),
+	                HL_E_INVAL);
 	HLT_ASSERT_MSG(sb, "params");
 	hl_sandbox_free(sb);
 }

@@ -181,8 +181,7 @@ static void guest_log_respects_the_maximum_level(void **state)
 	hl_sandbox_free(sb);
 }
 
-static int call_back_in(hl_host_call *hc, const hl_value *args, size_t n, hl_value *ret,
-                        void *user)
+static int call_back_in(hl_host_call *hc, const hl_value *args, size_t n, hl_value *ret, void *user)
 {
 	(void)args, (void)n, (void)user;
 	hl_sandbox *sb = hl_host_call_sandbox(hc);

@@ -18,12 +18,12 @@ static void expect_protocol_error(const char *fn)
 	hl_sandbox_free(sb);
 }
 
-#define HOSTILE(fn)                                       \
-	static void fn(void **state)                      \
-	{                                                 \
-		(void)state;                              \
-		HLT_REQUIRE_KVM();                        \
-		expect_protocol_error(#fn);               \
+#define HOSTILE(fn)                         \
+	static void fn(void **state)        \
+	{                                   \
+		(void)state;                \
+		HLT_REQUIRE_KVM();          \
+		expect_protocol_error(#fn); \
 	}
 HOSTILE(BadResultMagic)
 HOSTILE(ResultLengthHuge)

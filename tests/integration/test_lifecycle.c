@@ -97,8 +97,10 @@ static void null_arguments_are_invalid(void **state)
 	assert_int_equal(hl_sandbox_new(NULL, &sb), 0);
 	HLT_ASSERT_CODE(sb, hl_sandbox_load_file(sb, NULL), HL_E_INVAL);
 	HLT_ASSERT_CODE(sb, hl_sandbox_load_image(sb, NULL, 10), HL_E_INVAL);
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, NULL, HL_TYPE_VOID, NULL, 0, dummy_fn, NULL), HL_E_INVAL);
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "X", HL_TYPE_VOID, NULL, 0, NULL, NULL), HL_E_INVAL);
+	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, NULL, HL_TYPE_VOID, NULL, 0, dummy_fn, NULL),
+	                HL_E_INVAL);
+	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "X", HL_TYPE_VOID, NULL, 0, NULL, NULL),
+	                HL_E_INVAL);
 	HLT_ASSERT_CODE(sb, hl_call(sb, NULL, NULL, 0, NULL), HL_E_INVAL);
 	assert_int_equal(hl_call(NULL, "x", NULL, 0, NULL), HL_E_INVAL);
 	assert_int_equal(hl_sandbox_init(NULL), HL_E_INVAL);
@@ -112,27 +114,54 @@ static void register_rejects_bad_names_types_and_duplicates(void **state)
 	(void)state;
 	hl_sandbox *sb;
 	assert_int_equal(hl_sandbox_new(NULL, &sb), 0);
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "bad name", HL_TYPE_VOID, NULL, 0, dummy_fn, NULL), HL_E_INVAL);
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "", HL_TYPE_VOID, NULL, 0, dummy_fn, NULL), HL_E_INVAL);
+	HLT_ASSERT_CODE(sb,
+	                hl_sandbox_register(sb, "bad name", HL_TYPE_VOID, NULL, 0, dummy_fn, NULL),
+	                HL_E_INVAL);
+	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "", HL_TYPE_VOID, NULL, 0, dummy_fn, NULL),
+	                HL_E_INVAL);
 	hl_type v[] = {HL_TYPE_VOID};
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", HL_TYPE_VOID, v, 1, dummy_fn, NULL), HL_E_INVAL);
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", (hl_type)99, NULL, 0, dummy_fn, NULL), HL_E_INVAL);
+	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", HL_TYPE_VOID, v, 1, dummy_fn, NULL),
+	                HL_E_INVAL);
+	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", (hl_type)99, NULL, 0, dummy_fn, NULL),
+	                HL_E_INVAL);
 	hl_type many[HL_MAX_PARAMS + 1];
 	for (size_t i = 0; i <= HL_MAX_PARAMS; i++)
 		many[i] = HL_TYPE_I32;
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", HL_TYPE_VOID, many, HL_MAX_PARAMS + 1, dummy_fn, NULL), HL_E_INVAL);
-	assert_int_equal(hl_sandbox_register(sb, "F", HL_TYPE_VOID, many, HL_MAX_PARAMS, dummy_fn, NULL), 0);
-	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", HL_TYPE_VOID, NULL, 0, dummy_fn, NULL), HL_E_EXISTS);
+	HLT_ASSERT_CODE(sb,
+	                hl_sandbox_register(sb, "F", HL_TYPE_VOID, many, HL_MAX_PARAMS + 1,
+	                                    dummy_fn, NULL),
+	                HL_E_INVAL);
+	assert_int_equal(hl_sandbox_register(sb, "F", HL_TYPE_VOID, many, HL_MAX_PARAMS, dummy_fn,
+	                                     NULL),
+	                 0);
+	HLT_ASSERT_CODE(sb, hl_sandbox_register(sb, "F", HL_TYPE_VOID, NULL, 0, dummy_fn, NULL),
+	                HL_E_EXISTS);
 	hl_sandbox_free(sb);
 }
 
 static void strerror_names_every_code(void **state)
 {
 	(void)state;
-	int codes[] = {HL_OK, HL_E_INVAL, HL_E_STATE, HL_E_NO_FUNCTION, HL_E_ARG_COUNT, HL_E_ARG_TYPE,
-	               HL_E_EXISTS, HL_E_CONFIG, HL_E_TOO_LARGE, HL_E_NOMEM, HL_E_IO, HL_E_HYPERVISOR,
-	               HL_E_ELF, HL_E_VERSION, HL_E_GUEST_ERROR, HL_E_HOST_FUNCTION,
-	               HL_E_GUEST_ABORT, HL_E_GUEST_FAULT, HL_E_GUEST_PROTOCOL, HL_E_POISONED};
+	int codes[] = {HL_OK,
+	               HL_E_INVAL,
+	               HL_E_STATE,
+	               HL_E_NO_FUNCTION,
+	               HL_E_ARG_COUNT,
+	               HL_E_ARG_TYPE,
+	               HL_E_EXISTS,
+	               HL_E_CONFIG,
+	               HL_E_TOO_LARGE,
+	               HL_E_NOMEM,
+	               HL_E_IO,
+	               HL_E_HYPERVISOR,
+	               HL_E_ELF,
+	               HL_E_VERSION,
+	               HL_E_GUEST_ERROR,
+	               HL_E_HOST_FUNCTION,
+	               HL_E_GUEST_ABORT,
+	               HL_E_GUEST_FAULT,
+	               HL_E_GUEST_PROTOCOL,
+	               HL_E_POISONED};
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		assert_null(strstr(hl_strerror(codes[i]), "unknown"));
 	assert_non_null(strstr(hl_strerror(-999), "unknown"));

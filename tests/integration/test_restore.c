@@ -46,8 +46,7 @@ static int fresh_call(struct fresh *f, const char *fn, const hl_value *a, size_t
 	case BY_RESTORE:
 		HLT_ASSERT_CODE(f->sb, hl_sandbox_restore(f->sb, f->snap), 0);
 		return hl_call(f->sb, fn, a, n, r);
-	case BY_CALL_FRESH:
-		return hl_call_fresh(f->sb, f->snap, fn, a, n, r);
+	case BY_CALL_FRESH: return hl_call_fresh(f->sb, f->snap, fn, a, n, r);
 	case BY_POOL:
 		assert_int_equal(hl_pool_release(f->pool, f->sb), 0);
 		assert_int_equal(hl_pool_acquire(f->pool, 1000, &f->sb), 0);
@@ -98,21 +97,21 @@ static const struct {
 	uint32_t idx;
 	uint64_t val;
 } msrs[] = {
-	{0x3b, 0x123456},                   /* TSC_ADJUST */
-	{0x17a, 0},                         /* MCG_STATUS (toggled below when 0) */
-	{0x402, 0x00007ffe12345000ull},     /* MC0_ADDR */
-	{0x403, 0x5a5a},                    /* MC0_MISC */
-	{0x406, 0x00007ffe12346000ull},     /* MC1_ADDR */
-	{0x407, 0xa5a5},                    /* MC1_MISC */
+	{0x3b, 0x123456},                    /* TSC_ADJUST */
+	{0x17a, 0},                          /* MCG_STATUS (toggled below when 0) */
+	{0x402, 0x00007ffe12345000ull},      /* MC0_ADDR */
+	{0x403, 0x5a5a},                     /* MC0_MISC */
+	{0x406, 0x00007ffe12346000ull},      /* MC1_ADDR */
+	{0x407, 0xa5a5},                     /* MC1_MISC */
 	{0xc0000102, 0x00007ffe12347000ull}, /* KERNEL_GS_BASE */
 	{0xc0000083, 0x00007ffe12348000ull}, /* CSTAR */
-	{0x174, 0x33},                      /* SYSENTER_CS */
-	{0x175, 0x00007ffe12349000ull},     /* SYSENTER_ESP */
-	{0x176, 0x00007ffe1234a000ull},     /* SYSENTER_EIP */
-	{0x140, 1},                         /* MISC_FEATURES_ENABLES */
-	{0xc0010117, 0x7ffe1234b000ull},    /* VM_HSAVE_PA (AMD) */
-	{0xc0010015, 0},                    /* HWCR (AMD; toggled below) */
-	{0x1d9, 0},                         /* DEBUGCTL (toggled below) */
+	{0x174, 0x33},                       /* SYSENTER_CS */
+	{0x175, 0x00007ffe12349000ull},      /* SYSENTER_ESP */
+	{0x176, 0x00007ffe1234a000ull},      /* SYSENTER_EIP */
+	{0x140, 1},                          /* MISC_FEATURES_ENABLES */
+	{0xc0010117, 0x7ffe1234b000ull},     /* VM_HSAVE_PA (AMD) */
+	{0xc0010015, 0},                     /* HWCR (AMD; toggled below) */
+	{0x1d9, 0},                          /* DEBUGCTL (toggled below) */
 };
 
 static void msrs_a_guest_writes_come_back_on_path(enum path p)
@@ -129,7 +128,8 @@ static void msrs_a_guest_writes_come_back_on_path(enum path p)
 		}
 		uint64_t base = r.u.u64, val = msrs[i].val ? msrs[i].val : base ^ 1;
 		hl_value w[2] = {hl_u32(msrs[i].idx), hl_u64(val)};
-		if (fresh_call(&f, "WriteMsr", w, 2, &r) != 0 || read_u64(&f, "ReadMsr", &idx, 1) != val) {
+		if (fresh_call(&f, "WriteMsr", w, 2, &r) != 0 ||
+		    read_u64(&f, "ReadMsr", &idx, 1) != val) {
 			fresh_close(&f); /* the guest cannot write it, or the write did not stick */
 			continue;
 		}
@@ -223,8 +223,8 @@ static void the_kvm_pvm_feature_msr_comes_back(void **state)
 			 * put the snapshot's value back. (Whether kvm-pvm keeps a
 			 * guest's value there depends on its configuration: with
 			 * KVM's PV CPUID enforced it read back 1, without it 3.) */
-			fprintf(stderr, "%s: 0x4b564d10 read 0x%llx after the write of 3\n", path_name[p],
-			        (unsigned long long)read_u64(&f, "ReadMsr", &idx, 1));
+			fprintf(stderr, "%s: 0x4b564d10 read 0x%llx after the write of 3\n",
+			        path_name[p], (unsigned long long)read_u64(&f, "ReadMsr", &idx, 1));
 		} else {
 			/* The MSR filter refused the write outright. */
 			HLT_ASSERT_CODE(f.sb, rc, HL_E_GUEST_FAULT);
@@ -258,7 +258,7 @@ static const struct reg_case {
 	{"DR3", "WriteDr", "ReadDr", 3, 0x7ffe1234c000ull},
 	{"DR7", "WriteDr", "ReadDr", 7, 0x401},
 	{"x87 control word and MXCSR", "WriteFpuControl", "ReadFpuControl", -1,
-	 0x027f | (uint64_t)0x3f80 << 16},
+         0x027f | (uint64_t)0x3f80 << 16},
 };
 
 static void registers_a_guest_writes_come_back(void **state)
@@ -283,7 +283,8 @@ static void registers_a_guest_writes_come_back(void **state)
 			uint64_t after = fresh_u64(&f, c->read, &num, nr);
 			if (after != base)
 				fail_msg("%s: 0x%llx after %s, the snapshot has 0x%llx", c->what,
-				         (unsigned long long)after, path_name[p], (unsigned long long)base);
+				         (unsigned long long)after, path_name[p],
+				         (unsigned long long)base);
 			fresh_close(&f);
 		}
 	}

@@ -32,23 +32,23 @@ struct job {
 	struct hlt_output *out;
 };
 
-#define JOB_CHECK(j, cond, ...)                                                          \
-	do {                                                                             \
-		if (!(cond) && !(j)->failure[0]) {                                      \
-			int n_ = snprintf((j)->failure, sizeof (j)->failure, "%s:%d: %s: ", \
-			                  __FILE__, __LINE__, #cond);                          \
-			if (n_ > 0 && (size_t)n_ < sizeof (j)->failure)                       \
-				snprintf((j)->failure + n_, sizeof (j)->failure - (size_t)n_, \
-				         __VA_ARGS__);                                         \
-		}                                                                        \
+#define JOB_CHECK(j, cond, ...)                                                              \
+	do {                                                                                 \
+		if (!(cond) && !(j)->failure[0]) {                                           \
+			int n_ = snprintf((j)->failure, sizeof(j)->failure,                  \
+			                  "%s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+			if (n_ > 0 && (size_t)n_ < sizeof(j)->failure)                       \
+				snprintf((j)->failure + n_, sizeof(j)->failure - (size_t)n_, \
+				         __VA_ARGS__);                                       \
+		}                                                                            \
 	} while (0)
 
-#define JOB_CODE(j, expr, code)                                                          \
-	do {                                                                             \
-		int jr_ = (expr);                                                        \
-		JOB_CHECK(j, jr_ == (code), "%s returned %d (%s), expected %s; errmsg: %s", \
-		          #expr, jr_, hl_strerror(jr_), hl_strerror(code),                \
-		          (j)->sb ? hl_errmsg((j)->sb) : "");                               \
+#define JOB_CODE(j, expr, code)                                                                    \
+	do {                                                                                       \
+		int jr_ = (expr);                                                                  \
+		JOB_CHECK(j, jr_ == (code), "%s returned %d (%s), expected %s; errmsg: %s", #expr, \
+		          jr_, hl_strerror(jr_), hl_strerror(code),                                \
+		          (j)->sb ? hl_errmsg((j)->sb) : "");                                      \
 	} while (0)
 
 static void *job_thread(void *p)
@@ -73,12 +73,12 @@ static void run_restricted(struct job *j)
 		fail_msg("on the restricted thread: %s", j->failure);
 }
 
-#define REQUIRE_SECCOMP()                                                              \
-	do {                                                                           \
-		if (!hl_seccomp_supported()) {                                         \
-			fprintf(stderr, "built without libseccomp: skipped\n");       \
-			skip();                                                        \
-		}                                                                      \
+#define REQUIRE_SECCOMP()                                                       \
+	do {                                                                    \
+		if (!hl_seccomp_supported()) {                                  \
+			fprintf(stderr, "built without libseccomp: skipped\n"); \
+			skip();                                                 \
+		}                                                               \
 	} while (0)
 
 /* ---- what keeps working ------------------------------------------------------ */
@@ -92,7 +92,8 @@ static void calls_host_functions_and_print(struct job *j)
 	hl_value s = hl_string("restricted", 10);
 	JOB_CODE(j, hl_call(j->sb, "GuestMethod1", &s, 1, &r), 0);
 	JOB_CODE(j, hl_call(j->printer, "PrintOutput", &s, 1, &r), 0);
-	JOB_CHECK(j, strcmp(j->out->data, "restricted") == 0, "print output: '%.200s'", j->out->data);
+	JOB_CHECK(j, strcmp(j->out->data, "restricted") == 0, "print output: '%.200s'",
+	          j->out->data);
 }
 
 static void a_restricted_thread_calls_the_guest_and_the_host(void **state)
@@ -248,13 +249,15 @@ static void forbidden_calls_fail_with_eperm(struct job *j)
 	JOB_CHECK(j, r < 0 && errno == EPERM, "execve gave %d, errno %d", r, errno);
 	errno = 0;
 	void *x = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	JOB_CHECK(j, x == MAP_FAILED && errno == EPERM, "mmap PROT_EXEC gave %p, errno %d", x, errno);
+	JOB_CHECK(j, x == MAP_FAILED && errno == EPERM, "mmap PROT_EXEC gave %p, errno %d", x,
+	          errno);
 	void *rw = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	JOB_CHECK(j, rw != MAP_FAILED, "mmap PROT_READ|PROT_WRITE failed, errno %d", errno);
 	if (rw != MAP_FAILED) {
 		errno = 0;
 		r = mprotect(rw, 4096, PROT_READ | PROT_EXEC);
-		JOB_CHECK(j, r < 0 && errno == EPERM, "mprotect PROT_EXEC gave %d, errno %d", r, errno);
+		JOB_CHECK(j, r < 0 && errno == EPERM, "mprotect PROT_EXEC gave %d, errno %d", r,
+		          errno);
 		munmap(rw, 4096);
 	}
 	struct termios tio;
@@ -266,8 +269,8 @@ static void forbidden_calls_fail_with_eperm(struct job *j)
 	JOB_CODE(j, hl_sandbox_new(NULL, &sb), 0);
 	if (sb) {
 		r = hl_sandbox_load_file(sb, hlt_guest("simpleguest"));
-		JOB_CHECK(j, r == HL_E_IO, "load on a restricted thread gave %s: %s", hl_strerror(r),
-		          hl_errmsg(sb));
+		JOB_CHECK(j, r == HL_E_IO, "load on a restricted thread gave %s: %s",
+		          hl_strerror(r), hl_errmsg(sb));
 		hl_sandbox_free(sb);
 	}
 }

@@ -56,12 +56,18 @@ struct failing {
 static void restore_works_after_every_kind_of_guest_failure(void **state)
 {
 	const struct failing fs[] = {
-		{"NullDeref", {0}, 0},        {"DivideByZero", {0}, 0},
-		{"InvalidOpcode", {0}, 0},    {"GeneralProtection", {0}, 0},
-		{"Breakpoint", {0}, 0},       {"WriteToCode", {0}, 0},
-		{"ExecuteData", {0}, 0},      {"TripleFault", {0}, 0},
-		{"OutsideMemory", {0}, 0},    {"UnknownPort", {0}, 0},
-		{"CallLibcAbort", {0}, 0},    {"InfiniteRecursion", {0}, 0},
+		{"NullDeref", {0}, 0},
+		{"DivideByZero", {0}, 0},
+		{"InvalidOpcode", {0}, 0},
+		{"GeneralProtection", {0}, 0},
+		{"Breakpoint", {0}, 0},
+		{"WriteToCode", {0}, 0},
+		{"ExecuteData", {0}, 0},
+		{"TripleFault", {0}, 0},
+		{"OutsideMemory", {0}, 0},
+		{"UnknownPort", {0}, 0},
+		{"CallLibcAbort", {0}, 0},
+		{"InfiniteRecursion", {0}, 0},
 		{"AbortWithCode", {.type = HL_TYPE_I32, .u.i32 = 7}, 1},
 		{"ExitWith", {.type = HL_TYPE_I32, .u.i32 = 3}, 1},
 	};
@@ -144,7 +150,10 @@ static void a_sandbox_made_from_a_snapshot_skips_init_and_outlives_it(void **sta
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(hl_sandbox_new_from_snapshot(snap, NULL, &s[i]), 0);
 		assert_int_equal(hl_function_count(s[i]), nfn);
-		assert_int_equal(hlt_call_ok(s[i], "AddToStatic", &(hl_value){.type = HL_TYPE_I32, .u.i32 = i}, 1).u.i32, 3 + i);
+		assert_int_equal(hlt_call_ok(s[i], "AddToStatic",
+		                             &(hl_value){.type = HL_TYPE_I32, .u.i32 = i}, 1)
+		                         .u.i32,
+		                 3 + i);
 	}
 	hl_snapshot_free(snap); /* sandboxes keep their own reference */
 	for (int i = 0; i < 8; i++) {

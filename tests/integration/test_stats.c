@@ -40,7 +40,10 @@ struct counter {
 	size_t offset;
 	uint64_t want;
 };
-#define COUNTER(field, value) {#field, offsetof(hl_stats, field), (value)}
+#define COUNTER(field, value)                              \
+	{                                                  \
+#field, offsetof(hl_stats, field), (value) \
+	}
 
 static void assert_counters(const hl_stats *s, const struct counter *c, size_t n)
 {
@@ -54,8 +57,8 @@ static void assert_counters(const hl_stats *s, const struct counter *c, size_t n
 }
 
 /* Asserts that each COUNTER(field, value) after `s` has its value in *s. */
-#define ASSERT_COUNTERS(s, ...)                                                           \
-	assert_counters((s), (const struct counter[]){__VA_ARGS__},                       \
+#define ASSERT_COUNTERS(s, ...)                                     \
+	assert_counters((s), (const struct counter[]){__VA_ARGS__}, \
 	                sizeof((const struct counter[]){__VA_ARGS__}) / sizeof(struct counter))
 
 /* All zero but the size, which is set. */
@@ -331,7 +334,8 @@ static void stats_can_be_read_but_not_reset_inside_a_host_function(void **state)
 	assert_int_equal(hl_sandbox_load_file(sb, hlt_guest("callbackguest")), 0);
 	hl_type p[] = {HL_TYPE_STRING};
 	assert_int_equal(hl_sandbox_register(sb, "HostMethod1", HL_TYPE_I32, p, 1,
-	                                     read_stats_inside, &in), 0);
+	                                     read_stats_inside, &in),
+	                 0);
 	assert_int_equal(hl_sandbox_init(sb), 0);
 	assert_int_equal(hl_sandbox_stats_reset(sb), 0);
 	hl_value a = hl_string("x", 1);
@@ -397,7 +401,7 @@ static void percentiles_are_upper_bounds_within_a_factor_of_two(void **state)
 	uint64_t p50 = hl_stats_percentile_ns(&s, 0.5);
 	assert_int_equal(p50, 1023);
 	assert_true(p50 >= 1000 && p50 < 2000);
-	assert_int_equal(hl_stats_percentile_ns(&s, 0.9), 1023);  /* rank 90: still bucket 9 */
+	assert_int_equal(hl_stats_percentile_ns(&s, 0.9), 1023);   /* rank 90: still bucket 9 */
 	assert_int_equal(hl_stats_percentile_ns(&s, 0.91), 65535); /* rank 91 */
 	assert_int_equal(hl_stats_percentile_ns(&s, 0.99), 65535);
 	assert_int_equal(hl_stats_percentile_ns(&s, 1.0), 3000000); /* clamped to max */
@@ -428,12 +432,28 @@ static void the_table_names_every_counter_and_reports_truncation(void **state)
 	char *buf = malloc((size_t)need + 1);
 	assert_int_equal(hl_stats_format(&s, buf, (size_t)need + 1), need);
 	assert_int_equal((int)strlen(buf), need);
-	static const char *const names[] = {
-		"calls ", "calls_ok ", "rejected ", "guest_errors ", "host_function_errors ",
-		"aborts ", "faults ", "protocol_errors ", "cancelled ", "timeouts ",
-		"other_errors ", "host_calls ", "prints ", "logs ", "vm_exits ", "restores ",
-		"snapshots ", "call_us_mean ", "call_us_min ", "call_us_p50 ", "call_us_p99 ",
-		"call_us_max "};
+	static const char *const names[] = {"calls ",
+	                                    "calls_ok ",
+	                                    "rejected ",
+	                                    "guest_errors ",
+	                                    "host_function_errors ",
+	                                    "aborts ",
+	                                    "faults ",
+	                                    "protocol_errors ",
+	                                    "cancelled ",
+	                                    "timeouts ",
+	                                    "other_errors ",
+	                                    "host_calls ",
+	                                    "prints ",
+	                                    "logs ",
+	                                    "vm_exits ",
+	                                    "restores ",
+	                                    "snapshots ",
+	                                    "call_us_mean ",
+	                                    "call_us_min ",
+	                                    "call_us_p50 ",
+	                                    "call_us_p99 ",
+	                                    "call_us_max "};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strstr(buf, names[i]))
 			fail_msg("the table has no '%s' line:\n%s", names[i], buf);

@@ -91,8 +91,8 @@ static void call_fails(hl_js *js, const char *name, const char *json, int code, 
 	const char *r = NULL;
 	int rc = hl_js_call(js, name, json, strlen(json), &r, NULL);
 	if (rc != code)
-		fail_msg("%s(%.60s): %d (%s), expected %d (%s): %s", name, json, rc, hl_js_strerror(rc), code,
-		         hl_js_strerror(code), hl_js_errmsg(js));
+		fail_msg("%s(%.60s): %d (%s), expected %d (%s): %s", name, json, rc,
+		         hl_js_strerror(rc), code, hl_js_strerror(code), hl_js_errmsg(js));
 	if (word && !strstr(hl_js_errmsg(js), word))
 		fail_msg("message '%s' does not mention '%s'", hl_js_errmsg(js), word);
 }
@@ -111,8 +111,8 @@ static void check_js_calls(hl_js *js, const struct js_call *rows, size_t n)
 	for (const struct js_call *c = rows; c < rows + n; c++) {
 		const char *r = call_ok(js, c->handler, c->in);
 		if (strcmp(r, c->want) != 0)
-			fail_msg("%s: %s(%s) returned %s, expected %s", c->what, c->handler,
-			         c->in, r, c->want);
+			fail_msg("%s: %s(%s) returned %s, expected %s", c->what, c->handler, c->in,
+			         r, c->want);
 	}
 }
 
@@ -144,18 +144,17 @@ static void json_of_every_kind_round_trips(void **state)
 		{"the empty string", "echo", "\"\"", "\"\""},
 		{"a string", "echo", "\"text\"", "\"text\""},
 		{"escapes that stay escapes", "echo", "\"quotes \\\" and \\\\ and \\n\\t\"",
-		 "\"quotes \\\" and \\\\ and \\n\\t\""},
+	         "\"quotes \\\" and \\\\ and \\n\\t\""},
 		{"\\u escapes, a surrogate pair among them, come back as UTF-8", "echo",
-		 "\"\\u00e9 \\u4e2d \\ud83d\\ude00\"",
-		 "\"\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\""},
+	         "\"\\u00e9 \\u4e2d \\ud83d\\ude00\"", "\"\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\""},
 		{"the empty array", "echo", "[]", "[]"},
 		{"the empty object", "echo", "{}", "{}"},
 		{"an array of every kind", "echo", "[1,\"a\",null,true,[[]],{\"k\":{}}]",
-		 "[1,\"a\",null,true,[[]],{\"k\":{}}]"},
+	         "[1,\"a\",null,true,[[]],{\"k\":{}}]"},
 		{"nested objects", "echo", "{\"a\":1,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{\"f\":null}}",
-		 "{\"a\":1,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{\"f\":null}}"},
+	         "{\"a\":1,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{\"f\":null}}"},
 		{"UTF-8 in the text itself, and whitespace around the value", "echo",
-		 " \"\xc3\xa9\" ", "\"\xc3\xa9\""},
+	         " \"\xc3\xa9\" ", "\"\xc3\xa9\""},
 	};
 	hl_js *js = *state;
 	add(js, "echo", echo_js);
@@ -172,8 +171,9 @@ static void undefined_result_is_null(void **state)
 static void async_handler_is_awaited(void **state)
 {
 	hl_js *js = *state;
-	add(js, "later", "async function handler(e) { const v = await Promise.resolve(e.x); "
-	                 "await null; return {v: v * 2}; }");
+	add(js, "later",
+	    "async function handler(e) { const v = await Promise.resolve(e.x); "
+	    "await null; return {v: v * 2}; }");
 	assert_string_equal(call_ok(js, "later", "{\"x\":21}"), "{\"v\":42}");
 }
 
@@ -196,9 +196,10 @@ static void module_exports_are_found(void **state)
 static void engine_builtins_work(void **state)
 {
 	hl_js *js = *state;
-	add(js, "b", "function handler(e) { return { now: Date.now(), iso: new Date(0).toISOString(),"
-	             " re: /a(b+)c/.exec('xabbbc')[1], map: [...new Map([[1, 2]])],"
-	             " big: String(2n ** 70n), r: Math.random() < 1, sorted: [3, 1, 2].sort() }; }");
+	add(js, "b",
+	    "function handler(e) { return { now: Date.now(), iso: new Date(0).toISOString(),"
+	    " re: /a(b+)c/.exec('xabbbc')[1], map: [...new Map([[1, 2]])],"
+	    " big: String(2n ** 70n), r: Math.random() < 1, sorted: [3, 1, 2].sort() }; }");
 	const char *r = call_ok(js, "b", "null");
 	assert_non_null(strstr(r, "\"iso\":\"1970-01-01T00:00:00.000Z\""));
 	assert_non_null(strstr(r, "\"re\":\"bbb\""));
@@ -206,7 +207,8 @@ static void engine_builtins_work(void **state)
 	assert_non_null(strstr(r, "\"sorted\":[1,2,3]"));
 	/* Date.now() is the host's time, to within a minute. */
 	double now = strtod(strstr(r, "\"now\":") + 6, NULL);
-	assert_true(now > (double)time(NULL) * 1000.0 - 60000.0 && now < (double)time(NULL) * 1000.0 + 60000.0);
+	assert_true(now > (double)time(NULL) * 1000.0 - 60000.0 &&
+	            now < (double)time(NULL) * 1000.0 + 60000.0);
 }
 
 /* ---- console ------------------------------------------------------------------------- */
@@ -214,9 +216,11 @@ static void engine_builtins_work(void **state)
 static void console_reaches_the_print_callback(void **state)
 {
 	hl_js *js = *state;
-	add(js, "talk", "function handler(e) { console.log('hello', e, {a: [1]}); "
-	                "console.info(1.5, null, undefined); return 0; }");
-	add(js, "warn", "function handler(e) { console.error('oops', new TypeError('t')); return 0; }");
+	add(js, "talk",
+	    "function handler(e) { console.log('hello', e, {a: [1]}); "
+	    "console.info(1.5, null, undefined); return 0; }");
+	add(js, "warn",
+	    "function handler(e) { console.error('oops', new TypeError('t')); return 0; }");
 	call_ok(js, "talk", "\"you\"");
 	assert_string_equal(out.data, "hello you {\"a\":[1]}\n1.5 null undefined\n");
 	assert_int_equal(out.fds, 1 << 1);
@@ -231,8 +235,9 @@ static void console_reaches_the_print_callback(void **state)
 static void exception_carries_name_message_and_stack(void **state)
 {
 	hl_js *js = *state;
-	const char *src = "function inner(x) {\n  throw new RangeError('bad value ' + x);\n}\n"
-	                  "function handler(e) { return inner(e.v); }\n";
+	const char *src =
+		"function inner(x) {\n  throw new RangeError('bad value ' + x);\n}\n"
+		"function handler(e) { return inner(e.v); }\n";
 	int rc = hl_js_add_handler(js, "thrower", src, strlen(src), NULL, "thrower.js");
 	assert_int_equal(rc, 0);
 	call_fails(js, "thrower", "{\"v\":7}", HL_JS_E_EXCEPTION, "RangeError: bad value 7");
@@ -265,7 +270,8 @@ static void syntax_error_fails_the_load(void **state)
 {
 	hl_js *js = *state;
 	const char *src = "function handler(e) {\n  return e +;\n}\n";
-	assert_int_equal(hl_js_add_handler(js, "bad", src, strlen(src), NULL, "bad.js"), HL_JS_E_LOAD);
+	assert_int_equal(hl_js_add_handler(js, "bad", src, strlen(src), NULL, "bad.js"),
+	                 HL_JS_E_LOAD);
 	hl_js_error e;
 	hl_js_last_error(js, &e);
 	assert_string_equal(e.name, "SyntaxError");
@@ -314,7 +320,8 @@ static void infinite_loop_times_out_and_the_handle_recovers(void **state)
 {
 	hl_js *js = *state;
 	add(js, "spin", "function handler() { for (;;) {} }");
-	add(js, "spin_catch", "function handler() { for (;;) { try { for (;;) {} } catch (e) {} } }");
+	add(js, "spin_catch",
+	    "function handler() { for (;;) { try { for (;;) {} } catch (e) {} } }");
 	add(js, "echo", echo_js);
 	uint64_t t0 = now_ns();
 	call_fails(js, "spin", "0", HL_JS_E_TIMEOUT, "timeout of 200 ms");
@@ -330,7 +337,8 @@ static const struct js_opts memory_32m = {.memory_limit = 32u << 20, .timeout_ms
 static void allocation_bomb_hits_the_memory_limit_and_the_handle_recovers(void **state)
 {
 	hl_js *js = *state;
-	add(js, "bomb", "function handler() { const a = []; for (;;) a.push(new Array(100000).fill(a.length)); }");
+	add(js, "bomb",
+	    "function handler() { const a = []; for (;;) a.push(new Array(100000).fill(a.length)); }");
 	add(js, "strbomb", "function handler() { let s = 'x'; for (;;) s = s + s; }");
 	add(js, "echo", echo_js);
 	call_fails(js, "bomb", "0", HL_JS_E_MEMORY, "out of memory");
@@ -344,8 +352,9 @@ static void allocation_bomb_hits_the_memory_limit_and_the_handle_recovers(void *
 static void deep_recursion_is_a_stack_error_and_the_handle_recovers(void **state)
 {
 	hl_js *js = *state;
-	add(js, "rec", "function f(n) { return n === 0 ? 0 : 1 + f(n - 1); }\n"
-	               "function handler(n) { return f(n); }");
+	add(js, "rec",
+	    "function f(n) { return n === 0 ? 0 : 1 + f(n - 1); }\n"
+	    "function handler(n) { return f(n); }");
 	assert_string_equal(call_ok(js, "rec", "1000"), "1000");
 	call_fails(js, "rec", "10000000", HL_JS_E_STACK, NULL);
 	hl_js_error e;
@@ -420,8 +429,10 @@ static void reuse_keeps_state_between_calls(void **state)
 static void handlers_have_realms_of_their_own(void **state)
 {
 	hl_js *js = *state;
-	add(js, "a", "var shared = 'a'; function handler() { Array.prototype.mine = 1; return shared; }");
-	add(js, "b", "var shared = 'b'; function handler() { return [shared, [].mine === undefined]; }");
+	add(js, "a",
+	    "var shared = 'a'; function handler() { Array.prototype.mine = 1; return shared; }");
+	add(js, "b",
+	    "var shared = 'b'; function handler() { return [shared, [].mine === undefined]; }");
 	assert_string_equal(call_ok(js, "a", "0"), "\"a\"");
 	assert_string_equal(call_ok(js, "b", "0"), "[\"b\",true]");
 }
@@ -441,10 +452,12 @@ static void bad_names_and_unknown_handlers_are_refused(void **state)
 {
 	hl_js *js = *state;
 	add(js, "echo", echo_js);
-	assert_int_equal(hl_js_add_handler(js, "echo", echo_js, strlen(echo_js), NULL, NULL), HL_E_EXISTS);
+	assert_int_equal(hl_js_add_handler(js, "echo", echo_js, strlen(echo_js), NULL, NULL),
+	                 HL_E_EXISTS);
 	assert_int_equal(hl_js_add_handler(js, "bad name", echo_js, strlen(echo_js), NULL, NULL),
 	                 HL_E_INVAL);
-	assert_int_equal(hl_js_add_handler(js, "", echo_js, strlen(echo_js), NULL, NULL), HL_E_INVAL);
+	assert_int_equal(hl_js_add_handler(js, "", echo_js, strlen(echo_js), NULL, NULL),
+	                 HL_E_INVAL);
 	assert_int_equal(hl_js_add_handler(js, "nul", "a\0b", 3, NULL, NULL), HL_E_INVAL);
 	call_fails(js, "missing", "0", HL_JS_E_NO_HANDLER, "no handler named 'missing'");
 	const char *r;
@@ -465,7 +478,8 @@ static void missing_guest_is_reported(void **state)
 	assert_int_equal(hl_js_new(&cfg, &js), HL_JS_E_NO_GUEST);
 	assert_non_null(js);
 	assert_non_null(strstr(hl_js_errmsg(js), "/nonexistent/jsguest"));
-	assert_int_equal(hl_js_add_handler(js, "a", echo_js, strlen(echo_js), NULL, NULL), HL_E_STATE);
+	assert_int_equal(hl_js_add_handler(js, "a", echo_js, strlen(echo_js), NULL, NULL),
+	                 HL_E_STATE);
 	assert_null(hl_js_sandbox(js));
 	hl_js_free(js);
 	/* $HYPERLIGHT_JS_GUEST names the guest or none (the test may run with
@@ -489,8 +503,9 @@ static void missing_guest_is_reported(void **state)
 static void thousand_fresh_calls_are_each_fresh_and_right(void **state)
 {
 	hl_js *js = *state;
-	add(js, "count", "globalThis.n = 0;\n"
-	                 "function handler(e) { globalThis.n += 1; return {i: e.i, sq: e.i * e.i, n: globalThis.n}; }");
+	add(js, "count",
+	    "globalThis.n = 0;\n"
+	    "function handler(e) { globalThis.n += 1; return {i: e.i, sq: e.i * e.i, n: globalThis.n}; }");
 	uint64_t t0 = now_ns();
 	for (int i = 0; i < 1000; i++) {
 		char in[64], want[96];
@@ -503,7 +518,8 @@ static void thousand_fresh_calls_are_each_fresh_and_right(void **state)
 	st.size = sizeof st;
 	assert_int_equal(hl_sandbox_stats(hl_js_sandbox(js), &st), 0);
 	assert_true(st.restores >= 999);
-	print_message("1000 fresh calls: %llu us each on average\n", (unsigned long long)(us / 1000));
+	print_message("1000 fresh calls: %llu us each on average\n",
+	              (unsigned long long)(us / 1000));
 }
 
 /* ---- the sandbox-level API (for an application's own pools) --------------------------------- */
@@ -539,7 +555,8 @@ static void sandbox_level_api_serves_a_pool(void **state)
 		assert_string_equal(r, "[\"a\",1]");
 		assert_int_equal(hl_js_sandbox_call(b, "h", "\"b\"", 3, 1000, &r, &len), 0);
 		assert_string_equal(r, "[\"b\",1]");
-		assert_int_equal(hl_js_sandbox_call(a, "nope", "1", 1, 1000, &r, &len), HL_JS_E_NO_HANDLER);
+		assert_int_equal(hl_js_sandbox_call(a, "nope", "1", 1, 1000, &r, &len),
+		                 HL_JS_E_NO_HANDLER);
 		assert_non_null(strstr(hl_errmsg(a), "no handler named 'nope'"));
 		hl_pool_release(pool, a);
 		hl_pool_release(pool, b);
@@ -572,7 +589,8 @@ int main(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "\n*** SKIPPED: /dev/kvm is not available: %s ***\n\n", strerror(errno));
+		fprintf(stderr, "\n*** SKIPPED: /dev/kvm is not available: %s ***\n\n",
+		        strerror(errno));
 		return 77;
 	}
 	close(fd);
@@ -596,7 +614,8 @@ int main(void)
 		JS_TEST(argument_that_is_not_json_is_an_exception),
 		JS_TEST(result_json_refuses_is_an_exception),
 		JS_TEST_WITH(infinite_loop_times_out_and_the_handle_recovers, timeout_200),
-		JS_TEST_WITH(allocation_bomb_hits_the_memory_limit_and_the_handle_recovers, memory_32m),
+		JS_TEST_WITH(allocation_bomb_hits_the_memory_limit_and_the_handle_recovers,
+	                     memory_32m),
 		JS_TEST(deep_recursion_is_a_stack_error_and_the_handle_recovers),
 		JS_TEST(huge_strings_round_trip_up_to_the_buffers),
 		JS_TEST(every_call_starts_from_the_snapshot),

@@ -24,11 +24,11 @@
 
 struct fault {
 	const char *fn;
-	int nargs;              /* 0; 1: an i32; 2: an i32 and a string */
-	int32_t arg;            /* the i32, or -1: the call's number (a code to check) */
-	int code;               /* expected result */
+	int nargs;   /* 0; 1: an i32; 2: an i32 and a string */
+	int32_t arg; /* the i32, or -1: the call's number (a code to check) */
+	int code;    /* expected result */
 	enum hl_fault_kind kind;
-	int vector;             /* expected vector/port, -1: not checked */
+	int vector; /* expected vector/port, -1: not checked */
 };
 
 static const struct fault faults[] = {
@@ -48,13 +48,13 @@ static const struct fault faults[] = {
 
 static long errors;
 
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			if (errors < 20)                                       \
-				fprintf(stderr, __VA_ARGS__);                  \
-			errors++;                                              \
-		}                                                              \
+#define CHECK(cond, ...)                                      \
+	do {                                                  \
+		if (!(cond)) {                                \
+			if (errors < 20)                      \
+				fprintf(stderr, __VA_ARGS__); \
+			errors++;                             \
+		}                                             \
 	} while (0)
 
 static void discard(int fd, const char *data, size_t len, void *user)
@@ -73,8 +73,9 @@ static void normal_call(hl_sandbox *sb, long i, int32_t *counter)
 	case 0:
 		a = hl_i32((int32_t)i);
 		r = hl_call(sb, "EchoI32", &a, 1, &v);
-		CHECK(r == 0 && v.u.i32 == (int32_t)i, "call %ld: EchoI32 = %d (%s), value %" PRId32 "\n",
-		      i, r, hl_errmsg(sb), v.u.i32);
+		CHECK(r == 0 && v.u.i32 == (int32_t)i,
+		      "call %ld: EchoI32 = %d (%s), value %" PRId32 "\n", i, r, hl_errmsg(sb),
+		      v.u.i32);
 		break;
 	case 1: {
 		int n = snprintf(s, sizeof s, "call-%ld", i);
@@ -89,8 +90,9 @@ static void normal_call(hl_sandbox *sb, long i, int32_t *counter)
 		a = hl_i32(k);
 		*counter += k;
 		r = hl_call(sb, "AddToStatic", &a, 1, &v);
-		CHECK(r == 0 && v.u.i32 == *counter, "call %ld: AddToStatic = %d (%s), %" PRId32
-		      ", expected %" PRId32 "\n", i, r, hl_errmsg(sb), v.u.i32, *counter);
+		CHECK(r == 0 && v.u.i32 == *counter,
+		      "call %ld: AddToStatic = %d (%s), %" PRId32 ", expected %" PRId32 "\n", i, r,
+		      hl_errmsg(sb), v.u.i32, *counter);
 		break;
 	}
 	case 3:
@@ -109,8 +111,9 @@ static void normal_call(hl_sandbox *sb, long i, int32_t *counter)
 		break;
 	default:
 		r = hl_call(sb, "GetStatic", NULL, 0, &v);
-		CHECK(r == 0 && v.u.i32 == *counter, "call %ld: GetStatic = %d (%s), %" PRId32
-		      ", expected %" PRId32 "\n", i, r, hl_errmsg(sb), v.u.i32, *counter);
+		CHECK(r == 0 && v.u.i32 == *counter,
+		      "call %ld: GetStatic = %d (%s), %" PRId32 ", expected %" PRId32 "\n", i, r,
+		      hl_errmsg(sb), v.u.i32, *counter);
 		break;
 	}
 }
@@ -128,8 +131,8 @@ static int fault_call(hl_sandbox *sb, long i, const struct fault *f, int32_t *co
 	if (f->code == HL_E_GUEST_ERROR) {
 		/* A guest error is an answer, not a failure: no poisoning, no reset. */
 		CHECK(!hl_sandbox_poisoned(sb), "call %ld: a guest error poisoned the sandbox\n", i);
-		CHECK(hl_sandbox_guest_code(sb) == (int)(i & 0x7fff), "call %ld: guest code %d\n", i,
-		      hl_sandbox_guest_code(sb));
+		CHECK(hl_sandbox_guest_code(sb) == (int)(i & 0x7fff), "call %ld: guest code %d\n",
+		      i, hl_sandbox_guest_code(sb));
 		return 0;
 	}
 	CHECK(ft.kind == f->kind, "call %ld: %s fault kind %d, expected %d (%s)\n", i, f->fn,
@@ -138,8 +141,8 @@ static int fault_call(hl_sandbox *sb, long i, const struct fault *f, int32_t *co
 		CHECK(ft.vector == (uint32_t)f->vector, "call %ld: %s vector %u, expected %d\n", i,
 		      f->fn, ft.vector, f->vector);
 	if (f->kind == HL_FAULT_ABORT)
-		CHECK(hl_sandbox_guest_code(sb) == (int)(i & 0x7fff), "call %ld: abort code %d\n", i,
-		      hl_sandbox_guest_code(sb));
+		CHECK(hl_sandbox_guest_code(sb) == (int)(i & 0x7fff), "call %ld: abort code %d\n",
+		      i, hl_sandbox_guest_code(sb));
 	CHECK(hl_sandbox_poisoned(sb), "call %ld: %s did not poison the sandbox\n", i, f->fn);
 	hl_value a = hl_i32(1);
 	r = hl_call(sb, "EchoI32", &a, 1, NULL);
@@ -205,16 +208,19 @@ int main(int argc, char **argv)
 	hl_sandbox_free(sb);
 	long live = atomic_load(&stress_live);
 	CHECK(live == 0, "%ld heap blocks of the library outstanding after free\n", live);
-	CHECK(stress_fds() == fds0, "%d file descriptors after free, %d before\n", stress_fds(), fds0);
+	CHECK(stress_fds() == fds0, "%d file descriptors after free, %d before\n", stress_fds(),
+	      fds0);
 	CHECK(fds2 == fds1, "%d file descriptors after the calls, %d before them\n", fds2, fds1);
 	printf("stress_calls: %ld calls (%ld normal, %ld faults, %ld resets) in %.1f s, %.1f us per call "
-	       "on average\n", calls, calls - nfaults, nfaults, resets, secs, secs * 1e6 / (double)calls);
+	       "on average\n",
+	       calls, calls - nfaults, nfaults, resets, secs, secs * 1e6 / (double)calls);
 	printf("  faults by kind:");
 	for (size_t k = 0; k < NFAULTS; k++)
 		printf(" %s %ld%s", faults[k].fn, per_kind[k], k + 1 < NFAULTS ? "," : "\n");
 	printf("  fds %d before the sandbox, %d with it, %d after the calls, %d after free; VmRSS %ld KiB "
 	       "before, %ld after init, %ld after the calls; heap blocks outstanding after free %ld\n",
 	       fds0, fds1, fds2, stress_fds(), rss0, rss1, rss2, live);
-	printf("stress_calls: %s (%ld wrong results)\n", errors ? "FAILED" : "every result right", errors);
+	printf("stress_calls: %s (%ld wrong results)\n", errors ? "FAILED" : "every result right",
+	       errors);
 	return errors ? 1 : 0;
 }

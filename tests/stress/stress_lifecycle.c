@@ -57,7 +57,8 @@ static int cycle(long i)
 	step = "hl_call(Echo)";
 	if ((r = hl_call(sb, "Echo", &a, 1, &v)) < 0)
 		goto bad;
-	if (v.type != HL_TYPE_STRING || v.u.str.len != (size_t)n || memcmp(v.u.str.ptr, msg, (size_t)n)) {
+	if (v.type != HL_TYPE_STRING || v.u.str.len != (size_t)n ||
+	    memcmp(v.u.str.ptr, msg, (size_t)n)) {
 		fprintf(stderr, "cycle %ld: Echo returned '%.*s', expected '%s'\n", i,
 		        (int)v.u.str.len, v.u.str.ptr, msg);
 		hl_sandbox_free(sb);
@@ -69,7 +70,8 @@ static int cycle(long i)
 	if ((r = hl_call(sb, "AddToStatic", &a, 1, &v)) < 0)
 		goto bad;
 	if (v.u.i32 != (int32_t)(i % 1000)) {
-		fprintf(stderr, "cycle %ld: AddToStatic(%ld) returned %" PRId32 "\n", i, i % 1000, v.u.i32);
+		fprintf(stderr, "cycle %ld: AddToStatic(%ld) returned %" PRId32 "\n", i, i % 1000,
+		        v.u.i32);
 		hl_sandbox_free(sb);
 		return -1;
 	}
@@ -87,7 +89,8 @@ int main(int argc, char **argv)
 	long every = argc > 2 ? atol(argv[2]) : 1000;
 	long bound = argc > 3 ? atol(argv[3]) : 2048;
 	if (cycles < 2 || every < 1 || bound < 0) {
-		fprintf(stderr, "usage: stress_lifecycle [CYCLES>=2 [SAMPLE_EVERY>=1 [RSS_BOUND_KIB]]]\n");
+		fprintf(stderr,
+		        "usage: stress_lifecycle [CYCLES>=2 [SAMPLE_EVERY>=1 [RSS_BOUND_KIB]]]\n");
 		return 2;
 	}
 	if (every > cycles / 10 && cycles >= 10)
@@ -103,10 +106,11 @@ int main(int argc, char **argv)
 	int fds0 = stress_fds(), maps0 = stress_maps(), maps_warm = -1;
 	long rss0 = stress_rss_kib(), rss_warm = -1, rss_max = 0;
 	printf("stress_lifecycle: %ld cycles of new/load/init/2 calls/free, sampled every %ld; "
-	       "VmRSS bound after warm-up %ld KiB%s\n", cycles, every, bound,
-	       RSS_CHECKED ? "" : " (not checked: AddressSanitizer build)");
+	       "VmRSS bound after warm-up %ld KiB%s\n",
+	       cycles, every, bound, RSS_CHECKED ? "" : " (not checked: AddressSanitizer build)");
 	printf("%8s %5s %6s %9s %6s %10s\n", "cycle", "fds", "maps", "rss_kib", "live", "ms/cycle");
-	printf("%8d %5d %6d %9ld %6ld %10s\n", 0, fds0, maps0, rss0, (long)atomic_load(&stress_live), "-");
+	printf("%8d %5d %6d %9ld %6ld %10s\n", 0, fds0, maps0, rss0,
+	       (long)atomic_load(&stress_live), "-");
 	int failures = 0;
 	double t0 = stress_now(), tl = t0;
 	for (long i = 1; i <= cycles; i++) {
@@ -118,7 +122,8 @@ int main(int argc, char **argv)
 		long rss = stress_rss_kib(), live = atomic_load(&stress_live);
 		double t = stress_now();
 		long done = i % every ? i % every : every;
-		printf("%8ld %5d %6d %9ld %6ld %10.3f\n", i, fds, maps, rss, live, (t - tl) * 1e3 / (double)done);
+		printf("%8ld %5d %6d %9ld %6ld %10.3f\n", i, fds, maps, rss, live,
+		       (t - tl) * 1e3 / (double)done);
 		fflush(stdout);
 		tl = t;
 		if (maps_warm < 0) {
@@ -128,22 +133,25 @@ int main(int argc, char **argv)
 		if (rss > rss_max)
 			rss_max = rss;
 		if (fds != fds0) {
-			fprintf(stderr, "FAIL: %d file descriptors after %ld cycles, %d before the first\n",
+			fprintf(stderr,
+			        "FAIL: %d file descriptors after %ld cycles, %d before the first\n",
 			        fds, i, fds0);
 			failures++;
 		}
 		if (maps != maps_warm) {
-			fprintf(stderr, "FAIL: %d mappings after %ld cycles, %d after warm-up\n", maps, i,
-			        maps_warm);
+			fprintf(stderr, "FAIL: %d mappings after %ld cycles, %d after warm-up\n",
+			        maps, i, maps_warm);
 			failures++;
 		}
 		if (live != 0) {
-			fprintf(stderr, "FAIL: %ld heap blocks of the library outstanding after %ld cycles\n",
+			fprintf(stderr,
+			        "FAIL: %ld heap blocks of the library outstanding after %ld cycles\n",
 			        live, i);
 			failures++;
 		}
 		if (RSS_CHECKED && rss > rss_warm + bound) {
-			fprintf(stderr, "FAIL: VmRSS %ld KiB after %ld cycles, %ld KiB after warm-up (bound +%ld)\n",
+			fprintf(stderr,
+			        "FAIL: VmRSS %ld KiB after %ld cycles, %ld KiB after warm-up (bound +%ld)\n",
 			        rss, i, rss_warm, bound);
 			failures++;
 		}
@@ -151,7 +159,7 @@ int main(int argc, char **argv)
 	double secs = stress_now() - t0;
 	printf("stress_lifecycle: %ld cycles in %.1f s (%.3f ms/cycle); fds %d -> %d; VmRSS %ld KiB "
 	       "at start, %ld after warm-up, %ld at most, %ld at the end; %s\n",
-	       cycles, secs, secs * 1e3 / (double)cycles, fds0, stress_fds(), rss0, rss_warm, rss_max,
-	       stress_rss_kib(), failures ? "FAILED" : "all checks passed");
+	       cycles, secs, secs * 1e3 / (double)cycles, fds0, stress_fds(), rss0, rss_warm,
+	       rss_max, stress_rss_kib(), failures ? "FAILED" : "all checks passed");
 	return failures ? 1 : 0;
 }

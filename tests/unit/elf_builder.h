@@ -159,7 +159,8 @@ static inline void eb_exec_version(struct eb *b, uint32_t version)
 	size_t d = eb_put(b, data, sizeof data, 0x40);
 	size_t n = eb_hl_note(b, version, &nsz);
 	eb_seg(b, 0, PT_LOAD, PF_R | PF_X, t, 0x401000u + t, sizeof text, sizeof text, 0x1000);
-	eb_seg(b, 1, PT_LOAD, PF_R | PF_W, d, 0x402000u + d, sizeof data, EB_EXEC_DATA_MEMSZ, 0x1000);
+	eb_seg(b, 1, PT_LOAD, PF_R | PF_W, d, 0x402000u + d, sizeof data, EB_EXEC_DATA_MEMSZ,
+	       0x1000);
 	eb_seg(b, 2, PT_NOTE, PF_R, n, 0, nsz, nsz, 4);
 	eb_set_entry(b, EB_EXEC_TEXT_VADDR);
 }
@@ -196,10 +197,12 @@ static inline void eb_pie(struct eb *b)
 {
 	uint8_t text[EB_TEXT_SIZE], data[0x50];
 	Elf64_Rela rela[2] = {
-		{.r_offset = EB_PIE_SLOT0, .r_info = ELF64_R_INFO(0, R_X86_64_RELATIVE),
-		 .r_addend = EB_PIE_ADDEND0},
-		{.r_offset = EB_PIE_SLOT1, .r_info = ELF64_R_INFO(0, R_X86_64_RELATIVE),
-		 .r_addend = EB_PIE_ADDEND1},
+		{.r_offset = EB_PIE_SLOT0,
+	         .r_info = ELF64_R_INFO(0, R_X86_64_RELATIVE),
+	         .r_addend = EB_PIE_ADDEND0},
+		{.r_offset = EB_PIE_SLOT1,
+	         .r_info = ELF64_R_INFO(0, R_X86_64_RELATIVE),
+	         .r_addend = EB_PIE_ADDEND1},
 	};
 	Elf64_Dyn dyn[4] = {
 		{.d_tag = DT_RELA, .d_un.d_ptr = EB_PIE_RELA_VADDR},

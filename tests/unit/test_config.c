@@ -35,14 +35,14 @@ static void expect_config_error(hl_config *c, const char *field)
 	hl_sandbox_free(sb);
 }
 
-#define RANGE_TEST(name, field, bad)                \
-	static void name(void **state)              \
-	{                                           \
-		(void)state;                        \
-		hl_config c;                        \
-		hl_config_init(&c);                 \
-		c.field = (bad);                    \
-		expect_config_error(&c, #field);    \
+#define RANGE_TEST(name, field, bad)             \
+	static void name(void **state)           \
+	{                                        \
+		(void)state;                     \
+		hl_config c;                     \
+		hl_config_init(&c);              \
+		c.field = (bad);                 \
+		expect_config_error(&c, #field); \
 	}
 
 RANGE_TEST(heap_too_small, heap_size, 1024)

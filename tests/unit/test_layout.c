@@ -28,9 +28,11 @@ static int setup_with(void **state, const struct hl_backend_info *bk)
 	struct fixture *f = calloc(1, sizeof *f);
 	assert_int_equal(hl_sandbox_new(NULL, &f->sb), 0);
 	f->img.nsegs = 3;
-	f->img.segs[0] = (struct hl_elf_segment){.vaddr = 0x400000, .memsz = 0x1800, .flags = PF_R | PF_X};
+	f->img.segs[0] =
+		(struct hl_elf_segment){.vaddr = 0x400000, .memsz = 0x1800, .flags = PF_R | PF_X};
 	f->img.segs[1] = (struct hl_elf_segment){.vaddr = 0x402000, .memsz = 0x1000, .flags = PF_R};
-	f->img.segs[2] = (struct hl_elf_segment){.vaddr = 0x403000, .memsz = 0x2100, .flags = PF_R | PF_W};
+	f->img.segs[2] =
+		(struct hl_elf_segment){.vaddr = 0x403000, .memsz = 0x2100, .flags = PF_R | PF_W};
 	f->img.lo = 0x400000;
 	f->img.hi = 0x406000;
 	f->img.entry = 0x400010;
@@ -49,8 +51,10 @@ static int setup(void **state)
 
 static int setup_pvm(void **state)
 {
-	static const struct hl_backend_info pvm = {
-		.name = "test-pvm", .user_pages = true, .code_va = 0x1000, .data_va = 0x2000};
+	static const struct hl_backend_info pvm = {.name = "test-pvm",
+	                                           .user_pages = true,
+	                                           .code_va = 0x1000,
+	                                           .data_va = 0x2000};
 	return setup_with(state, &pvm);
 }
 
@@ -100,8 +104,11 @@ static void regions_are_ordered_and_page_aligned(void **state)
 	struct fixture *f = *state;
 	struct hl__layout *l = &f->l;
 	assert_true(l->mem_base == 0x400000);
-	uint64_t seq[] = {l->image_lo, l->boot_info, l->input, l->output, l->heap, l->stack_guard,
-	                  l->stack, l->ist, l->pt, l->mem_base + l->mem_size};
+	uint64_t seq[] = {l->image_lo, l->boot_info,
+	                  l->input,    l->output,
+	                  l->heap,     l->stack_guard,
+	                  l->stack,    l->ist,
+	                  l->pt,       l->mem_base + l->mem_size};
 	for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
 		assert_int_equal(seq[i] % PAGE, 0);
 		if (i)
@@ -154,8 +161,12 @@ static void null_page_and_guards_are_unmapped(void **state)
 static void buffers_heap_and_stack_are_rw_nx(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t starts[] = {f->l.input, f->l.output, f->l.heap, f->l.stack,
-	                     f->l.stack + f->l.stack_size - PAGE, f->l.ist + PAGE};
+	uint64_t starts[] = {f->l.input,
+	                     f->l.output,
+	                     f->l.heap,
+	                     f->l.stack,
+	                     f->l.stack + f->l.stack_size - PAGE,
+	                     f->l.ist + PAGE};
 	for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
 		uint64_t e = walk(f, starts[i]);
 		assert_true((e & (P | RW)) == (P | RW));
@@ -177,7 +188,8 @@ static void image_above_4g_is_rejected(void **state)
 {
 	struct fixture *f = *state;
 	struct hl__layout l;
-	assert_int_equal(hl__layout_compute(f->sb, 0x100000000ull, 0x100010000ull, 0x100000000ull, &l),
+	assert_int_equal(hl__layout_compute(f->sb, 0x100000000ull, 0x100010000ull, 0x100000000ull,
+	                                    &l),
 	                 HL_E_ELF);
 }
 
@@ -210,8 +222,8 @@ static void user_bit_only_where_the_backend_asks(void **state)
 static void pvm_every_page_is_user_at_every_level(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t vas[] = {0x400000, 0x402000, 0x403000, f->l.boot_info, f->l.input, f->l.heap,
-	                  f->l.stack, f->l.ist + PAGE, 0x1000, 0x2000};
+	uint64_t vas[] = {0x400000,  0x402000,   0x403000,        f->l.boot_info, f->l.input,
+	                  f->l.heap, f->l.stack, f->l.ist + PAGE, 0x1000,         0x2000};
 	for (size_t i = 0; i < sizeof vas / sizeof vas[0]; i++) {
 		bool user;
 		assert_true(walk_us(f, vas[i], &user) & P);
@@ -234,20 +246,25 @@ static void pvm_entry_pages_are_rx_and_rw_and_page_zero_stays_unmapped(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(regions_are_ordered_and_page_aligned, setup, teardown),
+		cmocka_unit_test_setup_teardown(regions_are_ordered_and_page_aligned, setup,
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(text_is_executable_and_read_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(rodata_is_read_only_and_not_executable, setup, teardown),
-		cmocka_unit_test_setup_teardown(data_is_writable_and_not_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(rodata_is_read_only_and_not_executable, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(data_is_writable_and_not_executable, setup,
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(null_page_and_guards_are_unmapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(buffers_heap_and_stack_are_rw_nx, setup, teardown),
 		cmocka_unit_test_setup_teardown(nothing_beyond_memory_is_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_above_4g_is_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(page_tables_start_on_an_8k_boundary, setup, teardown),
-		cmocka_unit_test_setup_teardown(user_bit_only_where_the_backend_asks, setup, teardown),
+		cmocka_unit_test_setup_teardown(page_tables_start_on_an_8k_boundary, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(user_bit_only_where_the_backend_asks, setup,
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(pvm_every_page_is_user_at_every_level, setup_pvm,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(pvm_entry_pages_are_rx_and_rw_and_page_zero_stays_unmapped,
-		                                setup_pvm, teardown),
+	                                        setup_pvm, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,7 +74,10 @@ static const char *exit_name(uint32_t r)
 	}
 }
 
-static void on_alarm(int sig) { (void)sig; }
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
 
 static void vm_create(struct vm *vm, size_t mem_size)
 {
@@ -85,8 +88,7 @@ static void vm_create(struct vm *vm, size_t mem_size)
 	if (vm->fd < 0)
 		fail("KVM_CREATE_VM");
 	vm->mem_size = mem_size;
-	vm->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	vm->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (vm->mem == MAP_FAILED)
 		fail("mmap guest memory");
 	region = (struct kvm_userspace_memory_region){
@@ -100,8 +102,7 @@ static void vm_create(struct vm *vm, size_t mem_size)
 	vm->vcpu = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu < 0)
 		fail("KVM_CREATE_VCPU");
-	vm->run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       vm->vcpu, 0);
+	vm->run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu, 0);
 	if (vm->run == MAP_FAILED)
 		fail("mmap kvm_run");
 }
@@ -154,15 +155,15 @@ static void expect_out(struct vm *vm, const char *what, uint8_t val)
 
 	run_once(vm, what);
 	if (r->exit_reason != KVM_EXIT_IO)
-		fail("%s: expected KVM_EXIT_IO, got exit_reason %u (%s), hw reason 0x%llx",
-		     what, r->exit_reason, exit_name(r->exit_reason),
+		fail("%s: expected KVM_EXIT_IO, got exit_reason %u (%s), hw reason 0x%llx", what,
+		     r->exit_reason, exit_name(r->exit_reason),
 		     (unsigned long long)r->hw.hardware_exit_reason);
 	got = *((uint8_t *)r + r->io.data_offset);
-	if (r->io.direction != KVM_EXIT_IO_OUT || r->io.port != PORT ||
-	    r->io.size != 1 || r->io.count != 1 || got != val)
+	if (r->io.direction != KVM_EXIT_IO_OUT || r->io.port != PORT || r->io.size != 1 ||
+	    r->io.count != 1 || got != val)
 		fail("%s: unexpected I/O exit: dir %u port 0x%x size %u count %u value 0x%x "
-		     "(want out port 0x%x size 1 value 0x%x)", what, r->io.direction,
-		     r->io.port, r->io.size, r->io.count, got, PORT, val);
+		     "(want out port 0x%x size 1 value 0x%x)",
+		     what, r->io.direction, r->io.port, r->io.size, r->io.count, got, PORT, val);
 }
 
 static void expect_hlt(struct vm *vm, const char *what)
@@ -177,9 +178,9 @@ static void expect_hlt(struct vm *vm, const char *what)
 static void test_real_mode(void)
 {
 	static const uint8_t code[] = {
-		0xb0, 0x42,       /* mov al, 0x42 */
-		0xe6, PORT,       /* out 0x10, al */
-		0xf4,             /* hlt */
+		0xb0, 0x42, /* mov al, 0x42 */
+		0xe6, PORT, /* out 0x10, al */
+		0xf4,       /* hlt */
 	};
 	struct vm vm;
 
@@ -195,7 +196,7 @@ static void test_real_mode(void)
 /* Test 2: 64-bit long mode straight from KVM_SET_SREGS. */
 #define PML4 0x2000
 #define PDPT 0x3000
-#define PD   0x4000
+#define PD 0x4000
 #define CODE 0x1000
 
 static void setup_long_mode(struct vm *vm, uint64_t rip)
@@ -205,30 +206,34 @@ static void setup_long_mode(struct vm *vm, uint64_t rip)
 	uint64_t *pdpt = (void *)(vm->mem + PDPT);
 	uint64_t *pd = (void *)(vm->mem + PD);
 	struct kvm_segment seg = {
-		.base = 0, .limit = 0xffffffff, .present = 1, .dpl = 0,
-		.s = 1, .g = 1,
+		.base = 0,
+		.limit = 0xffffffff,
+		.present = 1,
+		.dpl = 0,
+		.s = 1,
+		.g = 1,
 	};
 
 	/* identity map the first 2 MiB with one large page */
-	pml4[0] = PDPT | 0x3;           /* P | RW */
+	pml4[0] = PDPT | 0x3; /* P | RW */
 	pdpt[0] = PD | 0x3;
-	pd[0] = 0x0 | 0x83;             /* P | RW | PS */
+	pd[0] = 0x0 | 0x83; /* P | RW | PS */
 
 	if (ioctl(vm->vcpu, KVM_GET_SREGS, &s) < 0)
 		fail("KVM_GET_SREGS");
 	s.cr3 = PML4;
-	s.cr4 = 1u << 5;                          /* PAE */
-	s.cr0 = (1u << 0) | (1u << 31);           /* PE | PG */
-	s.efer = (1u << 8) | (1u << 10);          /* LME | LMA */
+	s.cr4 = 1u << 5;                 /* PAE */
+	s.cr0 = (1u << 0) | (1u << 31);  /* PE | PG */
+	s.efer = (1u << 8) | (1u << 10); /* LME | LMA */
 
 	seg.selector = 0x8;
-	seg.type = 11;                            /* code: execute/read, accessed */
+	seg.type = 11; /* code: execute/read, accessed */
 	seg.l = 1;
 	seg.db = 0;
 	s.cs = seg;
 
 	seg.selector = 0x10;
-	seg.type = 3;                             /* data: read/write, accessed */
+	seg.type = 3; /* data: read/write, accessed */
 	seg.l = 0;
 	seg.db = 1;
 	s.ds = s.es = s.fs = s.gs = s.ss = seg;
@@ -242,9 +247,9 @@ static void test_long_mode(void)
 {
 	static const uint8_t code[] = {
 		0x48, 0xb8, 0x42, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
-		                  /* mov rax, 0x1122334455667742 */
-		0xe6, PORT,       /* out 0x10, al */
-		0xf4,             /* hlt */
+		/* mov rax, 0x1122334455667742 */
+		0xe6, PORT, /* out 0x10, al */
+		0xf4,       /* hlt */
 	};
 	struct kvm_regs regs;
 	struct kvm_sregs s;
@@ -263,8 +268,8 @@ static void test_long_mode(void)
 	if (ioctl(vm.vcpu, KVM_GET_SREGS, &s) < 0)
 		fail("KVM_GET_SREGS");
 	if (!(s.efer & (1u << 10)) || !s.cs.l)
-		fail("long mode: EFER=0x%llx cs.l=%u, LMA not active",
-		     (unsigned long long)s.efer, s.cs.l);
+		fail("long mode: EFER=0x%llx cs.l=%u, LMA not active", (unsigned long long)s.efer,
+		     s.cs.l);
 	expect_hlt(&vm, "long mode");
 	vm_destroy(&vm);
 	printf("kvm-smoke: long mode: rax=0x%llx, out 0x%x <- 0x42, hlt: ok\n",
@@ -283,9 +288,9 @@ static double now_us(void)
 static double time_loop(int long_mode)
 {
 	static const uint8_t code[] = {
-		0xb0, 0x42,       /* 0: mov al, 0x42 */
-		0xe6, PORT,       /* 2: out 0x10, al */
-		0xeb, 0xfc,       /* 4: jmp 2 */
+		0xb0, 0x42, /* 0: mov al, 0x42 */
+		0xe6, PORT, /* 2: out 0x10, al */
+		0xeb, 0xfc, /* 4: jmp 2 */
 	};
 	double t0, t1;
 	struct vm vm;
@@ -305,8 +310,8 @@ static double time_loop(int long_mode)
 		if (ioctl(vm.vcpu, KVM_RUN, 0) < 0)
 			fail("timing: KVM_RUN");
 		if (vm.run->exit_reason != KVM_EXIT_IO || vm.run->io.port != PORT)
-			fail("timing: iteration %d: exit_reason %u (%s)", i,
-			     vm.run->exit_reason, exit_name(vm.run->exit_reason));
+			fail("timing: iteration %d: exit_reason %u (%s)", i, vm.run->exit_reason,
+			     exit_name(vm.run->exit_reason));
 	}
 	t1 = now_us();
 	vm_destroy(&vm);
@@ -337,10 +342,8 @@ int main(void)
 
 	test_real_mode();
 	test_long_mode();
-	printf("kvm-smoke: out round trip (real mode): %.2f us avg over %d\n",
-	       time_loop(0), ITERS);
-	printf("kvm-smoke: out round trip (long mode): %.2f us avg over %d\n",
-	       time_loop(1), ITERS);
+	printf("kvm-smoke: out round trip (real mode): %.2f us avg over %d\n", time_loop(0), ITERS);
+	printf("kvm-smoke: out round trip (long mode): %.2f us avg over %d\n", time_loop(1), ITERS);
 	printf("kvm-smoke: ok\n");
 	return 0;
 }

@@ -11,7 +11,7 @@ uint32_t hl_wasm_env_twice(uint32_t x)
 static int compute_body(hl_call *c)
 {
 	uint32_t r = Z_hlmodZ_add_twice(&hl_wasm_instance, (uint32_t)hl_arg_i32(c, 0),
-	                                 (uint32_t)hl_arg_i32(c, 1));
+	                                (uint32_t)hl_arg_i32(c, 1));
 	return hl_return_i32(c, (int32_t)r * 100 + init_calls);
 }
 

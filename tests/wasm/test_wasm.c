@@ -62,9 +62,11 @@ static void register_test_hosts(hl_sandbox *sb)
 	static const hl_type l[] = {HL_TYPE_I64};
 	static const hl_type i[] = {HL_TYPE_I32};
 	assert_int_equal(hl_sandbox_register(sb, "host_mul", HL_TYPE_I32, ii, 2, host_mul, NULL), 0);
-	assert_int_equal(hl_sandbox_register(sb, "host_scale", HL_TYPE_F64, df, 2, host_scale, NULL), 0);
+	assert_int_equal(hl_sandbox_register(sb, "host_scale", HL_TYPE_F64, df, 2, host_scale, NULL),
+	                 0);
 	assert_int_equal(hl_sandbox_register(sb, "host_big", HL_TYPE_I64, l, 1, host_big, NULL), 0);
-	assert_int_equal(hl_sandbox_register(sb, "host_note", HL_TYPE_VOID, i, 1, host_note, NULL), 0);
+	assert_int_equal(hl_sandbox_register(sb, "host_note", HL_TYPE_VOID, i, 1, host_note, NULL),
+	                 0);
 }
 
 /* Loads the wasm guest `name` with hl_wasm_config_init's configuration,
@@ -204,7 +206,8 @@ static void check_calls(hl_sandbox *sb, const struct call_row *rows, size_t n)
 		int r = hl_call(sb, c->fn, na ? c->args : NULL, na, c->err ? NULL : &v);
 		if (r != c->err)
 			fail_msg("%s: %s returned %d (%s), expected %d (%s); errmsg: %s", c->what,
-			         c->fn, r, hl_strerror(r), c->err, hl_strerror(c->err), hl_errmsg(sb));
+			         c->fn, r, hl_strerror(r), c->err, hl_strerror(c->err),
+			         hl_errmsg(sb));
 		if (c->err && !strstr(hl_errmsg(sb), c->word))
 			fail_msg("%s: message '%s' does not mention '%s'", c->what, hl_errmsg(sb),
 			         c->word);
@@ -242,24 +245,35 @@ static void arithmetic_on_every_type(void **state)
 {
 	const struct call_row rows[] = {
 		{"i32 add", "add_i32", {hl_i32(40), hl_i32(2)}, .want = hl_i32(42)},
-		{"i32 add wraps, no trap", "add_i32", {hl_i32(INT32_MAX), hl_i32(1)},
-		 .want = hl_i32(INT32_MIN)},
+		{"i32 add wraps, no trap",
+	         "add_i32",
+	         {hl_i32(INT32_MAX), hl_i32(1)},
+	         .want = hl_i32(INT32_MIN)},
 		{"i32 multiply", "mul_i32", {hl_i32(-7), hl_i32(6)}, .want = hl_i32(-42)},
-		{"i64 add", "add_i64", {hl_i64(INT64_C(9000000000)), hl_i64(INT64_C(-1))},
-		 .want = hl_i64(INT64_C(8999999999))},
-		{"i64 multiply", "mul_i64", {hl_i64(INT64_C(3000000000)), hl_i64(3)},
-		 .want = hl_i64(INT64_C(9000000000))},
+		{"i64 add",
+	         "add_i64",
+	         {hl_i64(INT64_C(9000000000)), hl_i64(INT64_C(-1))},
+	         .want = hl_i64(INT64_C(8999999999))},
+		{"i64 multiply",
+	         "mul_i64",
+	         {hl_i64(INT64_C(3000000000)), hl_i64(3)},
+	         .want = hl_i64(INT64_C(9000000000))},
 		{"f32 add", "add_f32", {hl_f32(1.5f), hl_f32(2.25f)}, .want = hl_f32(3.75f)},
 		{"f32 multiply", "mul_f32", {hl_f32(1.5f), hl_f32(2.25f)}, .want = hl_f32(3.375f)},
-		{"f64 add rounds as the host does", "add_f64", {hl_f64(0.1), hl_f64(0.2)},
-		 .want = hl_f64(0.1 + 0.2)},
-		{"f64 overflow is infinity", "mul_f64", {hl_f64(1e300), hl_f64(1e300)},
-		 .want = hl_f64(INFINITY)},
+		{"f64 add rounds as the host does",
+	         "add_f64",
+	         {hl_f64(0.1), hl_f64(0.2)},
+	         .want = hl_f64(0.1 + 0.2)},
+		{"f64 overflow is infinity",
+	         "mul_f64",
+	         {hl_f64(1e300), hl_f64(1e300)},
+	         .want = hl_f64(INFINITY)},
 		{"f64 square root", "sqrt_f64", {hl_f64(2.0)}, .want = hl_f64(sqrt(2.0))},
 		{"square root of -1 is NaN", "sqrt_f64", {hl_f64(-1.0)}, .want = hl_f64(NAN)},
-		{"one parameter of each type", "mixed",
-		 {hl_i32(1), hl_i64(2), hl_f32(0.5f), hl_f64(0.25)},
-		 .want = hl_f64(3.75)},
+		{"one parameter of each type",
+	         "mixed",
+	         {hl_i32(1), hl_i64(2), hl_f32(0.5f), hl_f64(0.25)},
+	         .want = hl_f64(3.75)},
 		{"i32 recursion", "fib_i32", {hl_i32(20)}, .want = hl_i32(6765)},
 		{"i64 loop", "fib_i64", {hl_i64(90)}, .want = hl_i64(INT64_C(2880067194370816120))},
 		{"no parameters, no result", "noop", .want.type = HL_TYPE_VOID},
@@ -325,22 +339,31 @@ static void memory_grows_to_its_maximum(void **state)
 		{"growth returns the old size", "grow", {hl_i32(3)}, .want = hl_i32(1)},
 		{"grown by 3 pages", "size", .want = hl_i32(4)},
 		{"new memory is zero", "load", {hl_i32(last_word)}, .want = hl_i32(0)},
-		{"the last word of the new pages is usable", "store",
-		 {hl_i32(last_word), hl_i32(0x12345678)}, .want.type = HL_TYPE_VOID},
-		{"what was stored is there", "load", {hl_i32(last_word)},
-		 .want = hl_i32(0x12345678)},
-		{"one byte further is out of bounds", "load", {hl_i32(last_word + 1)},
-		 .err = HL_E_GUEST_ERROR,
-		 .word = "out of bounds"},
-		{"beyond the declared maximum (40 pages): -1", "grow", {hl_i32(37)},
-		 .want = hl_i32(-1)},
+		{"the last word of the new pages is usable",
+	         "store",
+	         {hl_i32(last_word), hl_i32(0x12345678)},
+	         .want.type = HL_TYPE_VOID},
+		{"what was stored is there", "load", {hl_i32(last_word)}, .want = hl_i32(0x12345678)},
+		{"one byte further is out of bounds",
+	         "load",
+	         {hl_i32(last_word + 1)},
+	         .err = HL_E_GUEST_ERROR,
+	         .word = "out of bounds"},
+		{"beyond the declared maximum (40 pages): -1",
+	         "grow",
+	         {hl_i32(37)},
+	         .want = hl_i32(-1)},
 		{"a refused growth changes nothing", "size", .want = hl_i32(4)},
 		{"growth up to the maximum", "grow", {hl_i32(28)}, .want = hl_i32(4)},
 		{"grown to the maximum", "size", .want = hl_i32(32)},
-		{"the data survives the growth (which may move the memory)", "load",
-		 {hl_i32(last_word)}, .want = hl_i32(0x12345678)},
-		{"7 over 1900000 bytes from 100000", "fill_sum",
-		 {hl_i32(100000), hl_i32(1900000), hl_i32(7)}, .want = hl_i64(INT64_C(13300000))},
+		{"the data survives the growth (which may move the memory)",
+	         "load",
+	         {hl_i32(last_word)},
+	         .want = hl_i32(0x12345678)},
+		{"7 over 1900000 bytes from 100000",
+	         "fill_sum",
+	         {hl_i32(100000), hl_i32(1900000), hl_i32(7)},
+	         .want = hl_i64(INT64_C(13300000))},
 	};
 	hl_sandbox *sb = hlt_sandbox(state);
 	check_calls(sb, rows, NROWS(rows));
@@ -368,15 +391,20 @@ static void memory_growth_stops_at_the_heap(void **state)
 static void imports_call_host_functions_with_every_type(void **state)
 {
 	const struct call_row rows[] = {
-		{"i32 through host_mul", "mul_via_host", {hl_i32(6), hl_i32(7)},
-		 .want = hl_i32(42)},
-		{"f64 and f32 through host_scale", "scale", {hl_f64(1.5), hl_f32(4.0f)},
-		 .want = hl_f64(6.0)},
-		{"i64 through host_big", "big", {hl_i64(INT64_C(5000000000))},
-		 .want = hl_i64(INT64_C(15000000001))},
+		{"i32 through host_mul", "mul_via_host", {hl_i32(6), hl_i32(7)}, .want = hl_i32(42)},
+		{"f64 and f32 through host_scale",
+	         "scale",
+	         {hl_f64(1.5), hl_f32(4.0f)},
+	         .want = hl_f64(6.0)},
+		{"i64 through host_big",
+	         "big",
+	         {hl_i64(INT64_C(5000000000))},
+	         .want = hl_i64(INT64_C(15000000001))},
 		{"no result from host_note", "note", {hl_i32(-99)}, .want.type = HL_TYPE_VOID},
-		{"100 host calls in one guest call", "sum_squares", {hl_i32(100)},
-		 .want = hl_i32(338350)},
+		{"100 host calls in one guest call",
+	         "sum_squares",
+	         {hl_i32(100)},
+	         .want = hl_i32(338350)},
 	};
 	note_calls = 0;
 	check_calls(hlt_sandbox(state), rows, NROWS(rows));
@@ -389,12 +417,13 @@ static void failing_and_missing_host_functions_are_host_errors(void **state)
 {
 	const struct call_row rows[] = {
 		{"a host function that fails", "call_failing", .err = HL_E_HOST_FUNCTION,
-		 .word = "HostError always fails"},
+	         .word = "HostError always fails"},
 		{"a host function that is not registered", "call_missing",
-		 .err = HL_E_HOST_FUNCTION,
-		 .word = "missing_fn"},
-		{"the module goes on working", "mul_via_host", {hl_i32(3), hl_i32(4)},
-		 .want = hl_i32(12)},
+	         .err = HL_E_HOST_FUNCTION, .word = "missing_fn"},
+		{"the module goes on working",
+	         "mul_via_host",
+	         {hl_i32(3), hl_i32(4)},
+	         .want = hl_i32(12)},
 	};
 	check_calls(hlt_sandbox(state), rows, NROWS(rows));
 }
@@ -480,8 +509,10 @@ static void wasi_clocks_random_and_unsupported_calls(void **state)
 	assert_true(r0 != r1);
 	const struct call_row errnos[] = {
 		{"no such clock: EINVAL (28)", "clock", {hl_i32(9)}, .want = hl_i64(-28)},
-		{"random past the end of memory: EFAULT (21)", "random_errno",
-		 {hl_i32(65000), hl_i32(1000)}, .want = hl_i32(21)},
+		{"random past the end of memory: EFAULT (21)",
+	         "random_errno",
+	         {hl_i32(65000), hl_i32(1000)},
+	         .want = hl_i32(21)},
 		{"everything else: ENOSYS (52)", "close_stdout", .want = hl_i32(52)},
 	};
 	check_calls(sb, errnos, NROWS(errnos));
@@ -542,11 +573,17 @@ static void out_of_bounds_access_traps(void **state)
 		{"a load of the last word", "load", {hl_i32(65532)}, .want = hl_i32(0)},
 	};
 	const struct trap_row traps[] = {
-		{"a load one byte past the end", "load", {hl_i32(65533)}, HL_WASM_TRAP_OOB,
-		 "out of bounds memory access"},
+		{"a load one byte past the end",
+	         "load",
+	         {hl_i32(65533)},
+	         HL_WASM_TRAP_OOB,
+	         "out of bounds memory access"},
 		{"a load at 0xffffffff", "load", {hl_i32(-1)}, HL_WASM_TRAP_OOB, "out of bounds"},
-		{"a store past the end", "store",
-		 {hl_i32(1 << 20)}, HL_WASM_TRAP_OOB, "out of bounds"},
+		{"a store past the end",
+	         "store",
+	         {hl_i32(1 << 20)},
+	         HL_WASM_TRAP_OOB,
+	         "out of bounds"},
 	};
 	hl_sandbox *sb = hlt_sandbox(state);
 	check_calls(sb, fine, NROWS(fine));
@@ -557,7 +594,7 @@ static void unreachable_traps(void **state)
 {
 	const struct trap_row traps[] = {
 		{"the unreachable instruction", "unreachable", .code = HL_WASM_TRAP_UNREACHABLE,
-		 .word = "unreachable"},
+	         .word = "unreachable"},
 	};
 	check_traps(hlt_sandbox(state), traps, NROWS(traps));
 }
@@ -565,13 +602,21 @@ static void unreachable_traps(void **state)
 static void integer_division_by_zero_traps(void **state)
 {
 	const struct trap_row traps[] = {
-		{"i32 division", "div_s", {hl_i32(7), hl_i32(0)}, HL_WASM_TRAP_DIV_BY_ZERO,
-		 "integer divide by zero"},
-		{"i32 remainder", "rem_s", {hl_i32(7), hl_i32(0)}, HL_WASM_TRAP_DIV_BY_ZERO,
-		 "divide by zero"},
-		{"i64 unsigned division", "div_u64",
-		 {hl_i64(7), hl_i64(0)}, HL_WASM_TRAP_DIV_BY_ZERO,
-		 "divide by zero"},
+		{"i32 division",
+	         "div_s",
+	         {hl_i32(7), hl_i32(0)},
+	         HL_WASM_TRAP_DIV_BY_ZERO,
+	         "integer divide by zero"},
+		{"i32 remainder",
+	         "rem_s",
+	         {hl_i32(7), hl_i32(0)},
+	         HL_WASM_TRAP_DIV_BY_ZERO,
+	         "divide by zero"},
+		{"i64 unsigned division",
+	         "div_u64",
+	         {hl_i64(7), hl_i64(0)},
+	         HL_WASM_TRAP_DIV_BY_ZERO,
+	         "divide by zero"},
 	};
 	check_traps(hlt_sandbox(state), traps, NROWS(traps));
 }
@@ -579,21 +624,32 @@ static void integer_division_by_zero_traps(void **state)
 static void integer_overflow_traps(void **state)
 {
 	const struct trap_row traps[] = {
-		{"INT32_MIN / -1", "div_s",
-		 {hl_i32(INT32_MIN), hl_i32(-1)}, HL_WASM_TRAP_INT_OVERFLOW,
-		 "integer overflow"},
-		{"3e9 to i32", "trunc_f32", {hl_f32(3e9f)}, HL_WASM_TRAP_INT_OVERFLOW,
-		 "integer overflow"},
-		{"-1.0 to u64", "trunc_f64_u", {hl_f64(-1.0)}, HL_WASM_TRAP_INT_OVERFLOW,
-		 "integer overflow"},
+		{"INT32_MIN / -1",
+	         "div_s",
+	         {hl_i32(INT32_MIN), hl_i32(-1)},
+	         HL_WASM_TRAP_INT_OVERFLOW,
+	         "integer overflow"},
+		{"3e9 to i32",
+	         "trunc_f32",
+	         {hl_f32(3e9f)},
+	         HL_WASM_TRAP_INT_OVERFLOW,
+	         "integer overflow"},
+		{"-1.0 to u64",
+	         "trunc_f64_u",
+	         {hl_f64(-1.0)},
+	         HL_WASM_TRAP_INT_OVERFLOW,
+	         "integer overflow"},
 	};
 	const struct call_row fine[] = {
-		{"the remainder of INT32_MIN / -1 is defined", "rem_s",
-		 {hl_i32(INT32_MIN), hl_i32(-1)},
-		 .want = hl_i32(0)},
+		{"the remainder of INT32_MIN / -1 is defined",
+	         "rem_s",
+	         {hl_i32(INT32_MIN), hl_i32(-1)},
+	         .want = hl_i32(0)},
 		{"-0.5 to u64 truncates to 0", "trunc_f64_u", {hl_f64(-0.5)}, .want = hl_i64(0)},
-		{"the saturating form never traps", "trunc_sat", {hl_f64(1e100)},
-		 .want = hl_i32(INT32_MAX)},
+		{"the saturating form never traps",
+	         "trunc_sat",
+	         {hl_f64(1e100)},
+	         .want = hl_i32(INT32_MAX)},
 	};
 	hl_sandbox *sb = hlt_sandbox(state);
 	check_traps(sb, traps, NROWS(traps));
@@ -603,10 +659,16 @@ static void integer_overflow_traps(void **state)
 static void conversion_of_nan_traps(void **state)
 {
 	const struct trap_row traps[] = {
-		{"f32 NaN to i32", "trunc_f32", {hl_f32(NAN)}, HL_WASM_TRAP_INVALID_CONVERSION,
-		 "invalid conversion to integer"},
-		{"f64 NaN to u64", "trunc_f64_u", {hl_f64(NAN)}, HL_WASM_TRAP_INVALID_CONVERSION,
-		 "invalid conversion"},
+		{"f32 NaN to i32",
+	         "trunc_f32",
+	         {hl_f32(NAN)},
+	         HL_WASM_TRAP_INVALID_CONVERSION,
+	         "invalid conversion to integer"},
+		{"f64 NaN to u64",
+	         "trunc_f64_u",
+	         {hl_f64(NAN)},
+	         HL_WASM_TRAP_INVALID_CONVERSION,
+	         "invalid conversion"},
 	};
 	check_traps(hlt_sandbox(state), traps, NROWS(traps));
 }
@@ -618,12 +680,21 @@ static void indirect_call_mismatch_null_and_range_trap(void **state)
 		{"$inc, of the right type", "call_ind", {hl_i32(5), hl_i32(0)}, .want = hl_i32(6)},
 	};
 	const struct trap_row traps[] = {
-		{"$nop: () -> ()", "call_ind", {hl_i32(5), hl_i32(1)}, HL_WASM_TRAP_CALL_INDIRECT,
-		 "signature mismatch"},
-		{"a null entry", "call_ind", {hl_i32(5), hl_i32(2)}, HL_WASM_TRAP_CALL_INDIRECT,
-		 "indirect call"},
-		{"past the table", "call_ind", {hl_i32(5), hl_i32(3)}, HL_WASM_TRAP_CALL_INDIRECT,
-		 "indirect call"},
+		{"$nop: () -> ()",
+	         "call_ind",
+	         {hl_i32(5), hl_i32(1)},
+	         HL_WASM_TRAP_CALL_INDIRECT,
+	         "signature mismatch"},
+		{"a null entry",
+	         "call_ind",
+	         {hl_i32(5), hl_i32(2)},
+	         HL_WASM_TRAP_CALL_INDIRECT,
+	         "indirect call"},
+		{"past the table",
+	         "call_ind",
+	         {hl_i32(5), hl_i32(3)},
+	         HL_WASM_TRAP_CALL_INDIRECT,
+	         "indirect call"},
 	};
 	hl_sandbox *sb = hlt_sandbox(state);
 	check_calls(sb, fine, NROWS(fine));
@@ -633,8 +704,11 @@ static void indirect_call_mismatch_null_and_range_trap(void **state)
 static void call_stack_exhaustion_traps(void **state)
 {
 	const struct trap_row traps[] = {
-		{"endless recursion", "recurse", {hl_i32(0)}, HL_WASM_TRAP_EXHAUSTION,
-		 "call stack exhausted"},
+		{"endless recursion",
+	         "recurse",
+	         {hl_i32(0)},
+	         HL_WASM_TRAP_EXHAUSTION,
+	         "call stack exhausted"},
 	};
 	const struct call_row fine[] = {
 		{"recursion 1000 deep", "depth", {hl_i32(1000)}, .want = hl_i32(1000)},
@@ -654,8 +728,11 @@ static void max_call_depth_limits_nesting(void **state)
 		{"100 calls nested", "depth", {hl_i32(99)}, .want = hl_i32(99)},
 	};
 	const struct trap_row traps[] = {
-		{"101 calls nested", "depth", {hl_i32(100)}, HL_WASM_TRAP_EXHAUSTION,
-		 "call stack exhausted"},
+		{"101 calls nested",
+	         "depth",
+	         {hl_i32(100)},
+	         HL_WASM_TRAP_EXHAUSTION,
+	         "call stack exhausted"},
 	};
 	hl_sandbox *sb = hlt_sandbox(state);
 	check_calls(sb, fine, NROWS(fine));
@@ -681,8 +758,11 @@ static void small_stack_still_traps_cleanly(void **state)
 	hl_wasm_config_init(&cfg);
 	cfg.stack_size = 16 * 1024;
 	const struct call_row rows[] = {
-		{"endless recursion", "recurse", {hl_i32(0)}, .err = HL_E_GUEST_ERROR,
-		 .word = "call stack exhausted"},
+		{"endless recursion",
+	         "recurse",
+	         {hl_i32(0)},
+	         .err = HL_E_GUEST_ERROR,
+	         .word = "call stack exhausted"},
 	};
 	hl_sandbox *sb = init_with(&cfg, "traps", 0);
 	check_calls(sb, rows, NROWS(rows));
@@ -725,23 +805,34 @@ static void module_compiled_from_c_runs(void **state)
 		skip();
 	const struct call_row rows[] = {
 		{"recursion", "fib", {hl_i32(25)}, .want = hl_i32(75025)},
-		{"a long long result", "factorial", {hl_i32(20)},
-		 .want = hl_i64(INT64_C(2432902008176640000))},
+		{"a long long result",
+	         "factorial",
+	         {hl_i32(20)},
+	         .want = hl_i64(INT64_C(2432902008176640000))},
 		{"double arithmetic", "poly", {hl_f64(2.0)}, .want = hl_f64(8.5)},
 		{"float arithmetic", "halve", {hl_f32(3.0f)}, .want = hl_f32(1.5f)},
-		{"an array in linear memory: 3 * (0 + 1 + ... + 999)", "fill_and_sum",
-		 {hl_i32(1000)},
-		 .want = hl_i32(1498500)},
+		{"an array in linear memory: 3 * (0 + 1 + ... + 999)",
+	         "fill_and_sum",
+	         {hl_i32(1000)},
+	         .want = hl_i32(1498500)},
 		{"a static counter", "count_calls", .want = hl_i32(1)},
 		{"the counter kept between calls", "count_calls", .want = hl_i32(2)},
-		{"undefined functions are host imports", "mul_via_host", {hl_i32(9), hl_i32(9)},
-		 .want = hl_i32(81)},
+		{"undefined functions are host imports",
+	         "mul_via_host",
+	         {hl_i32(9), hl_i32(9)},
+	         .want = hl_i32(81)},
 	};
 	const struct call_row traps[] = {
-		{"a wild pointer", "peek", {hl_i32(1 << 30)}, .err = HL_E_GUEST_ERROR,
-		 .word = "out of bounds"},
-		{"division by zero", "divide", {hl_i32(1), hl_i32(0)}, .err = HL_E_GUEST_ERROR,
-		 .word = "divide by zero"},
+		{"a wild pointer",
+	         "peek",
+	         {hl_i32(1 << 30)},
+	         .err = HL_E_GUEST_ERROR,
+	         .word = "out of bounds"},
+		{"division by zero",
+	         "divide",
+	         {hl_i32(1), hl_i32(0)},
+	         .err = HL_E_GUEST_ERROR,
+	         .word = "divide by zero"},
 		{"__builtin_trap", "crash", .err = HL_E_GUEST_ERROR, .word = "unreachable"},
 	};
 	hl_sandbox *sb = open_wasm("cmod", NULL, NULL, NULL);
@@ -774,7 +865,7 @@ static void sandboxes_are_independent(void **state)
 
 /* Expects the call to fail with HL_E_GUEST_ERROR, `code` and `msg` in the message. */
 static void expect_trap_msg(hl_sandbox *sb, const char *fn, const hl_value *a, size_t n, int code,
-                        const char *msg)
+                            const char *msg)
 {
 	hl_value r;
 	int rc = hl_call(sb, fn, a, n, &r);
@@ -833,9 +924,10 @@ static void emscripten_clocks_and_time_zone_are_utc(void **state)
 static void emscripten_abort_and_assertions_trap_with_their_message(void **state)
 {
 	hl_sandbox *sb = hlt_sandbox(state);
-	expect_trap_msg(sb, "abort", NULL, 0, HL_WASM_TRAP_ABORT, "wasm trap: the module called abort()");
+	expect_trap_msg(sb, "abort", NULL, 0, HL_WASM_TRAP_ABORT,
+	                "wasm trap: the module called abort()");
 	expect_trap_msg(sb, "assert", NULL, 0, HL_WASM_TRAP_ABORT,
-	            "failed an assertion: cond, at file.c:42 in fn");
+	                "failed an assertion: cond, at file.c:42 in fn");
 	/* The sandbox still serves calls. */
 	assert_int_equal(call_i32(sb, "ctors_ran", NULL, 0), 7);
 }

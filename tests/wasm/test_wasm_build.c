@@ -45,8 +45,12 @@ static void mangling_follows_wasm2c(void **state)
 	struct {
 		const char *in, *out;
 	} cases[] = {
-		{"add", "add"},           {"Zap.x y", "Z5AapZ2ExZ20y"}, {"my-env", "myZ2Denv"},
-		{"Odd-Name_Z", "OddZ2DName_Z5A"}, {"*/weird", "Z2AZ2Fweird"}, {"", ""},
+		{"add", "add"},
+		{"Zap.x y", "Z5AapZ2ExZ20y"},
+		{"my-env", "myZ2Denv"},
+		{"Odd-Name_Z", "OddZ2DName_Z5A"},
+		{"*/weird", "Z2AZ2Fweird"},
+		{"", ""},
 		{"\xc3\xa9", "ZC3ZA9"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -126,7 +130,8 @@ static void reader_rejects_what_is_not_wasm(void **state)
 	assert_int_equal(hl__wasm_parse(big, sizeof big, &m, err, sizeof err), -22);
 	assert_non_null(strstr(err, "runs past"));
 	/* A count of types far larger than the section. */
-	static const uint8_t count[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 5, 0xff, 0xff, 0xff, 0xff, 0x0f};
+	static const uint8_t count[] = {0, 'a', 's',  'm',  1,    0,    0,   0,
+	                                1, 5,   0xff, 0xff, 0xff, 0xff, 0x0f};
 	assert_int_equal(hl__wasm_parse(count, sizeof count, &m, err, sizeof err), -22);
 	assert_non_null(strstr(err, "do not fit"));
 }
@@ -137,7 +142,8 @@ static void expect_build_error(const char *name, int code, const char *word)
 	char err[8192];
 	int r = hl_wasm_build(fixture(name), out_path(), NULL, err, sizeof err);
 	if (r != code)
-		fail_msg("%s: %d (%s), expected %d; message: %s", name, r, hl_wasm_strerror(r), code, err);
+		fail_msg("%s: %d (%s), expected %d; message: %s", name, r, hl_wasm_strerror(r),
+		         code, err);
 	if (!strstr(err, word))
 		fail_msg("%s: message '%s' does not mention '%s'", name, err, word);
 	unlink(out_path());
@@ -158,8 +164,13 @@ static void build_is_refused(void **state)
 }
 
 /* A cmocka test named `test` that builds `module`, which must fail. */
-#define BUILD_ERROR_TEST(test, module, code, word) \
-	{#test, build_is_refused, NULL, NULL, &(struct build_error){module, code, word}}
+#define BUILD_ERROR_TEST(test, module, code, word)                         \
+	{                                                                  \
+#test, build_is_refused, NULL, NULL, &(struct build_error) \
+		{                                                          \
+			module, code, word                                 \
+		}                                                          \
+	}
 
 static void missing_tool_is_a_tool_error(void **state)
 {
@@ -234,7 +245,10 @@ static void skipped_exports_are_noted_and_the_build_succeeds(void **state)
 	/* The result is a static ELF executable. */
 	size_t len;
 	uint8_t *elf = slurp(out_path(), &len);
-	assert_true(len > 64 && memcmp(elf, "\x7f" "ELF", 4) == 0);
+	assert_true(len > 64 && memcmp(elf,
+	                               "\x7f"
+	                               "ELF",
+	                               4) == 0);
 	free(elf);
 	unlink(out_path());
 }
@@ -318,8 +332,9 @@ static void rename_map_renames_imports_and_exports(void **state)
 	char err[512];
 	struct hl__wasm_module m;
 	uint8_t *renamed;
-	const char *map = "# comment\n\nimport a a env memory\nimport a c env emscripten_date_now  # x\n"
-	                  "export x date_now\nexport u __wasm_call_ctors\n";
+	const char *map =
+		"# comment\n\nimport a a env memory\nimport a c env emscripten_date_now  # x\n"
+		"export x date_now\nexport u __wasm_call_ctors\n";
 	assert_int_equal(rename_with(map, &m, &renamed, err, sizeof err), 0);
 	assert_true(has_name(m.imports[0].module, "env") && has_name(m.imports[0].name, "memory"));
 	assert_int_equal(m.imports[0].kind, HL__WASM_MEMORY);
@@ -350,7 +365,8 @@ static void rename_map_for_another_module_is_refused(void **state)
 	assert_non_null(strstr(err, "export 'nope' is not in the module"));
 	assert_int_equal(rename_with("export u v\n", &m, &renamed, err, sizeof err), -22);
 	assert_non_null(strstr(err, "two exports named 'v'"));
-	assert_int_equal(rename_with("export u a\nexport u b\n", &m, &renamed, err, sizeof err), -22);
+	assert_int_equal(rename_with("export u a\nexport u b\n", &m, &renamed, err, sizeof err),
+	                 -22);
 	assert_non_null(strstr(err, "more than one rule"));
 }
 
@@ -394,15 +410,15 @@ int main(void)
 		cmocka_unit_test(reader_survives_truncation_and_bit_flips),
 		cmocka_unit_test(reader_rejects_what_is_not_wasm),
 		BUILD_ERROR_TEST(import_from_another_module_is_refused, "bad_import_module.wasm",
-		                 HL_WASM_E_MODULE, "'other' 'f'"),
+	                         HL_WASM_E_MODULE, "'other' 'f'"),
 		BUILD_ERROR_TEST(imported_memory_is_refused, "bad_import_memory.wasm",
-		                 HL_WASM_E_MODULE, "is a memory"),
+	                         HL_WASM_E_MODULE, "is a memory"),
 		BUILD_ERROR_TEST(env_import_with_bad_name_is_refused, "bad_env_name.wasm",
-		                 HL_WASM_E_MODULE, "no-dashes"),
+	                         HL_WASM_E_MODULE, "no-dashes"),
 		BUILD_ERROR_TEST(wasi_import_with_wrong_signature_is_refused, "bad_wasi_sig.wasm",
-		                 HL_WASM_E_MODULE, "fd_write"),
+	                         HL_WASM_E_MODULE, "fd_write"),
 		BUILD_ERROR_TEST(missing_module_is_an_io_error, "no-such-module.wasm", HL_E_IO,
-		                 "No such file"),
+	                         "No such file"),
 		/* An ELF guest is not a module. */
 		BUILD_ERROR_TEST(garbage_is_refused, "arith", HL_WASM_E_MODULE, "not a wasm module"),
 		cmocka_unit_test(missing_tool_is_a_tool_error),
@@ -410,12 +426,12 @@ int main(void)
 		cmocka_unit_test(skipped_exports_are_noted_and_the_build_succeeds),
 		cmocka_unit_test(generated_glue_compiles_without_warnings),
 		cmocka_unit_test(keep_dir_holds_the_generated_c),
-		BUILD_ERROR_TEST(unimplemented_emscripten_function_is_refused, "bad_em_missing.wasm",
-		                 HL_WASM_E_MODULE,
-		                 "'_dlopen_js' is a function of emscripten's JavaScript runtime"),
-		BUILD_ERROR_TEST(emscripten_function_with_wrong_signature_is_refused, "bad_em_sig.wasm",
-		                 HL_WASM_E_MODULE,
-		                 "does not have the signature of emscripten's emscripten_date_now"),
+		BUILD_ERROR_TEST(unimplemented_emscripten_function_is_refused,
+	                         "bad_em_missing.wasm", HL_WASM_E_MODULE,
+	                         "'_dlopen_js' is a function of emscripten's JavaScript runtime"),
+		BUILD_ERROR_TEST(emscripten_function_with_wrong_signature_is_refused,
+	                         "bad_em_sig.wasm", HL_WASM_E_MODULE,
+	                         "does not have the signature of emscripten's emscripten_date_now"),
 		cmocka_unit_test(rename_map_renames_imports_and_exports),
 		cmocka_unit_test(rename_map_for_another_module_is_refused),
 		cmocka_unit_test(malformed_rename_map_is_refused),
