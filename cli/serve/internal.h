@@ -1,9 +1,9 @@
 /*
  * internal.h - the private interface between the modules of `hyperlight serve`:
- * config.c (options and the config file), guests.c (a pool, a queue and
- * workers per guest, the watchdog), json.c (JSON <-> hl_value), http.c
- * (libmicrohttpd, the routes, the access log), metrics.c (counters and the
- * Prometheus text).
+ * config.c (options and the config file), load.c (a guest's template,
+ * snapshot and pool), guests.c (a queue and workers per guest, the
+ * watchdog), json.c (JSON <-> hl_value), http.c (libmicrohttpd, the routes,
+ * the access log), metrics.c (counters and the Prometheus text).
  */
 #ifndef HYPERLIGHT_CLI_SERVE_INTERNAL_H
 #define HYPERLIGHT_CLI_SERVE_INTERNAL_H
@@ -210,6 +210,11 @@ void sv_guests_stop(struct sv_server *srv);
 /* The drain deadline passed: answers every queued request with 503 and
  * cancels every running call (answered 503). */
 void sv_guests_abort_all(struct sv_server *srv);
+/* Loads the guest of gc into g (load.c): template, init, function table,
+ * snapshot, pool. Prints what failed to stderr; returns 0 or -1. */
+int sv_guest_load(struct sv_guest *g, const struct sv_guest_conf *gc);
+/* Sends sb's prints and logs to g's output (stderr with --guest-output). */
+int sv_guest_set_output(struct sv_guest *g, hl_sandbox *sb);
 struct sv_guest *sv_guest_find(struct sv_server *srv, const char *name, size_t len);
 struct sv_func *sv_func_find(struct sv_guest *g, const char *name);
 /* Queues a parsed call and suspends its connection; from the request's
