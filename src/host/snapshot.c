@@ -419,6 +419,17 @@ void hl__snapshot_release(hl_sandbox *sb)
 	sb->dirty_words = 0;
 }
 
+/* What taking and restoring snapshots need: an initialised sandbox, and
+ * not from inside one of its host functions. 0, or HL_E_STATE saying which. */
+static int check_ready(hl_sandbox *sb, const char *fn)
+{
+	if (sb->state != HL__READY)
+		return hl__fail(sb, HL_E_STATE, "%s: the sandbox was never initialised", fn);
+	if (sb->in_call)
+		return hl__fail(sb, HL_E_STATE, "%s: not from inside a host function", fn);
+	return 0;
+}
+
 int hl_sandbox_snapshot(hl_sandbox *sb, hl_snapshot **out)
 {
 	if (!sb)
@@ -427,16 +438,13 @@ int hl_sandbox_snapshot(hl_sandbox *sb, hl_snapshot **out)
 	if (!out)
 		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_snapshot: out is NULL");
 	*out = NULL;
-	if (sb->state != HL__READY)
-		return hl__fail(sb, HL_E_STATE,
-		                "hl_sandbox_snapshot: the sandbox is not initialised");
-	if (sb->in_call)
-		return hl__fail(sb, HL_E_STATE,
-		                "hl_sandbox_snapshot: not from inside a host function");
+	int r = check_ready(sb, "hl_sandbox_snapshot");
+	if (r < 0)
+		return r;
 	if (sb->poisoned)
 		return hl__fail(sb, HL_E_POISONED,
 		                "hl_sandbox_snapshot: the sandbox is poisoned; restore it first");
-	int r = take(sb, out);
+	r = take(sb, out);
 	if (r == 0)
 		sb->stats.snapshots++;
 	return r;
@@ -510,13 +518,9 @@ int hl_sandbox_restore(hl_sandbox *sb, hl_snapshot *snap)
 	hl__clear_error(sb);
 	if (!snap)
 		return hl__fail(sb, HL_E_INVAL, "hl_sandbox_restore: snapshot is NULL");
-	if (sb->state != HL__READY)
-		return hl__fail(sb, HL_E_STATE,
-		                "hl_sandbox_restore: the sandbox was never initialised");
-	if (sb->in_call)
-		return hl__fail(sb, HL_E_STATE,
-		                "hl_sandbox_restore: not from inside a host function");
-	int r = check_compatible(sb, snap, "hl_sandbox_restore");
+	int r = check_ready(sb, "hl_sandbox_restore");
+	if (r == 0)
+		r = check_compatible(sb, snap, "hl_sandbox_restore");
 	if (r < 0)
 		return r;
 	/* The exit the vCPU is parked on is finished first: KVM may write
