@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,6 +334,21 @@ static void report_ready(struct sv_server *srv, bool ok)
 	pthread_mutex_unlock(&srv->ready_lock);
 }
 
+/* True when the client of a queued request has closed its connection:
+ * the request is suspended, so libmicrohttpd does not watch its socket,
+ * and running the call would only cost a sandbox's time. End of input
+ * counts as closed (a client that only shut down its sending side is
+ * taken for gone, as most HTTP servers take it). */
+static bool client_gone(struct sv_request *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return false;
+	struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void *worker_main(void *arg)
 {
 	struct sv_worker *w = arg;
@@ -368,6 +384,11 @@ static void *worker_main(void *arg)
 			atomic_fetch_add(&g->rej_queue_timeout, 1);
 			reject(r,
 			       "every sandbox of the guest stayed busy for the queue timeout; retry later");
+			continue;
+		}
+		if (client_gone(r)) {
+			atomic_fetch_add(&g->rej_client_gone, 1);
+			reject(r, "the client closed the connection while the request waited");
 			continue;
 		}
 		run(w, r);

@@ -157,7 +157,7 @@ struct sv_guest {
 	struct sv_status_counts unknown_fn; /* calls of functions the guest lacks */
 	struct sv_hist latency;             /* call requests, receipt to answer */
 	atomic_uint_fast64_t in_use, restores, restore_failures, faults, timeouts, shutdown_cancels;
-	atomic_uint_fast64_t rej_queue_full, rej_queue_timeout, rej_shutdown;
+	atomic_uint_fast64_t rej_queue_full, rej_queue_timeout, rej_shutdown, rej_client_gone;
 };
 
 /* The server: everything the HTTP side and the workers share. */

@@ -206,13 +206,15 @@ char *sv_metrics_text(struct sv_server *srv, size_t *len)
 	          offsetof(struct sv_guest, timeouts), NULL);
 	head(f, "hyperlight_rejections_total", "counter",
 	     "Requests answered 503 without running: the queue was full, the wait for a sandbox "
-	     "timed out, or the server was shutting down (also calls it cancelled).");
+	     "timed out, the server was shutting down (also calls it cancelled), or the client "
+	     "closed its connection while the request waited.");
 	static const struct {
 		const char *reason;
 		size_t off;
 	} rej[] = {{"queue_full", offsetof(struct sv_guest, rej_queue_full)},
 	           {"queue_timeout", offsetof(struct sv_guest, rej_queue_timeout)},
-	           {"shutdown", offsetof(struct sv_guest, rej_shutdown)}};
+	           {"shutdown", offsetof(struct sv_guest, rej_shutdown)},
+	           {"client_closed", offsetof(struct sv_guest, rej_client_gone)}};
 	for (size_t i = 0; i < srv->nguests; i++)
 		for (size_t k = 0; k < sizeof rej / sizeof rej[0]; k++) {
 			fputs("hyperlight_rejections_total{guest=\"", f);

@@ -59,6 +59,7 @@ CONFIG = {
         {"path": ARITH},
         {"path": TRAPS, "pool": 1},
         {"path": CALLBACK, "pool": 1},
+        {"path": SIMPLE, "name": "gone", "pool": 1, "timeout_ms": 500, "queue_timeout_ms": 5000},
     ]
 }
 
@@ -73,7 +74,7 @@ def test_routes(srv):
     doc = json.loads(data)
     names = [g["name"] for g in doc.get("guests", [])]
     check(st == 200 and names == ["simpleguest", "slow", "kept", "small", "arith", "traps",
-                                  "callbackguest"], "GET /v1 lists the guests", doc)
+                                  "callbackguest", "gone"], "GET /v1 lists the guests", doc)
     st, _, data = srv.request("GET", "/v1/simpleguest")
     doc = json.loads(data)
     fns = {f["name"]: f for f in doc.get("functions", [])}
@@ -334,6 +335,29 @@ def test_queue_and_timeout(srv):
           srv.metric("hyperlight_rejections_total", guest="slow", reason="queue_timeout") >= 1 and
           srv.metric("hyperlight_timeouts_total", guest="slow") >= 1,
           "metrics count the rejections and the timeout")
+
+
+def test_client_gone_while_queued(srv):
+    """gone: one sandbox, 500 ms timeout, a long queue wait. A request whose client
+    closes its connection while it waits is not run."""
+    spin = threading.Thread(target=srv.call, args=("gone", "Spin", []))
+    spin.start()
+    time.sleep(0.1)
+    body = b'["left"]'
+    s = srv.raw(b"POST /v1/gone/Echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" %
+                (len(body), body))
+    time.sleep(0.1)
+    s.close()
+    spin.join()
+    deadline = time.monotonic() + 5
+    gone = 0
+    while time.monotonic() < deadline and gone < 1:
+        gone = srv.metric("hyperlight_rejections_total", guest="gone", reason="client_closed")
+        time.sleep(0.05)
+    ran = srv.metric("hyperlight_requests_total", guest="gone", function="Echo", code="200")
+    check(gone == 1 and ran == 0,
+          "a queued request whose client left is dropped, not run (client_closed)", (gone, ran))
+    expect(srv, "gone", "Echo", ["here"], 200, "here", what="the next request is served")
 
 
 def test_fault_under_load(srv):
@@ -666,6 +690,7 @@ def main():
     try:
         for t in [test_routes, test_types, test_bad_inputs, test_body_limits, test_slow_clients,
                   test_guest_failures, test_fresh_state, test_queue_and_timeout,
+                  test_client_gone_while_queued,
                   test_fault_under_load, test_metrics_format, test_access_log]:
             print("# " + t.__name__)
             try:
