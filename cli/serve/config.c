@@ -47,7 +47,8 @@ static const char usage_text[] =
 	"                            after a failure) instead of a fresh state\n"
 	"  --heap/--stack/--input/--output SIZE\n"
 	"                            guest memory [native: the library's defaults;\n"
-	"                            wasm: 4M heap, 256K stack]\n"
+	"                            wasm: 4M heap, 256K stack; js: hl_js_sandbox_config's]\n"
+	"  --js-memory SIZE          what a JavaScript guest's engine may allocate [64M]\n"
 	"  --max-body SIZE           largest request body (413 above) [1M]\n"
 	"  --conn-timeout S          close a connection idle for S seconds [10]\n"
 	"  --max-connections N       concurrent connections [1024]\n"
@@ -130,6 +131,7 @@ enum {
 	K_PORTFILE,
 	K_CONFIG,
 	K_SECCOMP,
+	K_JSMEM,
 };
 
 static const struct key keys[] = {
@@ -143,6 +145,7 @@ static const struct key keys[] = {
 	{"--stack", "stack", V_SIZE, 1, UINT64_MAX, true, K_STACK},
 	{"--input", "input", V_SIZE, 1, UINT64_MAX, true, K_INPUT},
 	{"--output", "output", V_SIZE, 1, UINT64_MAX, true, K_OUTPUT},
+	{"--js-memory", "js_memory", V_SIZE, 1u << 20, UINT32_MAX - 1ull, true, K_JSMEM},
 	{"--max-body", "max_body", V_SIZE, 1, 1ull << 30, false, K_MAXBODY},
 	{"--conn-timeout", "conn_timeout_s", V_UINT, 1, 86400, false, K_CONNTIMEOUT},
 	{"--max-connections", "max_connections", V_UINT, 1, 1u << 20, false, K_MAXCONNS},
@@ -184,6 +187,7 @@ static int apply(struct sv_config *cfg, struct sv_guest_settings *gs, const stru
 	case K_STACK: t->stack = u; break;
 	case K_INPUT: t->input = u; break;
 	case K_OUTPUT: t->output = u; break;
+	case K_JSMEM: t->js_memory = u; break;
 	case K_MAXBODY: cfg->max_body = u; break;
 	case K_CONNTIMEOUT: cfg->conn_timeout_s = (unsigned)u; break;
 	case K_MAXCONNS: cfg->max_conns = (unsigned)u; break;
@@ -431,6 +435,13 @@ static int load_file(struct sv_config *cfg, const char *file)
 			    (rc = apply(cfg, &g->set, k, u, b, s)) < 0)
 				goto out;
 		}
+		if (g->set.js_memory && g->kind != SV_KIND_JS) {
+			rc = cfg_error(
+				"%s: %s\"js_memory\" is for JavaScript guests (a .js or .mjs file, or "
+				"\"kind\": \"js\")",
+				file, where);
+			goto out;
+		}
 		if (g->nhandlers && g->kind != SV_KIND_JS) {
 			rc = cfg_error(
 				"%s: %s\"handlers\" is for JavaScript guests (a .js or .mjs file, or "
@@ -565,6 +576,7 @@ int sv_config_load(int argc, char **argv, struct sv_config *cfg)
 		if (!s->stack) s->stack = d->stack;
 		if (!s->input) s->input = d->input;
 		if (!s->output) s->output = d->output;
+		if (!s->js_memory) s->js_memory = d->js_memory;
 		/* clang-format on */
 	}
 	return 0;

@@ -37,6 +37,7 @@ struct sv_guest_settings {
 	uint32_t queue_timeout_ms; /* longest wait for a sandbox before 503 */
 	int reuse;                 /* 1: keep guest state between requests; 0: fresh; -1 unset */
 	uint64_t heap, stack, input, output; /* hl_config sizes; 0: the kind's default */
+	uint64_t js_memory; /* a JavaScript engine's memory limit; 0: hl_js_config_init's */
 };
 
 struct sv_guest_conf {

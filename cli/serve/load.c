@@ -195,6 +195,8 @@ static int js_template(struct sv_guest *g, const struct sv_guest_conf *gc, const
 	hl_js_config jc;
 	hl_js_config_init(&jc);
 	jc.timeout_ms = g->set.timeout_ms;
+	if (g->set.js_memory)
+		jc.memory_limit = g->set.js_memory; /* the heap follows (hl_js_sandbox_config) */
 	hl_js_sandbox_config(&jc, &g->cfg);
 	apply_settings(g);
 	char guest[4096];

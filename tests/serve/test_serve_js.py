@@ -38,8 +38,10 @@ async function later(e) { return await Promise.resolve(e * 2); }
 function huge(n) { return "x".repeat(n); }
 function big() { return 2 ** 64; }
 function nothing() {}
+function alloc(n) { return new Uint8Array(n).length; }
 """
-NAMES = ["handler", "boom", "spin", "deep", "hog", "never", "later", "huge", "big", "nothing"]
+NAMES = ["handler", "boom", "spin", "deep", "hog", "never", "later", "huge", "big", "nothing",
+         "alloc"]
 
 
 def write(dirname, name, text):
@@ -92,7 +94,8 @@ def test_values(srv):
           "GET /v1/h lists the handlers as json -> json", data[:400])
     st, hd, data = srv.request("GET", "/v1")
     kinds = {g["name"]: g["kind"] for g in json.loads(data).get("guests", [])} if st == 200 else {}
-    check(kinds == {"h": "js", "greet": "js"}, "GET /v1 names both JavaScript guests", data)
+    check(kinds == {"h": "js", "tight": "js", "greet": "js"},
+          "GET /v1 names the JavaScript guests", data)
 
 
 def test_fresh_state(srv):
@@ -110,6 +113,10 @@ def test_failures(srv):
            what="runaway recursion is a 422 HL_JS_E_STACK")
     expect(srv, "h", "hog", None, 422, code="HL_JS_E_MEMORY",
            what="the engine's memory limit is a 422 HL_JS_E_MEMORY")
+    expect(srv, "h", "alloc", "16777216", 200, 16777216,
+           what="16 MiB fit the default memory limit")
+    expect(srv, "tight", "alloc", "16777216", 422, code="HL_JS_E_MEMORY",
+           what="js_memory lowers the engine's memory limit")
     expect(srv, "h", "never", None, 422, code="HL_JS_E_NOT_SETTLED",
            what="a promise that never settles is a 422 HL_JS_E_NOT_SETTLED")
     expect(srv, "h", "huge", "100000", 500, code="HL_JS_E_RESULT",
@@ -193,6 +200,8 @@ def test_start_up(tmp, path):
                 {"guests": [{"path": path, "handlers": ["handler", "missing_one"]}]})
     start_fails("\"handlers\" on a native guest is refused", 1, ["JavaScript guests"], [],
                 {"guests": [{"path": HL, "kind": "native", "handlers": ["f"]}]})
+    start_fails("\"js_memory\" on a native guest is refused", 1, ["JavaScript guests"], [],
+                {"guests": [{"path": HL, "kind": "native", "js_memory": "8M"}]})
     start_fails("a handler name that is not an identifier is refused", 1, ["handlers[0]"], [],
                 {"guests": [{"path": path, "handlers": ["a-b"]}]})
     start_fails("a handler listed twice is refused", 1, ["twice"], [],
@@ -211,7 +220,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hl-serve-js-")
     path = write(tmp, "h.js", HANDLERS_JS)
     srv = Server(HL, [GREET], "--pool", "2", "--timeout-ms", "300",
-                 config={"guests": [{"path": path, "handlers": NAMES, "output": "64K"}]})
+                 config={"guests": [{"path": path, "handlers": NAMES, "output": "64K"},
+                                    {"path": path, "name": "tight", "handlers": ["alloc"],
+                                     "js_memory": "8M"}]})
     try:
         for t in [test_values, test_fresh_state, test_failures, test_bad_requests,
                   test_concurrency]:
