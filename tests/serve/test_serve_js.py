@@ -94,7 +94,7 @@ def test_values(srv):
           "GET /v1/h lists the handlers as json -> json", data[:400])
     st, hd, data = srv.request("GET", "/v1")
     kinds = {g["name"]: g["kind"] for g in json.loads(data).get("guests", [])} if st == 200 else {}
-    check(kinds == {"h": "js", "tight": "js", "greet": "js"},
+    check(kinds == {"h": "js", "tight": "js", "spinner": "js", "greet": "js"},
           "GET /v1 names the JavaScript guests", data)
 
 
@@ -108,7 +108,8 @@ def test_failures(srv):
     expect(srv, "h", "boom", "5", 422, code="HL_JS_E_EXCEPTION",
            words=("TypeError", "bad input 5", "h.js:"),
            what="an exception is a 422 with its name, message and stack")
-    expect(srv, "h", "spin", None, 504, words=("300 ms",), what="a handler that never ends is a 504")
+    expect(srv, "spinner", "spin", None, 504, words=("300 ms",),
+           what="a handler that never ends is a 504")
     expect(srv, "h", "deep", "1000000", 422, code="HL_JS_E_STACK",
            what="runaway recursion is a 422 HL_JS_E_STACK")
     expect(srv, "h", "hog", None, 422, code="HL_JS_E_MEMORY",
@@ -219,10 +220,13 @@ def main():
         return 77
     tmp = tempfile.mkdtemp(prefix="hl-serve-js-")
     path = write(tmp, "h.js", HANDLERS_JS)
-    srv = Server(HL, [GREET], "--pool", "2", "--timeout-ms", "300",
+    # Room for slow machines (emulation) everywhere but the guest whose timeout is tested.
+    srv = Server(HL, [GREET], "--pool", "2", "--timeout-ms", "10000",
                  config={"guests": [{"path": path, "handlers": NAMES, "output": "64K"},
                                     {"path": path, "name": "tight", "handlers": ["alloc"],
-                                     "js_memory": "8M"}]})
+                                     "js_memory": "8M"},
+                                    {"path": path, "name": "spinner", "handlers": ["spin"],
+                                     "timeout_ms": 300}]})
     try:
         for t in [test_values, test_fresh_state, test_failures, test_bad_requests,
                   test_concurrency]:

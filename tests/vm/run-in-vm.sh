@@ -151,6 +151,9 @@ mount -t tmpfs -o mode=1777 shm $R/dev/shm
 [ -c $R/dev/kvm ] || mknod $R/dev/kvm c 10 232
 chmod 666 $R/dev/kvm
 
+# Loopback for the tests that talk to a server on 127.0.0.1 (tests/serve).
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up || echo "hl-vm-init: WARNING: no loopback"
+
 port() { for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name 2>/dev/null)" = "$1" ] && { echo /dev/${p##*/}; return; }; done; echo /dev/console; }
 OUT=$(port hlvm.stdout)
 ERR=$(port hlvm.stderr)
