@@ -217,9 +217,12 @@ static int js_template(struct sv_guest *g, const struct sv_guest_conf *gc, const
 	static const hl_type json_param[] = {HL_TYPE_STRING};
 	if ((r = alloc_funcs(g, n)) < 0)
 		return r;
+	/* Stack traces name the file without its directory: they reach the
+	 * clients in 422 answers, the server's paths need not. */
+	const char *file = strrchr(gc->path, '/') ? strrchr(gc->path, '/') + 1 : gc->path;
 	*step = "loading the handlers";
 	for (size_t i = 0; i < n; i++)
-		if ((r = hl_js_sandbox_load(*t, handlers[i], src, len, handlers[i], gc->path)) < 0 ||
+		if ((r = hl_js_sandbox_load(*t, handlers[i], src, len, handlers[i], file)) < 0 ||
 		    (r = set_func(g, i, handlers[i], true, HL_TYPE_STRING, 1, json_param)) < 0)
 			return r;
 	return 0;

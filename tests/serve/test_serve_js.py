@@ -40,6 +40,7 @@ function big() { return 2 ** 64; }
 function nothing() {}
 function alloc(n) { return new Uint8Array(n).length; }
 """
+HANDLERS_PATH = None  # where main() writes HANDLERS_JS
 NAMES = ["handler", "boom", "spin", "deep", "hog", "never", "later", "huge", "big", "nothing",
          "alloc"]
 
@@ -105,9 +106,11 @@ def test_fresh_state(srv):
 
 
 def test_failures(srv):
-    expect(srv, "h", "boom", "5", 422, code="HL_JS_E_EXCEPTION",
-           words=("TypeError", "bad input 5", "h.js:"),
-           what="an exception is a 422 with its name, message and stack")
+    doc = expect(srv, "h", "boom", "5", 422, code="HL_JS_E_EXCEPTION",
+                 words=("TypeError", "bad input 5", "at boom (h.js:4:"),
+                 what="an exception is a 422 with its name, message and stack")
+    check(os.path.dirname(HANDLERS_PATH) not in json.dumps(doc),
+          "the stack names the file, not the server's directory", doc)
     expect(srv, "spinner", "spin", None, 504, words=("300 ms",),
            what="a handler that never ends is a 504")
     expect(srv, "h", "deep", "1000000", 422, code="HL_JS_E_STACK",
@@ -219,7 +222,8 @@ def main():
         print("1..0 # SKIP guests cannot run here (hyperlight doctor)")
         return 77
     tmp = tempfile.mkdtemp(prefix="hl-serve-js-")
-    path = write(tmp, "h.js", HANDLERS_JS)
+    global HANDLERS_PATH
+    path = HANDLERS_PATH = write(tmp, "h.js", HANDLERS_JS)
     # Room for slow machines (emulation) everywhere but the guest whose timeout is tested.
     srv = Server(HL, [GREET], "--pool", "2", "--timeout-ms", "10000",
                  config={"guests": [{"path": path, "handlers": NAMES, "output": "64K"},
