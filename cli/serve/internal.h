@@ -292,9 +292,10 @@ void sv_json_args_free(struct sv_request *r);
 /* {"result": v} as malloc'd text; NULL with *e filled (500: a string
  * result that is not UTF-8) or on allocation failure. */
 char *sv_json_result(const hl_value *v, size_t *len, struct sv_error *e);
-/* {"result": <json>} for a JavaScript handler's result, the guest's JSON
- * text (untrusted: parsed and written anew); NULL with *e filled (500:
- * not JSON) or on allocation failure. */
+/* {"result": <json>} as malloc'd text (*len bytes) for a JavaScript
+ * handler's result, the guest's JSON text (untrusted: checked to be one
+ * JSON value, then copied as it is); NULL with *e filled (500: not JSON,
+ * or out of memory). */
 char *sv_json_js_result(const char *json, size_t json_len, size_t *len, struct sv_error *e);
 /* {"error": {"code": ..., "message": ..., ["guest_code": n]}} (always succeeds or NULL on OOM). */
 char *sv_json_error(const struct sv_error *e, size_t *len);
