@@ -127,6 +127,16 @@ void sv_request_fail(struct sv_request *r, const struct sv_error *e)
 	sv_request_finish(r, e->status, body, len);
 }
 
+/* 200 with the JSON document o (taken: freed here), or 500 when it or its
+ * text could not be made. */
+static enum MHD_Result answer_doc(struct sv_request *r, json_t *o)
+{
+	size_t len = 0;
+	char *body = sv_json_dump(o, &len);
+	return body ? answer_json(r, 200, body, len)
+	            : fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
+}
+
 /* ---- Routes --------------------------------------------------------------------------- */
 
 static enum MHD_Result list_guest(struct sv_request *r)
@@ -157,10 +167,7 @@ static enum MHD_Result list_guest(struct sv_request *r)
 		json_array_append_new(fns, fo);
 	}
 	json_object_set_new(o, "functions", fns);
-	size_t len = 0;
-	char *body = sv_json_dump(o, &len);
-	return body ? answer_json(r, 200, body, len)
-	            : fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
+	return answer_doc(r, o);
 }
 
 static enum MHD_Result list_guests(struct sv_request *r)
@@ -176,10 +183,7 @@ static enum MHD_Result list_guests(struct sv_request *r)
 		json_array_append_new(a, go);
 	}
 	json_object_set_new(o, "guests", a);
-	size_t len = 0;
-	char *body = sv_json_dump(o, &len);
-	return body ? answer_json(r, 200, body, len)
-	            : fail(r, 500, "HL_E_NOMEM", NULL, "out of memory");
+	return answer_doc(r, o);
 }
 
 static enum MHD_Result healthz(struct sv_request *r)
